@@ -1,0 +1,91 @@
+using System.Buffers.Binary;
+using Org.BouncyCastle.Crypto;
+using Org.BouncyCastle.Crypto.Modes;
+using Org.BouncyCastle.Crypto.Parameters;
+
+namespace Smp.Protocol.Transport;
+
+/// <summary>
+/// One direction of an SMP transport (smp-wire.md §2): AES-256-GCM keyed once, the IV of block n is the
+/// base IV with its first four bytes XOR-ed with n (big-endian), and a block is tag(16) ‖ ciphertext of the
+/// transmission padded with '#' to blockSize-16. The counter advances even when a block fails to decrypt,
+/// as the reference does, so one bad block does not desynchronise the stream.
+/// </summary>
+public sealed class BlockCipher
+{
+    public const int TagSize = 16;
+    public const byte Pad = (byte)'#';
+
+    private readonly KeyParameter _key;
+    private readonly byte[] _baseIv;
+    private readonly GcmBlockCipher _gcm = new(AesUtilities.CreateEngine());
+    private readonly byte[] _work;
+    private uint _counter;
+
+    public BlockCipher(ReadOnlySpan<byte> key, ReadOnlySpan<byte> baseIv, int blockSize, uint counter = 0)
+    {
+        if (key.Length != 32) throw new ArgumentException("key must be 32 bytes", nameof(key));
+        if (baseIv.Length != 16) throw new ArgumentException("IV must be 16 bytes", nameof(baseIv));
+        _key = new KeyParameter(key.ToArray());
+        _baseIv = baseIv.ToArray();
+        BlockSize = blockSize;
+        _work = new byte[blockSize];
+        _counter = counter;
+    }
+
+    public int BlockSize { get; }
+
+    /// <summary>Largest transmission that fits a block.</summary>
+    public int MaxPlaintext => BlockSize - TagSize;
+
+    public uint Counter => _counter;
+
+    public static byte[] IvFor(ReadOnlySpan<byte> baseIv, uint counter)
+    {
+        var iv = baseIv.ToArray();
+        BinaryPrimitives.WriteUInt32BigEndian(iv, BinaryPrimitives.ReadUInt32BigEndian(iv) ^ counter);
+        return iv;
+    }
+
+    /// <summary>Pads and encrypts one transmission into <paramref name="block"/> (exactly BlockSize bytes).</summary>
+    public void Encrypt(ReadOnlySpan<byte> transmission, Span<byte> block)
+    {
+        if (transmission.Length > MaxPlaintext) throw new ArgumentException("transmission does not fit a block", nameof(transmission));
+        if (block.Length != BlockSize) throw new ArgumentException("block must be BlockSize bytes", nameof(block));
+        var plain = _work.AsSpan(0, MaxPlaintext);
+        transmission.CopyTo(plain);
+        plain[transmission.Length..].Fill(Pad);
+        _gcm.Init(true, new AeadParameters(_key, TagSize * 8, IvFor(_baseIv, _counter++)));
+        var output = new byte[BlockSize];
+        var n = _gcm.ProcessBytes(plain, output);
+        _gcm.DoFinal(output.AsSpan(n));
+        // BouncyCastle appends the tag; the wire puts it first.
+        output.AsSpan(MaxPlaintext, TagSize).CopyTo(block);
+        output.AsSpan(0, MaxPlaintext).CopyTo(block[TagSize..]);
+    }
+
+    /// <summary>Decrypts one block into <paramref name="plaintext"/> (BlockSize-16 bytes, padding included).</summary>
+    public bool TryDecrypt(ReadOnlySpan<byte> block, Span<byte> plaintext)
+    {
+        if (block.Length != BlockSize) throw new ArgumentException("block must be BlockSize bytes", nameof(block));
+        if (plaintext.Length < MaxPlaintext) throw new ArgumentException("plaintext buffer too small", nameof(plaintext));
+        var input = new byte[BlockSize];
+        block[TagSize..].CopyTo(input);
+        block[..TagSize].CopyTo(input.AsSpan(MaxPlaintext));
+        _gcm.Init(false, new AeadParameters(_key, TagSize * 8, IvFor(_baseIv, _counter++)));
+        try
+        {
+            var n = _gcm.ProcessBytes(input, _work);
+            _gcm.DoFinal(_work.AsSpan(n));
+        }
+        catch (InvalidCipherTextException)
+        {
+            return false;
+        }
+        _work.AsSpan(0, MaxPlaintext).CopyTo(plaintext);
+        return true;
+    }
+
+    /// <summary>The transmission inside a decrypted block: everything before the trailing '#' padding.</summary>
+    public static ReadOnlySpan<byte> Unpad(ReadOnlySpan<byte> plaintext) => plaintext.TrimEnd(Pad);
+}
