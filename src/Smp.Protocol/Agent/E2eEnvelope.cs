@@ -28,7 +28,7 @@ public static class E2eEnvelope
     public static int BodySize(int blockSize, int keyBytes) => 2 * keyBytes + PaddedSize(blockSize, keyBytes);
 
     /// <summary>Encrypts <paramref name="plaintext"/> to the recipient's key and signs the result.</summary>
-    public static byte[] Seal(RSA encryptionKey, RSA signingKey, ReadOnlySpan<byte> plaintext, int paddedSize)
+    public static byte[] Seal(RsaPublicKey encryptionKey, RSA signingKey, ReadOnlySpan<byte> plaintext, int paddedSize)
     {
         var encrypted = Encrypt(encryptionKey, plaintext, paddedSize);
         var signature = SmpRsa.Sign(signingKey, encrypted);
@@ -38,7 +38,7 @@ public static class E2eEnvelope
         return body;
     }
 
-    public static byte[] Encrypt(RSA encryptionKey, ReadOnlySpan<byte> plaintext, int paddedSize)
+    public static byte[] Encrypt(RsaPublicKey encryptionKey, ReadOnlySpan<byte> plaintext, int paddedSize)
     {
         if (plaintext.Length > paddedSize) throw new ArgumentException("plaintext larger than the padded size", nameof(plaintext));
         var aesKey = RandomNumberGenerator.GetBytes(AesGcm16.KeySize);
@@ -54,7 +54,7 @@ public static class E2eEnvelope
         iv.CopyTo(header, 32);
         tag.CopyTo(header, 48);
         BinaryPrimitives.WriteUInt32BigEndian(header.AsSpan(64), (uint)plaintext.Length);
-        var sealedHeader = SmpRsa.Encrypt(encryptionKey, header);
+        var sealedHeader = encryptionKey.Encrypt(header);
         var output = new byte[sealedHeader.Length + ciphertext.Length];
         sealedHeader.CopyTo(output, 0);
         ciphertext.CopyTo(output, sealedHeader.Length);

@@ -5,8 +5,8 @@ namespace Smp.Protocol.Crypto;
 /// <summary>
 /// RSA as SMP uses it (smp-wire.md §3, §6; agent.md §2): PSS signatures with SHA-256, MGF1-SHA-256
 /// and a 32-byte salt; OAEP with SHA-256 for hash and MGF1 and an empty label. Public keys travel as
-/// DER SubjectPublicKeyInfo. The reference generates keys with huge random public exponents; OpenSSL
-/// (the BCL's backend on Linux) accepts those for moduli up to 4096 bits.
+/// DER SubjectPublicKeyInfo, parsed into <see cref="RsaPublicKey"/> (which copes with the reference's huge
+/// public exponents). Private keys are always our own, made by the BCL with e = 65537.
 /// </summary>
 public static class SmpRsa
 {
@@ -18,47 +18,10 @@ public static class SmpRsa
     public static RSA Generate(int bits = DefaultKeyBits) => RSA.Create(bits);
 
     /// <summary>Imports a DER SubjectPublicKeyInfo; false for anything that is not one RSA public key of an allowed size.</summary>
-    public static bool TryImportPublicKey(ReadOnlySpan<byte> spki, out RSA? key)
-    {
-        key = null;
-        var rsa = RSA.Create();
-        try
-        {
-            rsa.ImportSubjectPublicKeyInfo(spki, out var read);
-            if (read != spki.Length || !IsAllowedModulusBytes(rsa.KeySize / 8))
-            {
-                rsa.Dispose();
-                return false;
-            }
-            key = rsa;
-            return true;
-        }
-        catch (CryptographicException)
-        {
-            rsa.Dispose();
-            return false;
-        }
-    }
+    public static bool TryImportPublicKey(ReadOnlySpan<byte> spki, out RsaPublicKey? key) => RsaPublicKey.TryParse(spki, out key);
 
     public static byte[] Sign(RSA key, ReadOnlySpan<byte> data) =>
         key.SignData(data, HashAlgorithmName.SHA256, RSASignaturePadding.Pss);
-
-    /// <summary>Verifies a PSS signature; any malformed input is simply "not valid".</summary>
-    public static bool Verify(RSA key, ReadOnlySpan<byte> data, ReadOnlySpan<byte> signature)
-    {
-        if (signature.Length != key.KeySize / 8) return false;
-        try
-        {
-            return key.VerifyData(data, signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pss);
-        }
-        catch (CryptographicException)
-        {
-            return false;
-        }
-    }
-
-    public static byte[] Encrypt(RSA key, ReadOnlySpan<byte> data) =>
-        key.Encrypt(data.ToArray(), RSAEncryptionPadding.OaepSHA256);
 
     public static bool TryDecrypt(RSA key, ReadOnlySpan<byte> data, out byte[] plaintext)
     {

@@ -35,8 +35,14 @@ public sealed class BlockCipher
 
     public int BlockSize { get; }
 
-    /// <summary>Largest transmission that fits a block.</summary>
+    /// <summary>Decrypted size of a block, padding included.</summary>
     public int MaxPlaintext => BlockSize - TagSize;
+
+    /// <summary>
+    /// Largest transmission we send: the reference refuses to encrypt one without at least one '#',
+    /// so it may expect one too.
+    /// </summary>
+    public int MaxTransmission => BlockSize - TagSize - 1;
 
     public uint Counter => _counter;
 

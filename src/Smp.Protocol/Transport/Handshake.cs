@@ -25,7 +25,7 @@ public static class Handshake
 
     public static ReadOnlySpan<byte> Welcome => "0.3.1.0 "u8;
 
-    /// <summary>The version we speak; a peer with another major (first two numbers) is refused.</summary>
+    /// <summary>The version we speak; a server with a higher major (first two numbers) is refused, a lower one accepted as the reference does.</summary>
     public static readonly int[] Version = [0, 3, 1, 0];
 
     public static byte[] EncodeServerHeader(int blockSize, ReadOnlySpan<byte> serverKey)
@@ -85,7 +85,7 @@ public static class Handshake
                 throw new SmpTransportException(TransportError.Handshake, "bad version in welcome");
             v[i] = int.Parse(parts[i], System.Globalization.CultureInfo.InvariantCulture);
         }
-        if (v[0] != Version[0] || v[1] != Version[1]) throw new SmpTransportException(TransportError.Version, string.Join('.', v));
+        if (v[0] > Version[0] || (v[0] == Version[0] && v[1] > Version[1])) throw new SmpTransportException(TransportError.Version, string.Join('.', v));
         return v;
     }
 }

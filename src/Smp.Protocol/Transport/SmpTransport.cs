@@ -31,7 +31,7 @@ public sealed class SmpTransport : IAsyncDisposable
     public int BlockSize => _send.BlockSize;
 
     /// <summary>Largest transmission that fits one block.</summary>
-    public int MaxTransmission => _send.MaxPlaintext;
+    public int MaxTransmission => _send.MaxTransmission;
 
     /// <summary>Server side: header out, session keys in, welcome block out.</summary>
     public static async Task<SmpTransport> AcceptAsync(Stream stream, RSA serverKey, byte[] serverKeyDer, int blockSize, CancellationToken ct)
@@ -64,13 +64,13 @@ public sealed class SmpTransport : IAsyncDisposable
             throw new SmpTransportException(TransportError.Handshake, "server key is not an RSA key");
         var keys = SessionKeys.Generate();
         byte[] encrypted;
-        using (serverKey) encrypted = SmpRsa.Encrypt(serverKey!, Handshake.EncodeClientKeys(blockSize, keys));
+        using (serverKey) encrypted = serverKey!.Encrypt(Handshake.EncodeClientKeys(blockSize, keys));
         await stream.WriteAsync(encrypted, ct).ConfigureAwait(false);
         await stream.FlushAsync(ct).ConfigureAwait(false);
         var t = new SmpTransport(stream, reader,
             send: new BlockCipher(keys.SndKey, keys.SndIv, blockSize),
             receive: new BlockCipher(keys.RcvKey, keys.RcvIv, blockSize));
-        var welcome = new byte[t.MaxTransmission];
+        var welcome = new byte[t._receive.MaxPlaintext];
         if (!await t.ReadAsync(welcome, ct).ConfigureAwait(false))
             throw new SmpTransportException(TransportError.Handshake, "welcome does not decrypt");
         Handshake.DecodeWelcome(welcome);

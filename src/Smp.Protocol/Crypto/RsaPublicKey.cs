@@ -1,0 +1,133 @@
+using System.Security.Cryptography;
+using Org.BouncyCastle.Asn1;
+using Org.BouncyCastle.Asn1.Pkcs;
+using Org.BouncyCastle.Asn1.X509;
+using Org.BouncyCastle.Crypto.Digests;
+using Org.BouncyCastle.Crypto.Encodings;
+using Org.BouncyCastle.Crypto.Engines;
+using Org.BouncyCastle.Crypto.Parameters;
+using Org.BouncyCastle.Crypto.Signers;
+
+namespace Smp.Protocol.Crypto;
+
+/// <summary>
+/// An RSA public key from the wire (DER SubjectPublicKeyInfo). The reference generates keys whose
+/// public exponent is a random prime of up to ~1025 bits, often larger than a 1024-bit modulus;
+/// OpenSSL (the BCL's backend) refuses e ≥ n and, above 3072 bits, e over 64 bits. Such keys are
+/// handled with BouncyCastle; ordinary keys use the much faster BCL.
+/// </summary>
+public sealed class RsaPublicKey : IDisposable
+{
+    private readonly RSA? _bcl;
+    private readonly RsaKeyParameters _bc;
+
+    private RsaPublicKey(byte[] der, RsaKeyParameters bc, RSA? bcl)
+    {
+        Der = der;
+        _bc = bc;
+        _bcl = bcl;
+        ModulusBytes = (bc.Modulus.BitLength + 7) / 8;
+    }
+
+    /// <summary>The DER SubjectPublicKeyInfo, exactly as received.</summary>
+    public byte[] Der { get; }
+
+    public int ModulusBytes { get; }
+
+    public int ExponentBits => _bc.Exponent.BitLength;
+
+    /// <summary>True when the fast BCL path serves this key.</summary>
+    public bool UsesBcl => _bcl is not null;
+
+    /// <summary>
+    /// Parses one DER SPKI holding an RSA key and nothing after it; the modulus must be 1024, 2048 or
+    /// 4096 bits as the protocol allows. Anything else is refused, never thrown.
+    /// </summary>
+    public static bool TryParse(ReadOnlySpan<byte> der, out RsaPublicKey? key)
+    {
+        key = null;
+        if (der.IsEmpty || der.Length > 4096) return false;
+        try
+        {
+            var bytes = der.ToArray();
+            using var stream = new Asn1InputStream(bytes);
+            if (stream.ReadObject() is not Asn1Sequence seq || stream.ReadObject() is not null) return false;
+            var spki = SubjectPublicKeyInfo.GetInstance(seq);
+            if (!spki.Algorithm.Algorithm.Equals(PkcsObjectIdentifiers.RsaEncryption)) return false;
+            var rsa = RsaPublicKeyStructure.GetInstance(spki.ParsePublicKey());
+            if (rsa.Modulus.SignValue <= 0 || rsa.PublicExponent.SignValue <= 0 || !rsa.PublicExponent.TestBit(0)) return false;
+            var modulusBytes = (rsa.Modulus.BitLength + 7) / 8;
+            if (!SmpRsa.IsAllowedModulusBytes(modulusBytes)) return false;
+            var bc = new RsaKeyParameters(false, rsa.Modulus, rsa.PublicExponent);
+            RSA? bcl = null;
+            if (rsa.PublicExponent.BitLength <= 64 || (rsa.PublicExponent.CompareTo(rsa.Modulus) < 0 && rsa.Modulus.BitLength <= 3072))
+            {
+                bcl = RSA.Create();
+                try
+                {
+                    bcl.ImportParameters(new RSAParameters
+                    {
+                        Modulus = rsa.Modulus.ToByteArrayUnsigned(),
+                        Exponent = rsa.PublicExponent.ToByteArrayUnsigned(),
+                    });
+                }
+                catch (CryptographicException)
+                {
+                    bcl.Dispose();
+                    bcl = null;
+                }
+            }
+            key = new RsaPublicKey(bytes, bc, bcl);
+            return true;
+        }
+        catch (Exception e) when (e is ArgumentException or IOException or InvalidCastException or InvalidOperationException or Asn1Exception)
+        {
+            return false;
+        }
+    }
+
+    public static RsaPublicKey Parse(ReadOnlySpan<byte> der) =>
+        TryParse(der, out var key) ? key! : throw new FormatException("not an RSA public key of an allowed size");
+
+    public static RsaPublicKey FromRsa(RSA rsa) => Parse(rsa.ExportSubjectPublicKeyInfo());
+
+    /// <summary>RSA-PSS, SHA-256, MGF1-SHA-256, salt 32. False for any malformed signature.</summary>
+    public bool Verify(ReadOnlySpan<byte> data, ReadOnlySpan<byte> signature)
+    {
+        if (signature.Length != ModulusBytes) return false;
+        if (_bcl is not null)
+        {
+            try
+            {
+                return _bcl.VerifyData(data, signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pss);
+            }
+            catch (CryptographicException)
+            {
+                return false;
+            }
+        }
+        var signer = new PssSigner(new RsaBlindedEngine(), new Sha256Digest(), 32);
+        signer.Init(false, _bc);
+        signer.BlockUpdate(data);
+        try
+        {
+            return signer.VerifySignature(signature.ToArray());
+        }
+        catch (Exception e) when (e is ArgumentException or Org.BouncyCastle.Crypto.DataLengthException or Org.BouncyCastle.Crypto.InvalidCipherTextException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>RSA-OAEP with SHA-256 for hash and MGF1, empty label.</summary>
+    public byte[] Encrypt(ReadOnlySpan<byte> data)
+    {
+        if (_bcl is not null) return _bcl.Encrypt(data.ToArray(), RSAEncryptionPadding.OaepSHA256);
+        var oaep = new OaepEncoding(new RsaEngine(), new Sha256Digest(), new Sha256Digest(), null);
+        oaep.Init(true, _bc);
+        var input = data.ToArray();
+        return oaep.ProcessBlock(input, 0, input.Length);
+    }
+
+    public void Dispose() => _bcl?.Dispose();
+}

@@ -1,0 +1,79 @@
+using System.Security.Cryptography;
+using Org.BouncyCastle.Crypto.Generators;
+using Org.BouncyCastle.Crypto.Parameters;
+using Org.BouncyCastle.Math;
+using Org.BouncyCastle.Security;
+using Org.BouncyCastle.X509;
+using Smp.Protocol.Crypto;
+
+namespace Smp.Protocol.Tests;
+
+public class RsaPublicKeyTests
+{
+    /// <summary>A 1024-bit key whose public exponent is a ~1025-bit prime, larger than the modulus, as the reference makes them.</summary>
+    private static (RSA Private, byte[] Spki) ReferenceStyleKey()
+    {
+        var random = new SecureRandom();
+        var e = BigInteger.ProbablePrime(1025, random);
+        var gen = new RsaKeyPairGenerator();
+        gen.Init(new RsaKeyGenerationParameters(e, random, 1024, 80));
+        var pair = gen.GenerateKeyPair();
+        var spki = SubjectPublicKeyInfoFactory.CreateSubjectPublicKeyInfo(pair.Public).GetDerEncoded();
+        var p = (RsaPrivateCrtKeyParameters)pair.Private;
+        var rsa = RSA.Create();
+        rsa.ImportParameters(DotNetUtilities.ToRSAParameters(p));
+        return (rsa, spki);
+    }
+
+    [Fact]
+    public void A_key_with_an_exponent_larger_than_its_modulus_still_verifies_and_encrypts()
+    {
+        var (priv, spki) = ReferenceStyleKey();
+        Assert.True(RsaPublicKey.TryParse(spki, out var pub));
+        Assert.False(pub!.UsesBcl);
+        Assert.True(pub.ExponentBits > 1024);
+        var data = "signed part"u8.ToArray();
+        // Sign with BouncyCastle: OpenSSL refuses such keys for private operations too.
+        var signer = new Org.BouncyCastle.Crypto.Signers.PssSigner(new Org.BouncyCastle.Crypto.Engines.RsaEngine(), new Org.BouncyCastle.Crypto.Digests.Sha256Digest(), 32);
+        signer.Init(true, DotNetUtilities.GetRsaKeyPair(priv).Private);
+        signer.BlockUpdate(data, 0, data.Length);
+        var sig = signer.GenerateSignature();
+        Assert.True(pub.Verify(data, sig));
+        sig[5] ^= 1;
+        Assert.False(pub.Verify(data, sig));
+        priv.Dispose();
+    }
+
+    [Fact]
+    public void An_ordinary_key_uses_the_bcl_path()
+    {
+        using var rsa = RSA.Create(2048);
+        using var pub = RsaPublicKey.FromRsa(rsa);
+        Assert.True(pub.UsesBcl);
+        var sig = SmpRsa.Sign(rsa, "x"u8);
+        Assert.True(pub.Verify("x"u8, sig));
+        Assert.True(SmpRsa.TryDecrypt(rsa, pub.Encrypt("secret"u8), out var plain));
+        Assert.Equal("secret"u8.ToArray(), plain);
+    }
+
+    [Fact]
+    public void Keys_of_sizes_the_protocol_does_not_allow_are_refused()
+    {
+        using var rsa = RSA.Create(1536);
+        Assert.False(RsaPublicKey.TryParse(rsa.ExportSubjectPublicKeyInfo(), out _));
+    }
+
+    [Theory]
+    [InlineData(new byte[0])]
+    [InlineData(new byte[] { 0x30, 0x03, 0x02, 0x01, 0x01 })]
+    [InlineData(new byte[] { 0xff, 0xff, 0xff })]
+    public void Garbage_is_not_a_key(byte[] der) => Assert.False(RsaPublicKey.TryParse(der, out _));
+
+    [Fact]
+    public void Trailing_bytes_after_the_key_are_refused()
+    {
+        using var rsa = RSA.Create(1024);
+        var der = rsa.ExportSubjectPublicKeyInfo().Concat(new byte[] { 0x05, 0x00 }).ToArray();
+        Assert.False(RsaPublicKey.TryParse(der, out _));
+    }
+}
