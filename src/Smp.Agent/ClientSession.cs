@@ -1,0 +1,48 @@
+using System.Threading.Channels;
+
+namespace Smp.Agent;
+
+/// <summary>One transmission from the agent to a client: <c>corrId</c>, <c>alias</c>, command line (with body).</summary>
+public sealed record AgentOutput(string CorrId, string Alias, byte[] Payload)
+{
+    /// <summary>Id of the stored event this came from, 0 for a direct response; the store drops it once written.</summary>
+    internal long EventId { get; init; }
+}
+
+/// <summary>
+/// A client of the agent: a TCP client or an in-process API user. It holds the connections and groups
+/// whose events it receives (agent.md §3: one holder each; SUB moves it, the previous holder gets END).
+/// </summary>
+public sealed class ClientSession
+{
+    private static long s_next;
+    private readonly Channel<AgentOutput> _out = Channel.CreateUnbounded<AgentOutput>(new UnboundedChannelOptions { SingleReader = true });
+
+    internal ClientSession(string name)
+    {
+        Id = Interlocked.Increment(ref s_next);
+        Name = name;
+    }
+
+    public long Id { get; }
+
+    public string Name { get; }
+
+    /// <summary>Everything the agent sends this client, in order.</summary>
+    public ChannelReader<AgentOutput> Output => _out.Reader;
+
+    /// <summary>Highest event id already queued per alias, so a re-dispatch does not repeat one.</summary>
+    internal Dictionary<string, long> Queued { get; } = new(StringComparer.Ordinal);
+
+    internal bool Closed { get; private set; }
+
+    internal void Send(AgentOutput output) => _out.Writer.TryWrite(output);
+
+    internal void Close()
+    {
+        Closed = true;
+        _out.Writer.TryComplete();
+    }
+
+    public override string ToString() => $"{Name}#{Id}";
+}

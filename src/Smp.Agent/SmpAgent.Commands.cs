@@ -1,0 +1,187 @@
+using System.Security.Cryptography;
+using Smp.Agent.Smp;
+using Smp.Agent.Store;
+using Smp.Protocol.Agent;
+using Smp.Protocol.Crypto;
+using Smp.Protocol.Encodings;
+
+namespace Smp.Agent;
+
+// Client commands (agent.md §3). Each validates first, so a refused command changes nothing.
+public sealed partial class SmpAgent
+{
+    /// <summary>NEW: creates a receive queue and returns the invitation for the peer.</summary>
+    public async Task<(string Alias, SmpQueueInfo Invitation)> NewAsync(ClientSession session, string alias, CancellationToken ct = default)
+    {
+        alias = alias.Length == 0 ? NewAlias() : alias;
+        if (await _store.TransactAsync(tx => tx.ConnectionExists(alias), ct).ConfigureAwait(false)) throw AgentException.ConnDuplicate();
+        var server = PickServer();
+        using var rcvKey = _keys.Take();
+        using var e2e = _e2eKeys.Take();
+        var (rid, sid) = await Broker(() => _smp.CreateQueueAsync(server, rcvKey, ct)).ConfigureAwait(false);
+        var encryptKey = e2e.ExportSubjectPublicKeyInfo();
+        await _store.TransactAsync(tx =>
+        {
+            if (tx.ConnectionExists(alias)) throw AgentException.ConnDuplicate();
+            tx.InsertConnection(new ConnectionRecord(alias, ConnectionKind.Direct, ConnectionStatus.Pending));
+            tx.InsertRcvQueue(new RcvQueueRecord(alias, server.ToString(), rid, sid, rcvKey.ExportPkcs8PrivateKey(),
+                e2e.ExportPkcs8PrivateKey(), encryptKey, null, null, QueueStatus.New));
+        }, ct).ConfigureAwait(false);
+        Hold(session, alias);
+        return (alias, new SmpQueueInfo(server, sid, encryptKey));
+    }
+
+    /// <summary>
+    /// JOIN: stores the send queue and queues confirmation, HELLO and (unless <paramref name="noReply"/>) the
+    /// reply queue. No direct response: CON comes when the handshake completes, errors with this corrId.
+    /// </summary>
+    public async Task<string> JoinAsync(ClientSession session, string corrId, string alias, SmpQueueInfo invitation, bool noReply, CancellationToken ct = default)
+    {
+        alias = alias.Length == 0 ? NewAlias() : alias;
+        if (!RsaPublicKey.TryParse(invitation.EncryptionKey, out var peerKey)) throw AgentException.Syntax();
+        using var encryptKey = peerKey!;
+        using var sndKey = _keys.Take();
+        using var signKey = _keys.Take();
+        await _store.TransactAsync(tx =>
+        {
+            if (tx.ConnectionExists(alias)) throw AgentException.ConnDuplicate();
+            tx.InsertConnection(new ConnectionRecord(alias, ConnectionKind.Direct, ConnectionStatus.Joining, JoinCorrId: corrId));
+            AddSendQueue(tx, alias, invitation, encryptKey, sndKey, signKey, corrId);
+            if (!noReply) tx.InsertJob(alias, JobKind.CreateReplyQueue, corrId: corrId);
+        }, ct).ConfigureAwait(false);
+        Hold(session, alias);
+        KickJobs(alias);
+        return alias;
+    }
+
+    /// <summary>Stores a send queue with sealed confirmation and HELLO jobs (agent.md §1 step 3).</summary>
+    private static void AddSendQueue(StoreTx tx, string alias, SmpQueueInfo invitation, RsaPublicKey encryptKey, RSA sndKey, RSA signKey, string corrId)
+    {
+        var confirmation = E2eEnvelope.Seal(encryptKey, signKey, AgentWire.Confirmation(sndKey.ExportSubjectPublicKeyInfo()), PaddedSize);
+        var hello = E2eEnvelope.Seal(encryptKey, signKey,
+            AgentWire.AgentMessageText(0, DateTimeOffset.UtcNow, [], AgentWire.Hello(signKey.ExportSubjectPublicKeyInfo())), PaddedSize);
+        tx.InsertSndQueue(new SndQueueRecord(alias, invitation.Server.ToString(), invitation.SenderId, sndKey.ExportPkcs8PrivateKey(),
+            invitation.EncryptionKey, signKey.ExportPkcs8PrivateKey(), QueueStatus.New));
+        tx.InsertJob(alias, JobKind.SendConfirmation, confirmation, corrId);
+        tx.InsertJob(alias, JobKind.SendHello, hello, corrId);
+    }
+
+    /// <summary>SUB: this client becomes the holder; the previous one gets END.</summary>
+    public async Task SubscribeAsync(ClientSession session, string alias, CancellationToken ct = default)
+    {
+        var rcv = await _store.TransactAsync(tx =>
+        {
+            if (!tx.ConnectionExists(alias)) throw AgentException.ConnUnknown();
+            return tx.GetRcvQueue(alias) ?? throw AgentException.ConnSimplex();
+        }, ct).ConfigureAwait(false);
+        if (_lostSubscriptions.TryRemove(alias, out _))
+        {
+            using var key = ImportPrivate(rcv.RcvKey);
+            try
+            {
+                await Broker(() => _smp.SubscribeAsync(SmpServerAddress.Parse(rcv.Server), rcv.RcvId, key, ct)).ConfigureAwait(false);
+            }
+            catch
+            {
+                _lostSubscriptions[alias] = true;
+                throw;
+            }
+        }
+        Hold(session, alias);
+    }
+
+    /// <summary>SUBALL: holds every direct connection; returns their aliases for one OK each.</summary>
+    public async Task<List<string>> SubscribeAllAsync(ClientSession session, CancellationToken ct = default)
+    {
+        var all = await _store.TransactAsync(tx => tx.ListConnections(ConnectionKind.Direct), ct).ConfigureAwait(false);
+        foreach (var c in all) Hold(session, c.Alias);
+        return all.Select(c => c.Alias).ToList();
+    }
+
+    /// <summary>SEND: seals the message into the outbox; SENT follows with this corrId when the server accepts it.</summary>
+    public async Task<long> SendAsync(string corrId, string alias, ReadOnlyMemory<byte> body, CancellationToken ct = default)
+    {
+        var envelope = AgentWire.MsgEnvelope(body.Span);
+        // Header worst case: LF, 19-digit id, SP, 24-byte timestamp, SP, 44-byte hash, LF; then the final LF.
+        if (envelope.Length + 92 >= PaddedSize) throw AgentException.Large();
+        var id = await _store.TransactAsync(tx =>
+        {
+            if (!tx.ConnectionExists(alias)) throw AgentException.ConnUnknown();
+            var snd = tx.GetSndQueue(alias) ?? throw AgentException.ConnSimplex();
+            return QueueMessage(tx, alias, snd, envelope, corrId);
+        }, ct).ConfigureAwait(false);
+        KickJobs(alias);
+        return id;
+    }
+
+    /// <summary>Adds the next message of the connection's chain to its outbox and returns its agent message id.</summary>
+    private static long QueueMessage(StoreTx tx, string alias, SndQueueRecord snd, byte[] envelope, string corrId)
+    {
+        var (internalId, sndId, prevHash) = tx.NextSndIds(alias);
+        var plaintext = AgentWire.AgentMessageText(sndId, DateTimeOffset.UtcNow, prevHash, envelope);
+        tx.SetLastSndHash(alias, SHA256.HashData(plaintext));
+        using var encryptKey = RsaPublicKey.Parse(snd.EncryptKey);
+        using var signKey = ImportPrivate(snd.SignKey);
+        tx.InsertJob(alias, JobKind.SendMessage, E2eEnvelope.Seal(encryptKey, signKey, plaintext, PaddedSize), corrId, internalId);
+        return internalId;
+    }
+
+    /// <summary>OFF: suspends our receive queue; the peer's sends fail with AUTH from now on.</summary>
+    public async Task SuspendAsync(string alias, CancellationToken ct = default)
+    {
+        var rcv = await RequireRcvQueue(alias, ct).ConfigureAwait(false);
+        using var key = ImportPrivate(rcv.RcvKey);
+        await Broker(() => _smp.SuspendAsync(SmpServerAddress.Parse(rcv.Server), rcv.RcvId, key, ct)).ConfigureAwait(false);
+        await _store.TransactAsync(tx => tx.UpdateRcvQueue(alias, QueueStatus.Disabled), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>DEL: deletes our receive queue on its server and the connection here.</summary>
+    public async Task DeleteAsync(string alias, CancellationToken ct = default)
+    {
+        var rcv = await _store.TransactAsync(tx =>
+        {
+            if (!tx.ConnectionExists(alias)) throw AgentException.ConnUnknown();
+            return tx.GetRcvQueue(alias);
+        }, ct).ConfigureAwait(false);
+        if (rcv is not null)
+        {
+            using var key = ImportPrivate(rcv.RcvKey);
+            try
+            {
+                await _smp.DeleteAsync(SmpServerAddress.Parse(rcv.Server), rcv.RcvId, key, ct).ConfigureAwait(false);
+            }
+            catch (SmpClientException e) when (e.Error.Kind == SmpClientErrorKind.Smp)
+            {
+                // Already gone on the server (AUTH): deleting here is still right.
+            }
+            catch (SmpClientException e)
+            {
+                throw new AgentException(e.Error.ToWireText());
+            }
+        }
+        await _store.TransactAsync(tx => tx.DeleteConnection(alias), ct).ConfigureAwait(false);
+        Release(alias);
+    }
+
+    private async Task<RcvQueueRecord> RequireRcvQueue(string alias, CancellationToken ct) =>
+        await _store.TransactAsync(tx =>
+        {
+            if (!tx.ConnectionExists(alias)) throw AgentException.ConnUnknown();
+            return tx.GetRcvQueue(alias) ?? throw AgentException.ConnSimplex();
+        }, ct).ConfigureAwait(false);
+
+    /// <summary>Runs an SMP call and turns its failure into the agent's error (SMP e / BROKER e).</summary>
+    private static async Task<T> Broker<T>(Func<Task<T>> call)
+    {
+        try
+        {
+            return await call().ConfigureAwait(false);
+        }
+        catch (SmpClientException e)
+        {
+            throw new AgentException(e.Error.ToWireText());
+        }
+    }
+
+    private static async Task Broker(Func<Task> call) => await Broker(async () => { await call().ConfigureAwait(false); return true; }).ConfigureAwait(false);
+}

@@ -1,0 +1,277 @@
+using Microsoft.Extensions.Logging;
+using Smp.Agent.Smp;
+using Smp.Agent.Store;
+using Smp.Protocol.Agent;
+using Smp.Protocol.Crypto;
+using Smp.Protocol.Encodings;
+using Smp.Protocol.Smp;
+
+namespace Smp.Agent;
+
+// The persistent outbox (agent.md §5): each connection's jobs run strictly in order; a job that fails for
+// a passing reason (server down, timeout) waits and retries; one that fails for good reports to the
+// client with the corrId of the command that caused it.
+public sealed partial class SmpAgent
+{
+    private enum Outcome
+    {
+        Done,
+        Retry,
+        Failed,
+    }
+
+    private readonly object _jobsLock = new();
+    private readonly HashSet<string> _running = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, TaskCompletionSource> _wake = new(StringComparer.Ordinal);
+
+    /// <summary>Starts the connection's job runner, or wakes it if it is waiting to retry.</summary>
+    internal void KickJobs(string alias)
+    {
+        lock (_jobsLock)
+        {
+            if (_running.Contains(alias))
+            {
+                if (_wake.TryGetValue(alias, out var w)) w.TrySetResult();
+                else _wake[alias] = CompletedWake();
+                return;
+            }
+            _running.Add(alias);
+        }
+        _jobRunners[alias] = Task.Run(() => RunJobsAsync(alias));
+    }
+
+    private static TaskCompletionSource CompletedWake()
+    {
+        var t = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        t.SetResult();
+        return t;
+    }
+
+    private async Task RunJobsAsync(string alias)
+    {
+        try
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                TaskCompletionSource wake;
+                lock (_jobsLock)
+                {
+                    _wake.Remove(alias);
+                    wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    _wake[alias] = wake;
+                }
+                var job = await _store.TransactAsync(tx => tx.NextJob(alias), _stop.Token).ConfigureAwait(false);
+                if (job is null)
+                {
+                    lock (_jobsLock)
+                    {
+                        if (wake.Task.IsCompleted) continue;
+                        _running.Remove(alias);
+                        _wake.Remove(alias);
+                        _jobRunners.TryRemove(alias, out _);
+                        return;
+                    }
+                }
+                var outcome = await ExecuteAsync(job).ConfigureAwait(false);
+                if (outcome != Outcome.Retry) continue;
+                var delay = RetryDelay(job.Attempts);
+                await Task.WhenAny(Task.Delay(delay, _stop.Token), wake.Task).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+        catch (Exception e)
+        {
+            _log.LogError(e, "job runner stopped");
+        }
+        finally
+        {
+            lock (_jobsLock)
+            {
+                _running.Remove(alias);
+                _wake.Remove(alias);
+            }
+        }
+    }
+
+    private TimeSpan RetryDelay(int attempts)
+    {
+        var ms = _options.RetryInitialDelay.TotalMilliseconds * Math.Pow(1.5, Math.Min(attempts, 40));
+        return TimeSpan.FromMilliseconds(Math.Min(ms, _options.RetryMaxDelay.TotalMilliseconds));
+    }
+
+    /// <summary>How many AUTH answers HELLO may get before the handshake is given up.</summary>
+    private int HelloAttemptLimit
+    {
+        get
+        {
+            var total = 0.0;
+            var n = 0;
+            while (total < _options.HelloRetryLimit.TotalMilliseconds && n < 1_000_000) total += RetryDelay(n++).TotalMilliseconds;
+            return Math.Max(8, n);
+        }
+    }
+
+    private async Task<Outcome> ExecuteAsync(JobRecord job)
+    {
+        try
+        {
+            switch (job.Kind)
+            {
+                case JobKind.SendConfirmation: return await SendJobAsync(job, signed: false).ConfigureAwait(false);
+                case JobKind.SendHello: return await SendJobAsync(job, signed: true).ConfigureAwait(false);
+                case JobKind.SendReply: return await SendJobAsync(job, signed: true).ConfigureAwait(false);
+                case JobKind.SendMessage: return await SendJobAsync(job, signed: true).ConfigureAwait(false);
+                case JobKind.CreateReplyQueue: return await CreateReplyQueueAsync(job).ConfigureAwait(false);
+                case JobKind.SecureQueue: return await SecureQueueJobAsync(job).ConfigureAwait(false);
+                default:
+                    _log.LogError("unknown job kind {Kind}; dropped", job.Kind);
+                    await _store.TransactAsync(tx => tx.DeleteJob(job.Id)).ConfigureAwait(false);
+                    return Outcome.Failed;
+            }
+        }
+        catch (SmpClientException e) when (e.Error.Kind is SmpClientErrorKind.Network or SmpClientErrorKind.Timeout
+                                               or SmpClientErrorKind.Transport or SmpClientErrorKind.Unexpected or SmpClientErrorKind.Response)
+        {
+            await _store.TransactAsync(tx => tx.CountJobAttempt(job.Id)).ConfigureAwait(false);
+            return Outcome.Retry;
+        }
+    }
+
+    private async Task<Outcome> SendJobAsync(JobRecord job, bool signed)
+    {
+        var snd = await _store.TransactAsync(tx => tx.GetSndQueue(job.Alias)).ConfigureAwait(false);
+        if (snd is null)
+        {
+            await _store.TransactAsync(tx => tx.DeleteJob(job.Id)).ConfigureAwait(false);
+            return Outcome.Done;
+        }
+        using var key = signed ? ImportPrivate(snd.SndKey) : null;
+        try
+        {
+            await _smp.SendAsync(SmpServerAddress.Parse(snd.Server), snd.SndId, key, job.Body, _stop.Token).ConfigureAwait(false);
+        }
+        catch (SmpClientException e) when (job.Kind == JobKind.SendHello && e.Error is { Kind: SmpClientErrorKind.Smp, SmpError: SmpErrorCode.Auth }
+                                           && job.Attempts < HelloAttemptLimit)
+        {
+            // The peer has not secured its queue yet (agent.md §1 step 3): try again later.
+            await _store.TransactAsync(tx => tx.CountJobAttempt(job.Id)).ConfigureAwait(false);
+            return Outcome.Retry;
+        }
+        catch (SmpClientException e) when (e.Error.Kind is SmpClientErrorKind.Smp or SmpClientErrorKind.Large)
+        {
+            await FailJobAsync(job, e.Error.ToWireText()).ConfigureAwait(false);
+            return Outcome.Failed;
+        }
+        var notify = await _store.TransactAsync(tx =>
+        {
+            tx.DeleteJob(job.Id);
+            switch (job.Kind)
+            {
+                case JobKind.SendConfirmation:
+                    tx.SetSndQueueStatus(job.Alias, QueueStatus.Confirmed);
+                    return false;
+                case JobKind.SendHello:
+                    tx.SetSndQueueStatus(job.Alias, QueueStatus.Active);
+                    return CompleteIfDuplex(tx, job.Alias);
+                case JobKind.SendMessage when job.MsgId > 0:
+                    tx.InsertEvent(job.Alias, job.CorrId, AgentWire.Sent(job.MsgId));
+                    return true;
+                default:
+                    return false;
+            }
+        }).ConfigureAwait(false);
+        if (notify) await DispatchAsync(job.Alias).ConfigureAwait(false);
+        return Outcome.Done;
+    }
+
+    /// <summary>When both queues of a connection are active it is up: CON, once (agent.md §1 step 6).</summary>
+    private static bool CompleteIfDuplex(StoreTx tx, string alias)
+    {
+        var conn = tx.GetConnection(alias);
+        var rcv = tx.GetRcvQueue(alias);
+        var snd = tx.GetSndQueue(alias);
+        if (conn is null || conn.Status == ConnectionStatus.Active || rcv?.Status != QueueStatus.Active || snd?.Status != QueueStatus.Active) return false;
+        tx.SetConnectionStatus(alias, ConnectionStatus.Active);
+        tx.InsertEvent(alias, "", AgentWire.Con);
+        return true;
+    }
+
+    /// <summary>A job failed for good: the command's client hears of it; a half-made connection is removed.</summary>
+    private async Task FailJobAsync(JobRecord job, string errorText)
+    {
+        _log.LogInformation("job {Kind} failed: {Error}", job.Kind, errorText);
+        await _store.TransactAsync(tx =>
+        {
+            tx.DeleteJob(job.Id);
+            var conn = tx.GetConnection(job.Alias);
+            if (job.Kind is JobKind.SendConfirmation or JobKind.SendHello && conn?.Status == ConnectionStatus.Joining && conn.Kind == ConnectionKind.Direct)
+                tx.DeleteConnection(job.Alias);
+            tx.InsertEvent(job.Alias, job.CorrId, AgentWire.Err(errorText));
+        }).ConfigureAwait(false);
+        await DispatchAsync(job.Alias).ConfigureAwait(false);
+    }
+
+    /// <summary>The joiner's reply queue (agent.md §1 step 4): created here, then its REPLY is sent as its own job.</summary>
+    private async Task<Outcome> CreateReplyQueueAsync(JobRecord job)
+    {
+        var snd = await _store.TransactAsync(tx => tx.GetSndQueue(job.Alias)).ConfigureAwait(false);
+        if (snd is null)
+        {
+            await _store.TransactAsync(tx => tx.DeleteJob(job.Id)).ConfigureAwait(false);
+            return Outcome.Done;
+        }
+        var server = PickServer();
+        using var rcvKey = _keys.Take();
+        using var e2e = _e2eKeys.Take();
+        var (rid, sid) = await _smp.CreateQueueAsync(server, rcvKey, _stop.Token).ConfigureAwait(false);
+        var encryptKey = e2e.ExportSubjectPublicKeyInfo();
+        using var peerKey = RsaPublicKey.Parse(snd.EncryptKey);
+        using var signKey = ImportPrivate(snd.SignKey);
+        var reply = E2eEnvelope.Seal(peerKey, signKey,
+            AgentWire.AgentMessageText(0, DateTimeOffset.UtcNow, [], AgentWire.Reply(new SmpQueueInfo(server, sid, encryptKey))), PaddedSize);
+        await _store.TransactAsync(tx =>
+        {
+            tx.InsertRcvQueue(new RcvQueueRecord(job.Alias, server.ToString(), rid, sid, rcvKey.ExportPkcs8PrivateKey(),
+                e2e.ExportPkcs8PrivateKey(), encryptKey, null, null, QueueStatus.New));
+            tx.ReplaceJob(job.Id, JobKind.SendReply, reply);
+        }).ConfigureAwait(false);
+        return Outcome.Done;
+    }
+
+    /// <summary>Secures our receive queue with the sender key from the confirmation (agent.md §1 step 3).</summary>
+    private async Task<Outcome> SecureQueueJobAsync(JobRecord job)
+    {
+        var rcv = await _store.TransactAsync(tx => tx.GetRcvQueue(job.Alias)).ConfigureAwait(false);
+        if (rcv?.SenderKey is null)
+        {
+            await _store.TransactAsync(tx => tx.DeleteJob(job.Id)).ConfigureAwait(false);
+            return Outcome.Done;
+        }
+        using var key = ImportPrivate(rcv.RcvKey);
+        try
+        {
+            await _smp.SecureQueueAsync(SmpServerAddress.Parse(rcv.Server), rcv.RcvId, key, rcv.SenderKey, _stop.Token).ConfigureAwait(false);
+        }
+        catch (SmpClientException e) when (e.Error is { Kind: SmpClientErrorKind.Smp, SmpError: SmpErrorCode.Auth })
+        {
+            // KEY on a queue that already has a sender key answers AUTH: a retry after a crash, already done.
+        }
+        catch (SmpClientException e) when (e.Error.Kind == SmpClientErrorKind.Smp)
+        {
+            await FailJobAsync(job, e.Error.ToWireText()).ConfigureAwait(false);
+            return Outcome.Failed;
+        }
+        await _store.TransactAsync(tx =>
+        {
+            tx.DeleteJob(job.Id);
+            var current = tx.GetRcvQueue(job.Alias);
+            if (current?.Status == QueueStatus.Confirmed) tx.UpdateRcvQueue(job.Alias, QueueStatus.Secured);
+        }).ConfigureAwait(false);
+        return Outcome.Done;
+    }
+}

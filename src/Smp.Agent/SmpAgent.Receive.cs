@@ -1,0 +1,214 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using Smp.Agent.Smp;
+using Smp.Agent.Store;
+using Smp.Protocol.Agent;
+using Smp.Protocol.Crypto;
+using Smp.Protocol.Encodings;
+
+namespace Smp.Agent;
+
+// Receiving (agent.md §1, §2): every server MSG is decrypted, checked and applied in one transaction
+// together with the events it causes, and only then ACKed on the server. A message that fails any check
+// is reported (ERR AGENT ...), changes nothing and is still ACKed, so one bad envelope never stalls the
+// queue as it did in the reference.
+public sealed partial class SmpAgent
+{
+    private readonly ConcurrentDictionary<string, bool> _lostSubscriptions = new(StringComparer.Ordinal);
+
+    private async Task ReceiveLoopAsync()
+    {
+        try
+        {
+            await foreach (var ev in _smp.Events.ReadAllAsync(_stop.Token).ConfigureAwait(false))
+            {
+                try
+                {
+                    await HandleSmpEventAsync(ev).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OperationCanceledException and not ObjectDisposedException)
+                {
+                    _log.LogError(e, "failed to handle a server event");
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    private async Task HandleSmpEventAsync(SmpClientEvent ev)
+    {
+        switch (ev)
+        {
+            case SmpClientEvent.Message m:
+                await HandleMessageAsync(m).ConfigureAwait(false);
+                break;
+            case SmpClientEvent.SubscriptionEnded e:
+            {
+                var rcv = await _store.TransactAsync(tx => tx.FindRcvQueue(e.Server.ToString(), e.RecipientId)).ConfigureAwait(false);
+                if (rcv is null) break;
+                _lostSubscriptions[rcv.Alias] = true;
+                await _store.TransactAsync(tx => tx.InsertEvent(rcv.Alias, "", AgentWire.End)).ConfigureAwait(false);
+                await DispatchAsync(rcv.Alias).ConfigureAwait(false);
+                break;
+            }
+            case SmpClientEvent.ServerDown d:
+                foreach (var alias in await AliasesOnServerAsync(d.Server).ConfigureAwait(false)) NotifyLive(alias, AgentWire.Down(d.Server));
+                break;
+            case SmpClientEvent.ServerUp u:
+                foreach (var alias in await AliasesOnServerAsync(u.Server).ConfigureAwait(false)) NotifyLive(alias, AgentWire.Up(u.Server));
+                foreach (var alias in await _store.TransactAsync(tx => tx.AliasesWithJobs()).ConfigureAwait(false)) KickJobs(alias);
+                break;
+            case SmpClientEvent.Error err:
+                _log.LogWarning("server {Server} reported {Error}", err.Server, err.ClientError);
+                break;
+        }
+    }
+
+    private Task<List<string>> AliasesOnServerAsync(SmpServerAddress server) => _store.TransactAsync(tx =>
+    {
+        var name = server.ToString();
+        return tx.ListConnections(ConnectionKind.Direct)
+            .Where(c => tx.GetRcvQueue(c.Alias)?.Server == name || tx.GetSndQueue(c.Alias)?.Server == name)
+            .Select(c => c.Alias).ToList();
+    });
+
+    private async Task HandleMessageAsync(SmpClientEvent.Message m)
+    {
+        var rcv = await _store.TransactAsync(tx => tx.FindRcvQueue(m.Server.ToString(), m.RecipientId)).ConfigureAwait(false);
+        if (rcv is null)
+        {
+            _log.LogInformation("message for an unknown queue on {Server} ignored", m.Server);
+            return;
+        }
+        var kick = await _store.TransactAsync(tx => Apply(tx, rcv.Alias, m)).ConfigureAwait(false);
+        await DispatchAsync(rcv.Alias).ConfigureAwait(false);
+        if (kick) KickJobs(rcv.Alias);
+        using var key = ImportPrivate(rcv.RcvKey);
+        try
+        {
+            await _smp.AckAsync(m.Server, m.RecipientId, key, _stop.Token).ConfigureAwait(false);
+        }
+        catch (SmpClientException e)
+        {
+            // Not ACKed: the server delivers it again and the duplicate check drops it.
+            _log.LogInformation("ACK on {Server} failed: {Error}", m.Server, e.Error);
+        }
+    }
+
+    /// <summary>Applies one server message; returns true when it queued jobs.</summary>
+    private bool Apply(StoreTx tx, string alias, SmpClientEvent.Message m)
+    {
+        var rcv = tx.GetRcvQueue(alias);
+        var conn = tx.GetConnection(alias);
+        if (rcv is null || conn is null) return false;
+        if (!tx.MarkSeen(alias, m.MsgId)) return false;
+
+        if (!TryOpen(rcv, m.Body.Span, out var signature, out var encrypted, out var plaintext))
+            return Reject(tx, alias, "AGENT A_ENCRYPTION");
+        var message = AgentWire.Parse(plaintext);
+        if (message is null) return Reject(tx, alias, "AGENT A_MESSAGE");
+
+        if (rcv.VerifyKey is not null)
+        {
+            using var vk = RsaPublicKey.Parse(rcv.VerifyKey);
+            if (!vk.Verify(encrypted, signature)) return Reject(tx, alias, "AGENT A_SIGNATURE");
+        }
+
+        switch (message)
+        {
+            case AgentMessage.Confirmation c:
+                if (rcv.Status == QueueStatus.New)
+                {
+                    tx.UpdateRcvQueue(alias, QueueStatus.Confirmed, senderKey: c.SenderKey);
+                    tx.InsertJob(alias, JobKind.SecureQueue);
+                    return true;
+                }
+                return Reject(tx, alias, "AGENT A_PROHIBITED");
+
+            case AgentMessage.Envelope { Body: AgentEnvelope.Hello h }:
+                if (rcv.Status is not (QueueStatus.Confirmed or QueueStatus.Secured)) return Reject(tx, alias, "AGENT A_PROHIBITED");
+                if (!RsaPublicKey.TryParse(h.VerifyKey, out var helloKey)) return Reject(tx, alias, "AGENT A_MESSAGE");
+                using (helloKey)
+                {
+                    if (!helloKey!.Verify(encrypted, signature)) return Reject(tx, alias, "AGENT A_SIGNATURE");
+                }
+                tx.UpdateRcvQueue(alias, QueueStatus.Active, verifyKey: h.VerifyKey);
+                CompleteIfDuplex(tx, alias);
+                return false;
+
+            case AgentMessage.Envelope { Body: AgentEnvelope.Reply r }:
+                if (rcv.Status != QueueStatus.Active || tx.GetSndQueue(alias) is not null) return Reject(tx, alias, "AGENT A_PROHIBITED");
+                if (!RsaPublicKey.TryParse(r.QueueInfo.EncryptionKey, out var peerKey)) return Reject(tx, alias, "AGENT A_MESSAGE");
+                using (peerKey)
+                {
+                    using var sndKey = _keys.Take();
+                    using var signKey = _keys.Take();
+                    AddSendQueue(tx, alias, r.QueueInfo, peerKey!, sndKey, signKey, "");
+                }
+                return true;
+
+            case AgentMessage.Envelope { Body: AgentEnvelope.Msg msg } env:
+            {
+                if (rcv.Status != QueueStatus.Active) return Reject(tx, alias, "AGENT A_PROHIBITED");
+                var integrity = Integrity(conn.LastExtSndId, conn.LastRcvHash ?? [], env.SndMsgId, env.PrevHash);
+                var internalId = tx.RecordReceived(alias, env.SndMsgId, SHA256.HashData(plaintext));
+                tx.InsertEvent(alias, "", AgentWire.Msg(integrity, internalId, DateTimeOffset.UtcNow, m.MsgId, m.Timestamp,
+                    env.SndMsgId, env.Timestamp, msg.Body));
+                return false;
+            }
+
+            default:
+                return Reject(tx, alias, "AGENT A_PROHIBITED");
+        }
+    }
+
+    private static bool Reject(StoreTx tx, string alias, string error)
+    {
+        tx.InsertEvent(alias, "", AgentWire.Err(error));
+        return false;
+    }
+
+    /// <summary>
+    /// Splits and decrypts a body. Before HELLO we do not know the sender's signing key size, so the
+    /// usual sizes are tried; the OAEP layer fails fast on a wrong split.
+    /// </summary>
+    private static bool TryOpen(RcvQueueRecord rcv, ReadOnlySpan<byte> body, out byte[] signature, out byte[] encrypted, out byte[] plaintext)
+    {
+        using var key = ImportPrivate(rcv.DecryptKey);
+        int[] sizes = rcv.VerifyKey is null ? [256, 128, 512] : [VerifySize(rcv.VerifyKey)];
+        foreach (var size in sizes)
+        {
+            if (!E2eEnvelope.TrySplit(body, size, out var sig, out var enc)) continue;
+            if (E2eEnvelope.TryDecrypt(key, enc, out plaintext))
+            {
+                signature = sig.ToArray();
+                encrypted = enc.ToArray();
+                return true;
+            }
+        }
+        signature = encrypted = plaintext = [];
+        return false;
+    }
+
+    private static int VerifySize(byte[] spki)
+    {
+        using var k = RsaPublicKey.Parse(spki);
+        return k.ModulusBytes;
+    }
+
+    /// <summary>The integrity verdict of agent.md §2, in the order the reference checks it.</summary>
+    internal static string Integrity(long prevId, byte[] prevHash, long id, byte[] receivedPrevHash)
+    {
+        if (id == prevId + 1 && prevHash.AsSpan().SequenceEqual(receivedPrevHash)) return "OK";
+        if (id < prevId) return $"ERR ID {id}";
+        if (id == prevId) return "ERR DUPLICATE";
+        if (id > prevId + 1) return $"ERR NO_ID {prevId + 1} {id - 1}";
+        return "ERR HASH";
+    }
+}

@@ -1,0 +1,97 @@
+using Microsoft.Data.Sqlite;
+
+namespace Smp.Agent.Store;
+
+/// <summary>
+/// Schema migrations, applied in order; <c>PRAGMA user_version</c> records how many ran. Append only:
+/// a released migration is never edited, because databases in the field already ran it.
+/// </summary>
+internal static class Migrations
+{
+    public static readonly string[] Steps =
+    [
+        // 1: connections, queues, the outbox of jobs, pending client events, received-message dedupe.
+        """
+        CREATE TABLE connections (
+            alias TEXT PRIMARY KEY,
+            kind INTEGER NOT NULL,                   -- ConnectionKind
+            status INTEGER NOT NULL,                 -- ConnectionStatus
+            created_at TEXT NOT NULL,
+            last_internal_id INTEGER NOT NULL DEFAULT 0,
+            last_snd_id INTEGER NOT NULL DEFAULT 0,
+            last_snd_hash BLOB NOT NULL DEFAULT x'',
+            last_ext_snd_id INTEGER NOT NULL DEFAULT 0,
+            last_rcv_hash BLOB NOT NULL DEFAULT x'',
+            join_corr_id TEXT NOT NULL DEFAULT '',
+            owner TEXT NOT NULL DEFAULT ''           -- group id for group connections, else ''
+        ) WITHOUT ROWID;
+
+        CREATE TABLE rcv_queues (
+            alias TEXT PRIMARY KEY REFERENCES connections(alias) ON DELETE CASCADE,
+            server TEXT NOT NULL,
+            rcv_id BLOB NOT NULL,
+            snd_id BLOB NOT NULL,
+            rcv_key BLOB NOT NULL,                   -- PKCS#8 private key, signs recipient commands
+            decrypt_key BLOB NOT NULL,               -- PKCS#8 private key, opens envelopes
+            encrypt_key BLOB NOT NULL,               -- its public half, given in the invitation
+            sender_key BLOB,                         -- SPKI from the confirmation, set with KEY
+            verify_key BLOB,                         -- SPKI from HELLO
+            status INTEGER NOT NULL,                 -- QueueStatus
+            UNIQUE (server, rcv_id)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE snd_queues (
+            alias TEXT PRIMARY KEY REFERENCES connections(alias) ON DELETE CASCADE,
+            server TEXT NOT NULL,
+            snd_id BLOB NOT NULL,
+            snd_key BLOB NOT NULL,                   -- PKCS#8 private key, signs SEND
+            encrypt_key BLOB NOT NULL,               -- peer's SPKI, seals envelopes
+            sign_key BLOB NOT NULL,                  -- PKCS#8 private key, signs envelopes
+            status INTEGER NOT NULL
+        ) WITHOUT ROWID;
+
+        CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            alias TEXT NOT NULL REFERENCES connections(alias) ON DELETE CASCADE,
+            kind INTEGER NOT NULL,                   -- JobKind
+            corr_id TEXT NOT NULL DEFAULT '',
+            msg_id INTEGER NOT NULL DEFAULT 0,       -- agent message id for SENT
+            body BLOB NOT NULL DEFAULT x'',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX jobs_alias ON jobs(alias, id);
+
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            alias TEXT NOT NULL,
+            corr_id TEXT NOT NULL DEFAULT '',
+            payload BLOB NOT NULL
+        );
+        CREATE INDEX events_alias ON events(alias, id);
+
+        CREATE TABLE rcv_seen (
+            alias TEXT NOT NULL REFERENCES connections(alias) ON DELETE CASCADE,
+            broker_id BLOB NOT NULL,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (alias, broker_id)
+        ) WITHOUT ROWID;
+        """,
+    ];
+
+    public static void Apply(SqliteConnection db)
+    {
+        using var get = db.CreateCommand();
+        get.CommandText = "PRAGMA user_version;";
+        var version = Convert.ToInt32(get.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+        if (version > Steps.Length)
+            throw new InvalidOperationException($"the store has schema version {version}, newer than this agent knows ({Steps.Length})");
+        for (var v = version; v < Steps.Length; v++)
+        {
+            using var tx = db.BeginTransaction();
+            AgentStore.Exec(db, Steps[v], tx);
+            AgentStore.Exec(db, $"PRAGMA user_version = {v + 1};", tx);
+            tx.Commit();
+        }
+    }
+}

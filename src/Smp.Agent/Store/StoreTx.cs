@@ -1,0 +1,179 @@
+using System.Globalization;
+using Microsoft.Data.Sqlite;
+
+namespace Smp.Agent.Store;
+
+/// <summary>Typed access to the store inside one transaction (see <see cref="AgentStore.TransactAsync{T}"/>).</summary>
+public sealed partial class StoreTx
+{
+    private readonly SqliteConnection _db;
+    private readonly SqliteTransaction _tx;
+
+    internal StoreTx(SqliteConnection db, SqliteTransaction tx)
+    {
+        _db = db;
+        _tx = tx;
+    }
+
+    private static string Now() => DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture);
+
+    private SqliteCommand Cmd(string sql, params (string Name, object? Value)[] args)
+    {
+        var cmd = _db.CreateCommand();
+        cmd.Transaction = _tx;
+        cmd.CommandText = sql;
+        foreach (var (name, value) in args) cmd.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        return cmd;
+    }
+
+    private int Exec(string sql, params (string, object?)[] args)
+    {
+        using var cmd = Cmd(sql, args);
+        return cmd.ExecuteNonQuery();
+    }
+
+    private List<T> Query<T>(string sql, Func<SqliteDataReader, T> map, params (string, object?)[] args)
+    {
+        using var cmd = Cmd(sql, args);
+        using var r = cmd.ExecuteReader();
+        var list = new List<T>();
+        while (r.Read()) list.Add(map(r));
+        return list;
+    }
+
+    private static byte[]? BlobOrNull(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : (byte[])r[i];
+
+    // --- connections ---
+
+    public bool ConnectionExists(string alias) =>
+        Query("SELECT 1 FROM connections WHERE alias = $a", _ => true, ("$a", alias)).Count > 0;
+
+    public void InsertConnection(ConnectionRecord c) => Exec(
+        "INSERT INTO connections (alias, kind, status, created_at, join_corr_id, owner) VALUES ($a, $k, $s, $t, $c, $o)",
+        ("$a", c.Alias), ("$k", (int)c.Kind), ("$s", (int)c.Status), ("$t", Now()), ("$c", c.JoinCorrId), ("$o", c.Owner));
+
+    public ConnectionRecord? GetConnection(string alias) => Query(
+        "SELECT alias, kind, status, last_internal_id, last_snd_id, last_snd_hash, last_ext_snd_id, last_rcv_hash, join_corr_id, owner FROM connections WHERE alias = $a",
+        MapConnection, ("$a", alias)).FirstOrDefault();
+
+    public List<ConnectionRecord> ListConnections(ConnectionKind? kind = null) => Query(
+        "SELECT alias, kind, status, last_internal_id, last_snd_id, last_snd_hash, last_ext_snd_id, last_rcv_hash, join_corr_id, owner FROM connections"
+        + (kind is null ? "" : " WHERE kind = $k") + " ORDER BY alias",
+        MapConnection, ("$k", (int?)kind));
+
+    private static ConnectionRecord MapConnection(SqliteDataReader r) => new(
+        r.GetString(0), (ConnectionKind)r.GetInt32(1), (ConnectionStatus)r.GetInt32(2), r.GetInt64(3), r.GetInt64(4),
+        (byte[])r[5], r.GetInt64(6), (byte[])r[7], r.GetString(8), r.GetString(9));
+
+    public void SetConnectionStatus(string alias, ConnectionStatus status) =>
+        Exec("UPDATE connections SET status = $s WHERE alias = $a", ("$a", alias), ("$s", (int)status));
+
+    /// <summary>Takes the next agent message id and sender chain position for a message we send.</summary>
+    public (long InternalId, long SndId, byte[] PrevHash) NextSndIds(string alias)
+    {
+        var c = GetConnection(alias) ?? throw new InvalidOperationException("no such connection");
+        Exec("UPDATE connections SET last_internal_id = last_internal_id + 1, last_snd_id = last_snd_id + 1 WHERE alias = $a", ("$a", alias));
+        return (c.LastInternalId + 1, c.LastSndId + 1, c.LastSndHash ?? []);
+    }
+
+    public void SetLastSndHash(string alias, byte[] hash) =>
+        Exec("UPDATE connections SET last_snd_hash = $h WHERE alias = $a", ("$a", alias), ("$h", hash));
+
+    /// <summary>Records a received message in the chain and returns its agent message id (R=).</summary>
+    public long RecordReceived(string alias, long externalId, byte[] hash)
+    {
+        Exec("UPDATE connections SET last_internal_id = last_internal_id + 1, last_ext_snd_id = $e, last_rcv_hash = $h WHERE alias = $a",
+            ("$a", alias), ("$e", externalId), ("$h", hash));
+        return GetConnection(alias)!.LastInternalId;
+    }
+
+    public void DeleteConnection(string alias)
+    {
+        Exec("DELETE FROM connections WHERE alias = $a", ("$a", alias));
+        Exec("DELETE FROM events WHERE alias = $a AND corr_id = ''", ("$a", alias));
+    }
+
+    // --- queues ---
+
+    public void InsertRcvQueue(RcvQueueRecord q) => Exec(
+        "INSERT INTO rcv_queues (alias, server, rcv_id, snd_id, rcv_key, decrypt_key, encrypt_key, sender_key, verify_key, status) VALUES ($a, $s, $r, $i, $k, $d, $e, $sk, $v, $st)",
+        ("$a", q.Alias), ("$s", q.Server), ("$r", q.RcvId), ("$i", q.SndId), ("$k", q.RcvKey), ("$d", q.DecryptKey), ("$e", q.EncryptKey),
+        ("$sk", q.SenderKey), ("$v", q.VerifyKey), ("$st", (int)q.Status));
+
+    private const string RcvColumns = "alias, server, rcv_id, snd_id, rcv_key, decrypt_key, encrypt_key, sender_key, verify_key, status";
+
+    private static RcvQueueRecord MapRcv(SqliteDataReader r) => new(
+        r.GetString(0), r.GetString(1), (byte[])r[2], (byte[])r[3], (byte[])r[4], (byte[])r[5], (byte[])r[6], BlobOrNull(r, 7), BlobOrNull(r, 8), (QueueStatus)r.GetInt32(9));
+
+    public RcvQueueRecord? GetRcvQueue(string alias) =>
+        Query($"SELECT {RcvColumns} FROM rcv_queues WHERE alias = $a", MapRcv, ("$a", alias)).FirstOrDefault();
+
+    public RcvQueueRecord? FindRcvQueue(string server, byte[] rcvId) =>
+        Query($"SELECT {RcvColumns} FROM rcv_queues WHERE server = $s AND rcv_id = $r", MapRcv, ("$s", server), ("$r", rcvId)).FirstOrDefault();
+
+    public List<RcvQueueRecord> ListRcvQueues() => Query($"SELECT {RcvColumns} FROM rcv_queues", MapRcv);
+
+    public void UpdateRcvQueue(string alias, QueueStatus status, byte[]? senderKey = null, byte[]? verifyKey = null) => Exec(
+        "UPDATE rcv_queues SET status = $st, sender_key = COALESCE($sk, sender_key), verify_key = COALESCE($v, verify_key) WHERE alias = $a",
+        ("$a", alias), ("$st", (int)status), ("$sk", senderKey), ("$v", verifyKey));
+
+    public void InsertSndQueue(SndQueueRecord q) => Exec(
+        "INSERT INTO snd_queues (alias, server, snd_id, snd_key, encrypt_key, sign_key, status) VALUES ($a, $s, $i, $k, $e, $g, $st)",
+        ("$a", q.Alias), ("$s", q.Server), ("$i", q.SndId), ("$k", q.SndKey), ("$e", q.EncryptKey), ("$g", q.SignKey), ("$st", (int)q.Status));
+
+    public SndQueueRecord? GetSndQueue(string alias) => Query(
+        "SELECT alias, server, snd_id, snd_key, encrypt_key, sign_key, status FROM snd_queues WHERE alias = $a",
+        r => new SndQueueRecord(r.GetString(0), r.GetString(1), (byte[])r[2], (byte[])r[3], (byte[])r[4], (byte[])r[5], (QueueStatus)r.GetInt32(6)),
+        ("$a", alias)).FirstOrDefault();
+
+    public void SetSndQueueStatus(string alias, QueueStatus status) =>
+        Exec("UPDATE snd_queues SET status = $st WHERE alias = $a", ("$a", alias), ("$st", (int)status));
+
+    // --- jobs (the persistent outbox) ---
+
+    public long InsertJob(string alias, JobKind kind, byte[]? body = null, string corrId = "", long msgId = 0)
+    {
+        Exec("INSERT INTO jobs (alias, kind, corr_id, msg_id, body, created_at) VALUES ($a, $k, $c, $m, $b, $t)",
+            ("$a", alias), ("$k", (int)kind), ("$c", corrId), ("$m", msgId), ("$b", body ?? []), ("$t", Now()));
+        return Query("SELECT last_insert_rowid()", r => r.GetInt64(0))[0];
+    }
+
+    private static JobRecord MapJob(SqliteDataReader r) => new(
+        r.GetInt64(0), r.GetString(1), (JobKind)r.GetInt32(2), r.GetString(3), r.GetInt64(4), (byte[])r[5], r.GetInt32(6));
+
+    /// <summary>The oldest job of a connection: jobs of one connection run strictly in order.</summary>
+    public JobRecord? NextJob(string alias) => Query(
+        "SELECT id, alias, kind, corr_id, msg_id, body, attempts FROM jobs WHERE alias = $a ORDER BY id LIMIT 1", MapJob, ("$a", alias)).FirstOrDefault();
+
+    public List<string> AliasesWithJobs() => Query("SELECT DISTINCT alias FROM jobs", r => r.GetString(0));
+
+    public void DeleteJob(long id) => Exec("DELETE FROM jobs WHERE id = $i", ("$i", id));
+
+    public void UpdateJob(long id, byte[] body, int attempts) =>
+        Exec("UPDATE jobs SET body = $b, attempts = $n WHERE id = $i", ("$i", id), ("$b", body), ("$n", attempts));
+
+    public void ReplaceJob(long id, JobKind kind, byte[] body) =>
+        Exec("UPDATE jobs SET kind = $k, body = $b, attempts = 0 WHERE id = $i", ("$i", id), ("$k", (int)kind), ("$b", body));
+
+    public void CountJobAttempt(long id) => Exec("UPDATE jobs SET attempts = attempts + 1 WHERE id = $i", ("$i", id));
+
+    // --- events waiting for a client ---
+
+    public long InsertEvent(string alias, string corrId, byte[] payload)
+    {
+        Exec("INSERT INTO events (alias, corr_id, payload) VALUES ($a, $c, $p)", ("$a", alias), ("$c", corrId), ("$p", payload));
+        return Query("SELECT last_insert_rowid()", r => r.GetInt64(0))[0];
+    }
+
+    public List<EventRecord> PendingEvents(string alias) => Query(
+        "SELECT id, alias, corr_id, payload FROM events WHERE alias = $a ORDER BY id",
+        r => new EventRecord(r.GetInt64(0), r.GetString(1), r.GetString(2), (byte[])r[3]), ("$a", alias));
+
+    public void DeleteEvent(long id) => Exec("DELETE FROM events WHERE id = $i", ("$i", id));
+
+    // --- duplicate suppression by server message id (agent.md §5) ---
+
+    /// <summary>Records a server message id; false when it was seen before on this connection.</summary>
+    public bool MarkSeen(string alias, byte[] brokerId) =>
+        Exec("INSERT OR IGNORE INTO rcv_seen (alias, broker_id, seen_at) VALUES ($a, $b, $t)", ("$a", alias), ("$b", brokerId), ("$t", Now())) == 1;
+}
