@@ -139,10 +139,7 @@ public sealed class SmpClientPoolTests
     [Fact]
     public async Task A_first_connection_that_fails_is_BROKER_NETWORK_and_the_next_call_tries_again()
     {
-        var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
+        var port = TestSupport.UnusedPort();
         await using var pool = new SmpClientPool(TestSupport.FastOptions());
         var address = new Protocol.Encodings.SmpServerAddress("127.0.0.1", port, FakeSmpServer.KeyHash);
 

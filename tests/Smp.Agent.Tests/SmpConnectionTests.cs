@@ -222,10 +222,7 @@ public sealed class SmpConnectionTests
     [Fact]
     public async Task Connecting_to_a_port_nobody_listens_on_is_BROKER_NETWORK()
     {
-        var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
+        var port = TestSupport.UnusedPort();
 
         var e = await Assert.ThrowsAsync<SmpClientException>(() =>
             SmpConnection.ConnectAsync(new SmpServerAddress("127.0.0.1", port, null), TestSupport.FastOptions()));

@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Threading.Channels;
 using Smp.Agent.Smp;
@@ -12,6 +14,16 @@ internal static class TestSupport
 
     /// <summary>Signing keys in tests are 1024-bit to keep the suite fast.</summary>
     public static RSA SigningKey() => RSA.Create(1024);
+
+    /// <summary>A loopback port nobody listens on right now.</summary>
+    public static int UnusedPort()
+    {
+        var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        return port;
+    }
 
     public static SmpClientOptions FastOptions(TimeSpan? requestTimeout = null) => new()
     {
