@@ -43,9 +43,17 @@ public sealed class RsaPublicKey : IDisposable
     /// Parses one DER SPKI holding an RSA key and nothing after it; the modulus must be 1024, 2048 or
     /// 4096 bits as the protocol allows. Anything else is refused, never thrown.
     /// </summary>
-    public static bool TryParse(ReadOnlySpan<byte> der, out RsaPublicKey? key)
+    public static bool TryParse(ReadOnlySpan<byte> der, out RsaPublicKey? key) => TryParse(der, out key, out _);
+
+    /// <summary>
+    /// As <see cref="TryParse(ReadOnlySpan{byte}, out RsaPublicKey?)"/>, and tells a well-formed RSA key of a
+    /// size the protocol does not allow (<paramref name="badSize"/>: the server answers CMD KEY_SIZE) from
+    /// bytes that are no RSA key at all (CMD SYNTAX).
+    /// </summary>
+    public static bool TryParse(ReadOnlySpan<byte> der, out RsaPublicKey? key, out bool badSize)
     {
         key = null;
+        badSize = false;
         if (der.IsEmpty || der.Length > 4096) return false;
         try
         {
@@ -57,7 +65,11 @@ public sealed class RsaPublicKey : IDisposable
             var rsa = RsaPublicKeyStructure.GetInstance(spki.ParsePublicKey());
             if (rsa.Modulus.SignValue <= 0 || rsa.PublicExponent.SignValue <= 0 || !rsa.PublicExponent.TestBit(0)) return false;
             var modulusBytes = (rsa.Modulus.BitLength + 7) / 8;
-            if (!SmpRsa.IsAllowedModulusBytes(modulusBytes)) return false;
+            if (!SmpRsa.IsAllowedModulusBytes(modulusBytes))
+            {
+                badSize = true;
+                return false;
+            }
             var bc = new RsaKeyParameters(false, rsa.Modulus, rsa.PublicExponent);
             RSA? bcl = null;
             if (rsa.PublicExponent.BitLength <= 64 || (rsa.PublicExponent.CompareTo(rsa.Modulus) < 0 && rsa.Modulus.BitLength <= 3072))

@@ -42,8 +42,8 @@ public sealed class SmpTransport : IAsyncDisposable
         var encrypted = await ReadExactlyAsync(reader, serverKey.KeySize / 8, ct).ConfigureAwait(false);
         if (!SmpRsa.TryDecrypt(serverKey, encrypted, out var plain))
             throw new SmpTransportException(TransportError.Handshake, "client keys do not decrypt");
-        var keys = Handshake.DecodeClientKeys(plain, out var clientBlockSize);
-        if (clientBlockSize != blockSize) throw new SmpTransportException(TransportError.BadBlockSize, "block size differs");
+        // The reference server ignores the block size the client echoes and keeps its own (server-ref.md §6).
+        var keys = Handshake.DecodeClientKeys(plain, out _);
         var t = new SmpTransport(stream, reader,
             send: new BlockCipher(keys.RcvKey, keys.RcvIv, blockSize),
             receive: new BlockCipher(keys.SndKey, keys.SndIv, blockSize));
@@ -82,6 +82,15 @@ public sealed class SmpTransport : IAsyncDisposable
     {
         if (transmission.Length > MaxTransmission) throw new SmpTransportException(TransportError.Large);
         _send.Encrypt(transmission.Span, _sendBlock);
+        await _stream.WriteAsync(_sendBlock, ct).ConfigureAwait(false);
+        await _stream.FlushAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Test hook: encrypts a block as usual, then corrupts its tag, so both ends' counters still advance.</summary>
+    internal async ValueTask WriteTamperedAsync(ReadOnlyMemory<byte> transmission, CancellationToken ct)
+    {
+        _send.Encrypt(transmission.Span, _sendBlock);
+        _sendBlock[0] ^= 0xff;
         await _stream.WriteAsync(_sendBlock, ct).ConfigureAwait(false);
         await _stream.FlushAsync(ct).ConfigureAwait(false);
     }

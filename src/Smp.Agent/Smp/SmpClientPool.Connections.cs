@@ -1,0 +1,205 @@
+using Microsoft.Extensions.Logging;
+using Smp.Protocol.Encodings;
+using Smp.Protocol.Smp;
+
+namespace Smp.Agent.Smp;
+
+/// <summary>Connecting, losing and regaining servers; the connection listener; disposal.</summary>
+public sealed partial class SmpClientPool
+{
+    /// <summary>The open connection to <paramref name="server"/>, made now if there is none; NETWORK while it is down.</summary>
+    private async Task<(ServerEntry Entry, SmpConnection Connection)> ConnectionAsync(SmpServerAddress server, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(server);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var entry = _servers.GetOrAdd(server, a => new ServerEntry(a));
+        if (Current(entry) is { } open) return (entry, open);
+
+        await entry.ConnectGate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            if (Current(entry) is { } raced) return (entry, raced);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, _disposeCts.Token);
+            SmpConnection connection;
+            try
+            {
+                connection = await SmpConnection.ConnectAsync(server, _options, this, linked.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                throw new ObjectDisposedException(nameof(SmpClientPool));
+            }
+            lock (entry.Sync)
+            {
+                if (!entry.Down && connection.IsOpen && Volatile.Read(ref _disposed) == 0)
+                {
+                    entry.Connection = connection;
+                    return (entry, connection);
+                }
+            }
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw new SmpClientException(SmpClientError.Network, $"connection to {server} was lost while connecting");
+        }
+        finally
+        {
+            entry.ConnectGate.Release();
+        }
+    }
+
+    private static SmpConnection? Current(ServerEntry entry)
+    {
+        lock (entry.Sync)
+        {
+            if (entry.Down) throw new SmpClientException(SmpClientError.Network, $"{entry.Address} is down; reconnecting");
+            return entry.Connection is { IsOpen: true } c ? c : null;
+        }
+    }
+
+    void ISmpConnectionListener.OnPush(SmpConnection connection, byte[] queueId, SmpCommand command)
+    {
+        switch (command)
+        {
+            case SmpCommand.Msg msg:
+                Emit(new SmpClientEvent.Message(connection.Server, queueId, msg.MsgId, msg.Timestamp, msg.Body));
+                break;
+            case SmpCommand.End:
+                Unsubscribe(connection.Server, queueId);
+                Emit(new SmpClientEvent.SubscriptionEnded(connection.Server, queueId));
+                break;
+        }
+    }
+
+    void ISmpConnectionListener.OnError(SmpConnection connection, byte[] queueId, SmpClientError error) =>
+        Emit(new SmpClientEvent.Error(connection.Server, queueId, error));
+
+    void ISmpConnectionListener.OnClosed(SmpConnection connection, SmpClientError? reason)
+    {
+        if (reason is null || Volatile.Read(ref _disposed) != 0 || !_servers.TryGetValue(connection.Server, out var entry)) return;
+        lock (entry.Sync)
+        {
+            // Only the current connection's loss matters; one being replaced or abandoned is not news.
+            if (!ReferenceEquals(entry.Connection, connection)) return;
+            entry.Connection = null;
+            entry.Down = true;
+            Emit(new SmpClientEvent.ServerDown(connection.Server));
+            entry.Reconnect = Task.Run(() => ReconnectLoopAsync(entry));
+        }
+        LogServerDown(_logger, connection.Server, reason.Value.ToWireText());
+    }
+
+    private async Task ReconnectLoopAsync(ServerEntry entry)
+    {
+        var token = _disposeCts.Token;
+        var delay = _options.ReconnectInitialDelay;
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(Jitter(delay), token).ConfigureAwait(false);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.ReconnectMaxDelay.Ticks));
+                SmpConnection connection;
+                try
+                {
+                    connection = await SmpConnection.ConnectAsync(entry.Address, _options, this, token).ConfigureAwait(false);
+                }
+                catch (SmpClientException e)
+                {
+                    LogReconnectFailed(_logger, entry.Address, e.Error.ToWireText());
+                    continue;
+                }
+                var up = false;
+                try
+                {
+                    up = await ResubscribeAsync(entry, connection, token).ConfigureAwait(false) && TryBringUp(entry, connection);
+                }
+                finally
+                {
+                    if (!up) await connection.DisposeAsync().ConfigureAwait(false);
+                }
+                if (up) return;
+            }
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+        }
+    }
+
+    private bool TryBringUp(ServerEntry entry, SmpConnection connection)
+    {
+        lock (entry.Sync)
+        {
+            // If the new connection has died already its OnClosed was ignored, so this loop must go on.
+            if (!connection.IsOpen || Volatile.Read(ref _disposed) != 0) return false;
+            entry.Connection = connection;
+            entry.Down = false;
+            Emit(new SmpClientEvent.ServerUp(entry.Address));
+        }
+        LogServerUp(_logger, entry.Address, entry.Subscriptions.Count);
+        return true;
+    }
+
+    /// <summary>
+    /// SUB again for every recorded queue. A refusal (ERR) drops that subscription and is reported as an
+    /// <see cref="SmpClientEvent.Error"/>; a timeout or a lost connection means trying the whole server again.
+    /// </summary>
+    private async Task<bool> ResubscribeAsync(ServerEntry entry, SmpConnection connection, CancellationToken ct)
+    {
+        var results = await Task.WhenAll(entry.Subscriptions.ToArray().Select(async pair =>
+        {
+            try
+            {
+                await connection.RequestAsync(pair.Value.Key, pair.Value.RecipientId, SmpCommand.SubCommand, ct).ConfigureAwait(false);
+                return true;
+            }
+            catch (SmpClientException e) when (e.Error.Kind == SmpClientErrorKind.Smp)
+            {
+                entry.Subscriptions.TryRemove(pair);
+                Emit(new SmpClientEvent.Error(entry.Address, pair.Value.RecipientId, e.Error));
+                return true;
+            }
+            catch (SmpClientException e)
+            {
+                LogResubscribeFailed(_logger, entry.Address, e.Error.ToWireText());
+                return false;
+            }
+        })).ConfigureAwait(false);
+        return results.All(ok => ok);
+    }
+
+    /// <summary>Between half and all of <paramref name="delay"/>, so that many agents do not reconnect in step.</summary>
+    private static TimeSpan Jitter(TimeSpan delay) => delay * (0.5 + (Random.Shared.NextDouble() * 0.5));
+
+    /// <summary>Stops reconnecting, closes every connection (pending requests fail with NETWORK) and completes <see cref="Events"/>.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        await _disposeCts.CancelAsync().ConfigureAwait(false);
+        foreach (var entry in _servers.Values)
+        {
+            SmpConnection? connection;
+            Task reconnect;
+            lock (entry.Sync)
+            {
+                connection = entry.Connection;
+                entry.Connection = null;
+                reconnect = entry.Reconnect;
+            }
+            if (connection is not null) await connection.DisposeAsync().ConfigureAwait(false);
+            await reconnect.ConfigureAwait(false);
+        }
+        _events.Writer.TryComplete();
+        _disposeCts.Dispose();
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "SMP server {Server} is down ({Reason}); reconnecting")]
+    private static partial void LogServerDown(ILogger logger, SmpServerAddress server, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "SMP server {Server} is up again; {Count} subscriptions renewed")]
+    private static partial void LogServerUp(ILogger logger, SmpServerAddress server, int count);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Reconnecting to SMP server {Server} failed: {Error}")]
+    private static partial void LogReconnectFailed(ILogger logger, SmpServerAddress server, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Re-subscribing on SMP server {Server} failed: {Error}; trying again")]
+    private static partial void LogResubscribeFailed(ILogger logger, SmpServerAddress server, string error);
+}

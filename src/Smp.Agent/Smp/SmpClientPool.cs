@@ -1,0 +1,154 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Smp.Protocol.Crypto;
+using Smp.Protocol.Encodings;
+using Smp.Protocol.Smp;
+using Smp.Protocol.Transport;
+
+namespace Smp.Agent.Smp;
+
+/// <summary>The ids of a queue just created: the recipient's and the one to give senders.</summary>
+public sealed record SmpQueueIds(byte[] RecipientId, byte[] SenderId);
+
+/// <summary>
+/// The agent's view of its SMP servers: at most one <see cref="SmpConnection"/> per server address,
+/// connected on first use, typed queue operations, and one stream of <see cref="SmpClientEvent"/>s.
+/// <para>
+/// Failure policy. After an established connection is lost the pool emits <see cref="SmpClientEvent.ServerDown"/>
+/// once and reconnects with jittered exponential back-off; once connected it re-sends SUB for every recorded
+/// subscription of that server and then emits <see cref="SmpClientEvent.ServerUp"/>. While a server is down,
+/// calls to it fail at once with BROKER NETWORK rather than wait: the agent keeps its own outbox and retries
+/// after ServerUp. A first connection that cannot be made also fails with NETWORK (or TRANSPORT) and is
+/// tried again by the next call.
+/// </para>
+/// <para>
+/// Subscriptions. A queue is recorded as subscribed when it is created (the server subscribes the creating
+/// connection) and when SUB is sent; it is dropped when the server refuses SUB with ERR, sends END, or the
+/// queue is deleted, and by <see cref="Unsubscribe"/>. The pool keeps a reference to the recipient key: do
+/// not dispose it while the queue is subscribed.
+/// </para>
+/// </summary>
+public sealed partial class SmpClientPool : IAsyncDisposable, ISmpConnectionListener
+{
+    private readonly SmpClientOptions _options;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<SmpServerAddress, ServerEntry> _servers = new();
+    private readonly Channel<SmpClientEvent> _events = Channel.CreateUnbounded<SmpClientEvent>();
+    private readonly CancellationTokenSource _disposeCts = new();
+    private int _disposed;
+
+    public SmpClientPool(SmpClientOptions? options = null)
+    {
+        _options = options ?? new SmpClientOptions();
+        _options.Validate();
+        _logger = _options.LoggerFactory.CreateLogger<SmpClientPool>();
+    }
+
+    /// <summary>Messages, ENDs, server down/up and unsolicited errors, in the order they happened per server. Completed on dispose.</summary>
+    public ChannelReader<SmpClientEvent> Events => _events.Reader;
+
+    /// <summary>Largest body <see cref="SendAsync"/> accepts on any server (block sizes are at least 4096).</summary>
+    public static int MaxBodySize { get; } = SmpConnection.MaxBodySizeFor(Handshake.MinBlockSize);
+
+    /// <summary>NEW, signed with the recipient key it carries; the creating connection is subscribed to the queue.</summary>
+    public async Task<SmpQueueIds> CreateQueueAsync(SmpServerAddress server, RSA recipientKey, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(recipientKey);
+        var (entry, connection) = await ConnectionAsync(server, ct).ConfigureAwait(false);
+        var response = await connection.RequestAsync(recipientKey, default, new SmpCommand.New(SmpRsa.ExportPublicKey(recipientKey)), ct).ConfigureAwait(false);
+        var ids = (SmpCommand.Ids)response;
+        entry.Subscriptions[SubscriptionKey(ids.RecipientId)] = new Subscription(ids.RecipientId, recipientKey);
+        return new SmpQueueIds(ids.RecipientId, ids.SenderId);
+    }
+
+    /// <summary>SUB. A waiting message arrives as a <see cref="SmpClientEvent.Message"/> before this returns.</summary>
+    public async Task SubscribeAsync(SmpServerAddress server, byte[] recipientId, RSA recipientKey, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(recipientId);
+        ArgumentNullException.ThrowIfNull(recipientKey);
+        var (entry, connection) = await ConnectionAsync(server, ct).ConfigureAwait(false);
+        var key = SubscriptionKey(recipientId);
+        var subscription = new Subscription(recipientId, recipientKey);
+        // Recorded before sending, so a connection lost in between still gets the queue re-subscribed.
+        entry.Subscriptions[key] = subscription;
+        try
+        {
+            await connection.RequestAsync(recipientKey, recipientId, SmpCommand.SubCommand, ct).ConfigureAwait(false);
+        }
+        catch (SmpClientException e) when (e.Error.Kind == SmpClientErrorKind.Smp)
+        {
+            entry.Subscriptions.TryRemove(new KeyValuePair<string, Subscription>(key, subscription));
+            throw;
+        }
+    }
+
+    /// <summary>KEY: from now on SEND must be signed with the sender key (DER SubjectPublicKeyInfo).</summary>
+    public Task SecureQueueAsync(SmpServerAddress server, byte[] recipientId, RSA recipientKey, byte[] senderKeyDer, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(senderKeyDer);
+        return RecipientCommandAsync(server, recipientId, recipientKey, new SmpCommand.Key(senderKeyDer), ct);
+    }
+
+    /// <summary>ACK. The next waiting message, if any, arrives as a <see cref="SmpClientEvent.Message"/> before this returns.</summary>
+    public Task AckAsync(SmpServerAddress server, byte[] recipientId, RSA recipientKey, CancellationToken ct = default) =>
+        RecipientCommandAsync(server, recipientId, recipientKey, SmpCommand.AckCommand, ct);
+
+    /// <summary>OFF: senders get ERR AUTH from now on; the subscription stays.</summary>
+    public Task SuspendAsync(SmpServerAddress server, byte[] recipientId, RSA recipientKey, CancellationToken ct = default) =>
+        RecipientCommandAsync(server, recipientId, recipientKey, SmpCommand.OffCommand, ct);
+
+    /// <summary>DEL: the queue and its messages are gone, and so is our subscription.</summary>
+    public async Task DeleteAsync(SmpServerAddress server, byte[] recipientId, RSA recipientKey, CancellationToken ct = default)
+    {
+        await RecipientCommandAsync(server, recipientId, recipientKey, SmpCommand.DelCommand, ct).ConfigureAwait(false);
+        Unsubscribe(server, recipientId);
+    }
+
+    /// <summary>SEND, unsigned when <paramref name="senderKey"/> is null (an unsecured queue). Bodies over <see cref="MaxBodySize"/> fail with LARGE.</summary>
+    public async Task SendAsync(SmpServerAddress server, byte[] senderId, RSA? senderKey, ReadOnlyMemory<byte> body, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(senderId);
+        if (body.Length > MaxBodySize)
+            throw new SmpClientException(SmpClientError.Large, $"body of {body.Length} bytes exceeds {MaxBodySize}");
+        var (_, connection) = await ConnectionAsync(server, ct).ConfigureAwait(false);
+        await connection.RequestAsync(senderKey, senderId, new SmpCommand.Send(body), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Forgets a subscription locally (nothing is sent): it will not be re-subscribed after a reconnect.</summary>
+    public void Unsubscribe(SmpServerAddress server, byte[] recipientId)
+    {
+        if (_servers.TryGetValue(server, out var entry)) entry.Subscriptions.TryRemove(SubscriptionKey(recipientId), out _);
+    }
+
+    /// <summary>True when the queue is recorded as subscribed (and so re-subscribed after a reconnect).</summary>
+    public bool IsSubscribed(SmpServerAddress server, byte[] recipientId) =>
+        _servers.TryGetValue(server, out var entry) && entry.Subscriptions.ContainsKey(SubscriptionKey(recipientId));
+
+    private async Task RecipientCommandAsync(SmpServerAddress server, byte[] recipientId, RSA recipientKey, SmpCommand command, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(recipientId);
+        ArgumentNullException.ThrowIfNull(recipientKey);
+        var (_, connection) = await ConnectionAsync(server, ct).ConfigureAwait(false);
+        await connection.RequestAsync(recipientKey, recipientId, command, ct).ConfigureAwait(false);
+    }
+
+    private static string SubscriptionKey(byte[] recipientId) => Convert.ToBase64String(recipientId);
+
+    private void Emit(SmpClientEvent e) => _events.Writer.TryWrite(e);
+
+    private sealed record Subscription(byte[] RecipientId, RSA Key);
+
+    /// <summary>Per-server state. <see cref="Sync"/> guards Connection and Down and is never held across an await.</summary>
+    private sealed class ServerEntry(SmpServerAddress address)
+    {
+        public SmpServerAddress Address { get; } = address;
+        public SemaphoreSlim ConnectGate { get; } = new(1, 1);
+        public Lock Sync { get; } = new();
+        public SmpConnection? Connection { get; set; }
+        public bool Down { get; set; }
+        public Task Reconnect { get; set; } = Task.CompletedTask;
+        public ConcurrentDictionary<string, Subscription> Subscriptions { get; } = new();
+    }
+}

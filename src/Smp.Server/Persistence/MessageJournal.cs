@@ -1,0 +1,166 @@
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+
+namespace Smp.Server.Persistence;
+
+/// <summary>
+/// Makes every message answered with OK survive a restart or a crash (docs/protocol/smp.md §9).
+/// Accepted SENDs and ACKs are appended to <c>messages.N.journal</c>; compaction starts generation N+1
+/// (new records go there at once) and then writes every live message to <c>messages.N+1.snapshot</c>,
+/// so appends never wait for it. Replay loads the newest snapshot and applies the journals of its
+/// generation and later; a MSG seen twice is kept once, and an ACK of an unknown message is a no-op.
+/// </summary>
+internal sealed class MessageJournal : IDisposable
+{
+    private const string Prefix = "messages.";
+    private const string JournalSuffix = ".journal";
+    private const string SnapshotSuffix = ".snapshot";
+
+    /// <summary>Compaction waits for at least this many records since the last one.</summary>
+    public const long MinRecordsBeforeCompaction = 10_000;
+
+    private readonly string _directory;
+    private readonly bool _fsync;
+    private readonly QueueStore _store;
+    private readonly ILogger _logger;
+    private readonly Lock _writeLock = new();
+    private readonly Lock _compactLock = new();
+    private AppendOnlyFile? _file;
+    private long _generation;
+    private long _recordsSinceCompaction;
+
+    private MessageJournal(string directory, bool fsync, QueueStore store, ILogger logger)
+    {
+        _directory = directory;
+        _fsync = fsync;
+        _store = store;
+        _logger = logger;
+    }
+
+    public long RecordsSinceCompaction => Interlocked.Read(ref _recordsSinceCompaction);
+
+    /// <summary>Replays the journal into the queues of <paramref name="store"/>, dropping expired messages, and compacts it.</summary>
+    public static MessageJournal Open(string directory, bool fsync, QueueStore store, DateTimeOffset expiredBefore, ILogger logger)
+    {
+        var journal = new MessageJournal(directory, fsync, store, logger);
+        foreach (var tmp in Directory.EnumerateFiles(directory, Prefix + "*.tmp")) File.Delete(tmp);
+        var snapshots = Generations(directory, SnapshotSuffix);
+        var journals = Generations(directory, JournalSuffix);
+        var from = snapshots.Count > 0 ? snapshots[^1] : 0;
+        if (snapshots.Count > 0) journal.Replay(SnapshotPath(directory, from), expiredBefore);
+        foreach (var g in journals.Where(g => g >= from)) journal.Replay(JournalPath(directory, g), expiredBefore);
+        journal._generation = Math.Max(from, journals.Count > 0 ? journals[^1] : 0);
+        journal.Compact();
+        return journal;
+    }
+
+    private static string JournalPath(string dir, long g) => Path.Combine(dir, Prefix + g.ToString(CultureInfo.InvariantCulture) + JournalSuffix);
+
+    private static string SnapshotPath(string dir, long g) => Path.Combine(dir, Prefix + g.ToString(CultureInfo.InvariantCulture) + SnapshotSuffix);
+
+    private static List<long> Generations(string directory, string suffix)
+    {
+        var list = new List<long>();
+        foreach (var path in Directory.EnumerateFiles(directory, Prefix + "*" + suffix))
+        {
+            var name = Path.GetFileName(path);
+            var middle = name[Prefix.Length..^suffix.Length];
+            if (long.TryParse(middle, NumberStyles.None, CultureInfo.InvariantCulture, out var g)) list.Add(g);
+        }
+        list.Sort();
+        return list;
+    }
+
+    private void Replay(string path, DateTimeOffset expiredBefore)
+    {
+        var bad = 0;
+        LineFiles.ForEachLine(path, (line, number, terminated) =>
+        {
+            if (!JournalFormat.TryParse(line, out var r))
+            {
+                // A last line without LF is a write cut short by a crash: expected, and its SEND was never answered OK.
+                if (!terminated) _logger.LogInformation("{File}: incomplete last record ignored", Path.GetFileName(path));
+                else
+                {
+                    _logger.LogWarning("{File} line {Line}: malformed record skipped", Path.GetFileName(path), number);
+                    bad++;
+                }
+                return;
+            }
+            if (_store.FindByRecipient(r.RecipientId) is not { } q) return;
+            if (r.Op == JournalOp.Ack) q.Remove(r.MsgId);
+            else if (r.Timestamp >= expiredBefore && !q.Contains(r.MsgId)) q.Enqueue(new StoredMessage(r.MsgId, r.Timestamp, r.Body!));
+        });
+        if (bad > 0) _logger.LogWarning("{File}: {Count} malformed record(s) skipped", Path.GetFileName(path), bad);
+    }
+
+    /// <summary>Records an accepted message; the caller holds the queue lock and answers OK only after this returns.</summary>
+    public void AppendMessage(QueueRecord q, StoredMessage m) =>
+        Append(JournalFormat.ToBytes(new JournalRecord(JournalOp.Msg, q.RecipientId, m.Id, m.Timestamp, m.Body)));
+
+    /// <summary>Records an ACKed (deleted) message; the caller holds the queue lock.</summary>
+    public void AppendAck(QueueRecord q, StoredMessage m) =>
+        Append(JournalFormat.ToBytes(new JournalRecord(JournalOp.Ack, q.RecipientId, m.Id)));
+
+    private void Append(byte[] record)
+    {
+        lock (_writeLock)
+        {
+            (_file ?? throw new ObjectDisposedException(nameof(MessageJournal))).Append(record);
+        }
+        Interlocked.Increment(ref _recordsSinceCompaction);
+    }
+
+    /// <summary>Compacts when the journal holds many more records than there are live messages.</summary>
+    public bool CompactIfWorthwhile(long liveMessages)
+    {
+        if (RecordsSinceCompaction < Math.Max(MinRecordsBeforeCompaction, 2 * liveMessages)) return false;
+        Compact();
+        return true;
+    }
+
+    /// <summary>Starts a new generation, then snapshots every live message and removes older files.</summary>
+    public void Compact()
+    {
+        lock (_compactLock)
+        {
+            long generation;
+            lock (_writeLock)
+            {
+                generation = _generation + 1;
+                var next = new AppendOnlyFile(JournalPath(_directory, generation), _fsync);
+                _file?.Dispose();
+                _file = next;
+                _generation = generation;
+                Interlocked.Exchange(ref _recordsSinceCompaction, 0);
+            }
+            var live = 0L;
+            AppendOnlyFile.ReplaceAtomically(SnapshotPath(_directory, generation), f =>
+            {
+                foreach (var q in _store.Queues)
+                {
+                    StoredMessage[] messages;
+                    lock (q)
+                    {
+                        if (q.Deleted) continue;
+                        messages = q.SnapshotMessages();
+                    }
+                    foreach (var m in messages) f.Write(JournalFormat.ToBytes(new JournalRecord(JournalOp.Msg, q.RecipientId, m.Id, m.Timestamp, m.Body)));
+                    live += messages.Length;
+                }
+            });
+            foreach (var g in Generations(_directory, JournalSuffix).Where(g => g < generation)) File.Delete(JournalPath(_directory, g));
+            foreach (var g in Generations(_directory, SnapshotSuffix).Where(g => g < generation)) File.Delete(SnapshotPath(_directory, g));
+            _logger.LogDebug("message journal compacted to generation {Generation}: {Live} live message(s)", generation, live);
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_writeLock)
+        {
+            _file?.Dispose();
+            _file = null;
+        }
+    }
+}

@@ -1,0 +1,57 @@
+using System.Security.Cryptography;
+using Smp.Protocol.Crypto;
+
+namespace Smp.Server;
+
+/// <summary>
+/// Signature checks of smp-wire.md §4. A failed check costs about the same whether or not the queue
+/// exists or the key fits: without a usable key, the signature is verified against a dummy key of its
+/// own size and the result discarded, so ERR AUTH does not reveal which queues exist.
+/// </summary>
+internal static class SignatureCheck
+{
+    private static readonly Lazy<RsaPublicKey>[] DummyKeys =
+    [
+        new(() => MakeDummy(128)),
+        new(() => MakeDummy(256)),
+        new(() => MakeDummy(512)),
+    ];
+
+    /// <summary>True when <paramref name="signature"/> is a valid PSS signature of <paramref name="signed"/> by <paramref name="keyDer"/>.</summary>
+    public static bool Verify(byte[]? keyDer, ReadOnlySpan<byte> signature, ReadOnlySpan<byte> signed)
+    {
+        if (keyDer is not null && RsaPublicKey.TryParse(keyDer, out var key))
+        {
+            using (key)
+            {
+                if (key!.ModulusBytes == signature.Length) return key.Verify(signed, signature);
+            }
+        }
+        DummyVerify(signature, signed);
+        return false;
+    }
+
+    /// <summary>Spends a verification's worth of time on a signature that is failed anyway.</summary>
+    public static void DummyVerify(ReadOnlySpan<byte> signature, ReadOnlySpan<byte> signed)
+    {
+        var index = signature.Length switch { 128 => 0, 512 => 2, _ => 1 };
+        var dummy = DummyKeys[index].Value;
+        Span<byte> sig = stackalloc byte[dummy.ModulusBytes];
+        signature[..Math.Min(signature.Length, sig.Length)].CopyTo(sig);
+        _ = dummy.Verify(signed, sig);
+    }
+
+    /// <summary>
+    /// A public key with a random modulus of the given size: verifying against it takes the time of a
+    /// real verification, and no private key is needed, so none has to be generated at start.
+    /// </summary>
+    private static RsaPublicKey MakeDummy(int bytes)
+    {
+        var n = RandomNumberGenerator.GetBytes(bytes);
+        n[0] |= 0x80;
+        n[^1] |= 1;
+        using var rsa = RSA.Create();
+        rsa.ImportParameters(new RSAParameters { Modulus = n, Exponent = [1, 0, 1] });
+        return RsaPublicKey.Parse(rsa.ExportSubjectPublicKeyInfo());
+    }
+}

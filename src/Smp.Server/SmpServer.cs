@@ -1,0 +1,180 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Smp.Protocol.Crypto;
+using Smp.Protocol.Encodings;
+using Smp.Server.Persistence;
+using Smp.Server.Sessions;
+
+namespace Smp.Server;
+
+/// <summary>
+/// An SMP 0.3 relay server (docs/server.md): accepts clients over TCP, keeps queues and messages in its
+/// data directory, and hosts in-process as well as behind the <c>smp server</c> command.
+/// </summary>
+public sealed partial class SmpServer : IAsyncDisposable
+{
+    private readonly SmpServerOptions _options;
+    private readonly ILogger _logger;
+    private readonly RSA _key;
+    private readonly byte[] _keyDer;
+    private readonly ServerState _state;
+    private readonly TcpListener _listener;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly ConcurrentDictionary<ClientSession, Task> _sessions = new();
+    private Task _acceptLoop = Task.CompletedTask;
+    private Task _maintenance = Task.CompletedTask;
+    private Task _stats = Task.CompletedTask;
+    private Task? _stopTask;
+
+    private SmpServer(SmpServerOptions options, ILoggerFactory loggerFactory, RSA key, ServerState state, TcpListener listener)
+    {
+        _options = options;
+        _logger = loggerFactory.CreateLogger<SmpServer>();
+        _key = key;
+        _keyDer = SmpRsa.ExportPublicKey(key);
+        _state = state;
+        _listener = listener;
+        Port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        Address = new SmpServerAddress(options.Host, Port, SmpRsa.KeyHash(_keyDer));
+    }
+
+    /// <summary>The port accepting connections (the one picked when <see cref="SmpServerOptions.Port"/> was 0).</summary>
+    public int Port { get; }
+
+    /// <summary><c>host:port#keyHash</c>, what clients need to reach and authenticate this server.</summary>
+    public SmpServerAddress Address { get; }
+
+    public SmpServerStats Stats => _state.Counters.Snapshot(_state.Store.Count);
+
+    internal ServerState State => _state;
+
+    /// <summary>
+    /// Loads or creates the server key, replays and compacts the store log and message journal, and starts
+    /// listening. Returns once connections are accepted.
+    /// </summary>
+    public static Task<SmpServer> StartAsync(SmpServerOptions options, ILoggerFactory? loggerFactory = null, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        loggerFactory ??= NullLoggerFactory.Instance;
+        var logger = loggerFactory.CreateLogger<SmpServer>();
+        ct.ThrowIfCancellationRequested();
+        // Start-up is file work; run it off the caller's context.
+        return Task.Run(() =>
+        {
+            Directory.CreateDirectory(options.DataDirectory);
+            var key = ServerKeyFile.LoadOrCreate(options.DataDirectory, options.KeyBits, out var created);
+            QueueStore? store = null;
+            try
+            {
+                if (created) logger.LogInformation("created server key {File}", ServerKeyFile.FileName);
+                store = QueueStore.Open(options.DataDirectory, options.FsyncEveryWrite, logger);
+                var journal = MessageJournal.Open(options.DataDirectory, options.FsyncEveryWrite, store, DateTimeOffset.UtcNow - options.MessageTtl, logger);
+                var counters = new ServerCounters();
+                counters.Loaded(store.Queues.Sum(q => (long)q.MessageCount));
+                var state = new ServerState(options, store, journal, counters, loggerFactory);
+                var listener = new TcpListener(options.BindAddress, options.Port);
+                if (options.BindAddress.Equals(IPAddress.IPv6Any)) listener.Server.DualMode = true;
+                listener.Start(512);
+                var server = new SmpServer(options, loggerFactory, key, state, listener);
+                server.Begin();
+                logger.LogInformation("{Queues} queue(s) and {Messages} message(s) restored", store.Count, counters.Stored);
+                logger.LogInformation("SMP server listening on {Address}", server.Address);
+                return server;
+            }
+            catch
+            {
+                store?.Dispose();
+                key.Dispose();
+                throw;
+            }
+        }, ct);
+    }
+
+    private void Begin()
+    {
+        var ct = _stopping.Token;
+        _acceptLoop = AcceptLoopAsync(ct);
+        _maintenance = MaintenanceLoopAsync(ct);
+        if (_options.StatsInterval > TimeSpan.Zero) _stats = StatsLoopAsync(ct);
+    }
+
+    private async Task AcceptLoopAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await _listener.AcceptSocketAsync(ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException e)
+            {
+                // E.g. out of file descriptors: keep serving the connections we have.
+                _logger.LogWarning("accept failed: {Error}", e.SocketErrorCode);
+                try
+                {
+                    await Task.Delay(100, ct).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+                continue;
+            }
+            socket.NoDelay = true;
+            if (_options.SocketSendBufferSize > 0) socket.SendBufferSize = _options.SocketSendBufferSize;
+            var session = new ClientSession(_state, socket, _key, _keyDer, ct);
+            _sessions[session] = RunSessionAsync(session);
+        }
+    }
+
+    private async Task RunSessionAsync(ClientSession session)
+    {
+        await Task.Yield();
+        try
+        {
+            await session.RunAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            _sessions.TryRemove(session, out _);
+        }
+    }
+
+    /// <summary>Stops accepting, closes every connection, and closes the store files. Safe to call more than once.</summary>
+    public Task StopAsync()
+    {
+        lock (_stopping) _stopTask ??= StopCoreAsync();
+        return _stopTask;
+    }
+
+    private async Task StopCoreAsync()
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        _listener.Stop();
+        await _acceptLoop.ConfigureAwait(false);
+        foreach (var session in _sessions.Keys) session.Abort();
+        await Task.WhenAll(_sessions.Values).ConfigureAwait(false);
+        await Task.WhenAll(_maintenance, _stats).ConfigureAwait(false);
+        _state.Journal.Dispose();
+        _state.Store.Dispose();
+        _key.Dispose();
+        _stopping.Dispose();
+        _logger.LogInformation("SMP server stopped");
+    }
+
+    public async ValueTask DisposeAsync() => await StopAsync().ConfigureAwait(false);
+}

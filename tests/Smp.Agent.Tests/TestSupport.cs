@@ -1,0 +1,74 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Threading.Channels;
+using Smp.Agent.Smp;
+using Smp.Protocol.Smp;
+
+namespace Smp.Agent.Tests;
+
+internal static class TestSupport
+{
+    /// <summary>Upper bound for waiting on an event that should come promptly; only reached when a test fails.</summary>
+    public static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+
+    /// <summary>Signing keys in tests are 1024-bit to keep the suite fast.</summary>
+    public static RSA SigningKey() => RSA.Create(1024);
+
+    /// <summary>A loopback port nobody listens on right now.</summary>
+    public static int UnusedPort()
+    {
+        var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        return port;
+    }
+
+    public static SmpClientOptions FastOptions(TimeSpan? requestTimeout = null) => new()
+    {
+        RequestTimeout = requestTimeout ?? TimeSpan.FromSeconds(4),
+        ConnectTimeout = TimeSpan.FromSeconds(4),
+        ReconnectInitialDelay = TimeSpan.FromMilliseconds(20),
+        ReconnectMaxDelay = TimeSpan.FromMilliseconds(200),
+    };
+
+    public static async Task<T> NextAsync<T>(this ChannelReader<T> reader, TimeSpan? timeout = null) =>
+        await reader.ReadAsync().AsTask().WaitAsync(timeout ?? Patience);
+
+    /// <summary>Reads events until one of type <typeparamref name="T"/> that matches; the others are returned in <paramref name="skipped"/>.</summary>
+    public static async Task<T> ExpectAsync<T>(this ChannelReader<SmpClientEvent> reader, List<SmpClientEvent>? skipped = null, Func<T, bool>? match = null)
+        where T : SmpClientEvent
+    {
+        using var cts = new CancellationTokenSource(Patience);
+        while (true)
+        {
+            var e = await reader.ReadAsync(cts.Token);
+            if (e is T t && (match is null || match(t))) return t;
+            skipped?.Add(e);
+        }
+    }
+
+    /// <summary>The next received transmission whose command is <paramref name="kind"/>.</summary>
+    public static async Task<(FakeSession Session, SmpTransmission Transmission)> ExpectReceivedAsync(this FakeSmpServer server, SmpCommandKind kind)
+    {
+        using var cts = new CancellationTokenSource(Patience);
+        while (true)
+        {
+            var r = await server.Received.Reader.ReadAsync(cts.Token);
+            if (r.Transmission.Command?.Kind == kind) return r;
+        }
+    }
+}
+
+/// <summary>Records what a connection hands its listener.</summary>
+internal sealed class RecordingListener : ISmpConnectionListener
+{
+    public Channel<(byte[] QueueId, SmpCommand Command)> Pushes { get; } = Channel.CreateUnbounded<(byte[], SmpCommand)>();
+    public Channel<(byte[] QueueId, SmpClientError Error)> Errors { get; } = Channel.CreateUnbounded<(byte[], SmpClientError)>();
+    public Channel<SmpClientError?> Closed { get; } = Channel.CreateUnbounded<SmpClientError?>();
+
+    public void OnPush(SmpConnection connection, byte[] queueId, SmpCommand command) => Pushes.Writer.TryWrite((queueId, command));
+    public void OnError(SmpConnection connection, byte[] queueId, SmpClientError error) => Errors.Writer.TryWrite((queueId, error));
+    public void OnClosed(SmpConnection connection, SmpClientError? reason) => Closed.Writer.TryWrite(reason);
+}
