@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Smp.Protocol.Encodings;
 using Smp.Protocol.Smp;
@@ -148,7 +149,9 @@ public sealed partial class SmpClientPool
         {
             try
             {
-                await connection.RequestAsync(pair.Value.Key, pair.Value.RecipientId, SmpCommand.SubCommand, ct).ConfigureAwait(false);
+                using var key = RSA.Create();
+                key.ImportPkcs8PrivateKey(pair.Value.KeyPkcs8, out _);
+                await connection.RequestAsync(key, pair.Value.RecipientId, SmpCommand.SubCommand, ct).ConfigureAwait(false);
                 return true;
             }
             catch (SmpClientException e) when (e.Error.Kind == SmpClientErrorKind.Smp)

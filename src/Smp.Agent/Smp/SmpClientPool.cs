@@ -59,7 +59,7 @@ public sealed partial class SmpClientPool : IAsyncDisposable, ISmpConnectionList
         var (entry, connection) = await ConnectionAsync(server, ct).ConfigureAwait(false);
         var response = await connection.RequestAsync(recipientKey, default, new SmpCommand.New(SmpRsa.ExportPublicKey(recipientKey)), ct).ConfigureAwait(false);
         var ids = (SmpCommand.Ids)response;
-        entry.Subscriptions[SubscriptionKey(ids.RecipientId)] = new Subscription(ids.RecipientId, recipientKey);
+        entry.Subscriptions[SubscriptionKey(ids.RecipientId)] = new Subscription(ids.RecipientId, recipientKey.ExportPkcs8PrivateKey());
         return new SmpQueueIds(ids.RecipientId, ids.SenderId);
     }
 
@@ -70,7 +70,7 @@ public sealed partial class SmpClientPool : IAsyncDisposable, ISmpConnectionList
         ArgumentNullException.ThrowIfNull(recipientKey);
         var (entry, connection) = await ConnectionAsync(server, ct).ConfigureAwait(false);
         var key = SubscriptionKey(recipientId);
-        var subscription = new Subscription(recipientId, recipientKey);
+        var subscription = new Subscription(recipientId, recipientKey.ExportPkcs8PrivateKey());
         // Recorded before sending, so a connection lost in between still gets the queue re-subscribed.
         entry.Subscriptions[key] = subscription;
         try
@@ -138,7 +138,8 @@ public sealed partial class SmpClientPool : IAsyncDisposable, ISmpConnectionList
 
     private void Emit(SmpClientEvent e) => _events.Writer.TryWrite(e);
 
-    private sealed record Subscription(byte[] RecipientId, RSA Key);
+    /// <summary>The key is kept as PKCS#8 bytes: the caller owns (and may dispose) the RSA object it passed.</summary>
+    private sealed record Subscription(byte[] RecipientId, byte[] KeyPkcs8);
 
     /// <summary>Per-server state. <see cref="Sync"/> guards Connection and Down and is never held across an await.</summary>
     private sealed class ServerEntry(SmpServerAddress address)

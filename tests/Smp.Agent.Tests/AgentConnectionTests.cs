@@ -1,0 +1,75 @@
+using System.Text;
+
+namespace Smp.Agent.Tests;
+
+public sealed class AgentConnectionTests : IAsyncLifetime
+{
+    private readonly AgentHarness _h = new();
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync() => await _h.DisposeAsync();
+
+    private static async Task<(ClientSession Alice, ClientSession Bob)> ConnectAsync(SmpAgent a, SmpAgent b)
+    {
+        var alice = a.Connect("alice");
+        var bob = b.Connect("bob");
+        var (_, inv) = await a.NewAsync(alice, "bob");
+        await b.JoinAsync(bob, "11", "alice", inv, noReply: false);
+        await bob.ExpectAsync("alice", "CON");
+        await alice.ExpectAsync("bob", "CON");
+        return (alice, bob);
+    }
+
+    [Fact]
+    public async Task Two_agents_on_one_server_connect_and_exchange_messages_both_ways()
+    {
+        var server = await _h.StartServerAsync();
+        var a = await _h.StartAgentAsync("a", server);
+        var b = await _h.StartAgentAsync("b", server);
+        var (alice, bob) = await ConnectAsync(a, b);
+
+        Assert.Equal(1, await a.SendAsync("2", "bob", "hello"u8.ToArray()));
+        Assert.Equal("SENT 1", (await alice.ExpectAsync("bob", "SENT")).Text());
+        await a.SendAsync("3", "bob", "how are you?"u8.ToArray());
+        var m1 = await bob.ExpectAsync("alice", "MSG");
+        Assert.StartsWith("MSG OK R=1,", m1.Text());
+        Assert.EndsWith(" 5\nhello", m1.Text());
+        var m2 = await bob.ExpectAsync("alice", "MSG");
+        Assert.StartsWith("MSG OK R=2,", m2.Text());
+        Assert.Contains(" S=2,", m2.Text());
+
+        Assert.Equal(3, await b.SendAsync("14", "alice", "hello too"u8.ToArray()));
+        var m3 = await alice.ExpectAsync("alice", "MSG", null).WaitAsync(TimeSpan.FromMilliseconds(1)).ContinueWith(_ => (AgentOutput?)null)
+            ?? await alice.ExpectAsync("bob", "MSG");
+        Assert.EndsWith(" 9\nhello too", m3.Text());
+    }
+
+    [Fact]
+    public async Task Two_agents_on_two_servers_connect()
+    {
+        var s1 = await _h.StartServerAsync("s1");
+        var s2 = await _h.StartServerAsync("s2");
+        var a = await _h.StartAgentAsync("a", s1);
+        var b = await _h.StartAgentAsync("b", s2);
+        var (alice, bob) = await ConnectAsync(a, b);
+        await b.SendAsync("1", "alice", Encoding.UTF8.GetBytes("über"));
+        var m = await alice.ExpectAsync("bob", "MSG");
+        Assert.EndsWith("\nüber", m.Text());
+    }
+
+    [Fact]
+    public async Task A_send_after_the_peer_suspended_its_queue_fails_with_smp_auth()
+    {
+        var server = await _h.StartServerAsync();
+        var a = await _h.StartAgentAsync("a", server);
+        var b = await _h.StartAgentAsync("b", server);
+        var (_, bob) = await ConnectAsync(a, b);
+        await a.SuspendAsync("bob");
+        await b.SendAsync("17", "alice", "message 3"u8.ToArray());
+        var err = await bob.ExpectAsync("alice", "ERR");
+        Assert.Equal("17", err.CorrId);
+        Assert.Equal("ERR SMP AUTH", err.Text());
+        await a.DeleteAsync("bob");
+    }
+}
