@@ -39,13 +39,16 @@ internal sealed class TestClient : IAsyncDisposable
     /// <summary>Completes when the server closed the connection.</summary>
     public Task Closed => _reader;
 
-    public static async Task<TestClient> ConnectAsync(SmpServer server, bool read = true, int receiveBuffer = 0)
+    public static Task<TestClient> ConnectAsync(SmpServer server, bool read = true, int receiveBuffer = 0) =>
+        ConnectAsync(server.Address, read, receiveBuffer);
+
+    public static async Task<TestClient> ConnectAsync(SmpServerAddress address, bool read = true, int receiveBuffer = 0)
     {
         var tcp = new TcpClient(AddressFamily.InterNetwork);
         if (receiveBuffer > 0) tcp.ReceiveBufferSize = receiveBuffer;
-        await tcp.ConnectAsync(IPAddress.Loopback, server.Port);
+        await tcp.ConnectAsync(IPAddress.Loopback, address.EffectivePort);
         using var cts = new CancellationTokenSource(Timeout);
-        var transport = await SmpTransport.ConnectAsync(tcp.GetStream(), server.Address.KeyHash, cts.Token);
+        var transport = await SmpTransport.ConnectAsync(tcp.GetStream(), address.KeyHash, cts.Token);
         return new TestClient(tcp, transport, read);
     }
 
