@@ -13,5 +13,12 @@ internal sealed class ServerState(SmpServerOptions options, QueueStore store, Me
     public ILogger SessionLogger { get; } = loggerFactory.CreateLogger("Smp.Server.Session");
 
     /// <summary>Messages stamped before this have expired.</summary>
-    public DateTimeOffset ExpiryCutoff => DateTimeOffset.UtcNow - Options.MessageTtl;
+    public DateTimeOffset ExpiryCutoff => Now() - Options.MessageTtl;
+
+    /// <summary>Timestamps carry milliseconds, truncated (server-ref.md §2).</summary>
+    public DateTimeOffset Now()
+    {
+        var now = Options.TimeProvider.GetUtcNow();
+        return new DateTimeOffset(now.UtcTicks - (now.UtcTicks % TimeSpan.TicksPerMillisecond), TimeSpan.Zero);
+    }
 }

@@ -1,3 +1,5 @@
+using System.Formats.Asn1;
+using System.Numerics;
 using System.Security.Cryptography;
 using Smp.Protocol.Crypto;
 
@@ -41,17 +43,49 @@ internal static class SignatureCheck
         _ = dummy.Verify(signed, sig);
     }
 
+    /// <summary>BouncyCastle refuses moduli with prime factors below 752, as a real RSA modulus has none.</summary>
+    private static bool HasSmallFactor(byte[] n)
+    {
+        var value = new BigInteger(n, isUnsigned: true, isBigEndian: true);
+        for (var p = 3; p < 752; p += 2)
+        {
+            var prime = true;
+            for (var d = 3; d * d <= p; d += 2) if (p % d == 0) prime = false;
+            if (prime && value % p == 0) return true;
+        }
+        return false;
+    }
+
     /// <summary>
     /// A public key with a random modulus of the given size: verifying against it takes the time of a
     /// real verification, and no private key is needed, so none has to be generated at start.
     /// </summary>
     private static RsaPublicKey MakeDummy(int bytes)
     {
-        var n = RandomNumberGenerator.GetBytes(bytes);
-        n[0] |= 0x80;
-        n[^1] |= 1;
-        using var rsa = RSA.Create();
-        rsa.ImportParameters(new RSAParameters { Modulus = n, Exponent = [1, 0, 1] });
-        return RsaPublicKey.Parse(rsa.ExportSubjectPublicKeyInfo());
+        byte[] n;
+        do
+        {
+            n = RandomNumberGenerator.GetBytes(bytes);
+            n[0] |= 0x80;
+            n[^1] |= 1;
+        }
+        while (HasSmallFactor(n));
+        var key = new AsnWriter(AsnEncodingRules.DER);
+        using (key.PushSequence())
+        {
+            key.WriteIntegerUnsigned(n);
+            key.WriteInteger(65537);
+        }
+        var spki = new AsnWriter(AsnEncodingRules.DER);
+        using (spki.PushSequence())
+        {
+            using (spki.PushSequence())
+            {
+                spki.WriteObjectIdentifier("1.2.840.113549.1.1.1");
+                spki.WriteNull();
+            }
+            spki.WriteBitString(key.Encode());
+        }
+        return RsaPublicKey.Parse(spki.Encode());
     }
 }

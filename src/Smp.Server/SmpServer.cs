@@ -73,7 +73,7 @@ public sealed partial class SmpServer : IAsyncDisposable
             {
                 if (created) logger.LogInformation("created server key {File}", ServerKeyFile.FileName);
                 store = QueueStore.Open(options.DataDirectory, options.FsyncEveryWrite, logger);
-                var journal = MessageJournal.Open(options.DataDirectory, options.FsyncEveryWrite, store, DateTimeOffset.UtcNow - options.MessageTtl, logger);
+                var journal = MessageJournal.Open(options.DataDirectory, options.FsyncEveryWrite, store, options.TimeProvider.GetUtcNow() - options.MessageTtl, logger);
                 var counters = new ServerCounters();
                 counters.Loaded(store.Queues.Sum(q => (long)q.MessageCount));
                 var state = new ServerState(options, store, journal, counters, loggerFactory);

@@ -47,6 +47,9 @@ public sealed class SmpServerOptions
     /// <summary>SO_SNDBUF of accepted sockets; 0 keeps the system default.</summary>
     public int SocketSendBufferSize { get; set; }
 
+    /// <summary>The clock used for message timestamps and expiry (tests substitute their own).</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
     internal void Validate()
     {
         if (string.IsNullOrWhiteSpace(DataDirectory)) throw new ArgumentException("DataDirectory is required");

@@ -41,6 +41,12 @@ internal sealed partial class ClientSession
             _logger.LogError(e, "could not write a log record; command refused");
             SendError(t, SmpErrorCode.Internal);
         }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // A bug must cost one command, not the connection.
+            _logger.LogError(e, "command failed");
+            SendError(t, SmpErrorCode.Internal);
+        }
     }
 
     private void SendError(SmpTransmission t, SmpErrorCode code)
@@ -100,7 +106,7 @@ internal sealed partial class ClientSession
             if (q.Deleted || q.Suspended || !ReferenceEquals(q.SenderKey, senderKey)) throw Error(SmpErrorCode.Auth);
             _state.Counters.Expired(q.DropExpired(_state.ExpiryCutoff));
             if (q.MessageCount >= _state.Options.MaxMessagesPerQueue) throw Error(SmpErrorCode.Quota);
-            var message = new StoredMessage(RandomNumberGenerator.GetBytes(MsgIdBytes), Now(), body);
+            var message = new StoredMessage(RandomNumberGenerator.GetBytes(MsgIdBytes), _state.Now(), body);
             _state.Journal.AppendMessage(q, message);
             q.Enqueue(message);
             _state.Counters.Accepted();
@@ -224,11 +230,4 @@ internal sealed partial class ClientSession
         2 + (4 * ((ridBytes + 2) / 3)) + 5 + (4 * ((MsgIdBytes + 2) / 3)) + 1 + 24 + 1 + Digits(bodyBytes) + 1 + bodyBytes + 2;
 
     private static int Digits(int n) => n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : n < 10000 ? 4 : n < 100000 ? 5 : 6;
-
-    /// <summary>Timestamps carry milliseconds, truncated (server-ref.md §2).</summary>
-    private static DateTimeOffset Now()
-    {
-        var now = DateTimeOffset.UtcNow;
-        return new DateTimeOffset(now.Ticks - (now.Ticks % TimeSpan.TicksPerMillisecond), TimeSpan.Zero);
-    }
 }

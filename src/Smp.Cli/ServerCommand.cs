@@ -1,0 +1,137 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Net;
+using Smp.Server;
+
+namespace Smp.Cli;
+
+/// <summary><c>smp server</c>: runs an SMP relay until SIGTERM or Ctrl-C (docs/server.md).</summary>
+internal static class ServerCommand
+{
+    public static Command Create()
+    {
+        var defaults = new SmpServerOptions();
+        var host = new Option<string>("--host")
+        {
+            Description = "Host name written into the server address that clients are given (it is not bound).",
+            DefaultValueFactory = _ => defaults.Host,
+        };
+        var port = new Option<int>("--port", "-p")
+        {
+            Description = "TCP port to listen on; 0 picks a free port and prints it.",
+            DefaultValueFactory = _ => defaults.Port,
+        };
+        var data = new Option<string>("--data", "-d")
+        {
+            Description = "Data directory: server key (server_key.pem), store log and message journal. Created if missing.",
+            DefaultValueFactory = _ => "./smp-server-data",
+            HelpName = "dir",
+        };
+        var bind = new Option<IPAddress>("--bind")
+        {
+            Description = "Address to listen on (0.0.0.0 for all IPv4 interfaces, :: for all, 127.0.0.1 for this machine only).",
+            DefaultValueFactory = _ => defaults.BindAddress,
+            CustomParser = r => IPAddress.TryParse(r.Tokens[0].Value, out var a) ? a : Fail<IPAddress>(r, "is not an IP address"),
+            HelpName = "addr",
+        };
+        var ttl = new Option<TimeSpan>("--message-ttl")
+        {
+            Description = "Messages not ACKed within this time are dropped (e.g. 30d, 12h, 90m).",
+            DefaultValueFactory = _ => defaults.MessageTtl,
+            CustomParser = CliOptions.ParseDuration,
+            HelpName = "duration",
+        };
+        var maxMessages = new Option<int>("--max-queue-messages")
+        {
+            Description = "Messages that may wait in one queue; a SEND beyond this gets ERR QUOTA.",
+            DefaultValueFactory = _ => defaults.MaxMessagesPerQueue,
+            HelpName = "n",
+        };
+        var fsync = new Option<bool>("--fsync")
+        {
+            Description = "fsync every store and journal record before answering (survives power loss, slower). Without it records reach the OS before the answer, which survives a process crash.",
+        };
+        var handshake = new Option<TimeSpan>("--handshake-timeout")
+        {
+            Description = "Connections that do not finish the transport handshake within this time are dropped.",
+            DefaultValueFactory = _ => defaults.HandshakeTimeout,
+            CustomParser = CliOptions.ParseDuration,
+            HelpName = "duration",
+        };
+        var stats = new Option<TimeSpan>("--stats-interval")
+        {
+            Description = "How often a statistics line is logged.",
+            DefaultValueFactory = _ => defaults.StatsInterval,
+            CustomParser = CliOptions.ParseDuration,
+            HelpName = "duration",
+        };
+        var sendQueue = new Option<int>("--client-send-queue")
+        {
+            Description = "Blocks queued for one client; a client that lets this many pile up is disconnected.",
+            DefaultValueFactory = _ => defaults.SendQueueCapacity,
+            HelpName = "n",
+        };
+        var keyBits = new Option<int>("--key-bits")
+        {
+            Description = "Size of the RSA server key created on first run (2048, 3072 or 4096).",
+            DefaultValueFactory = _ => defaults.KeyBits,
+            HelpName = "bits",
+        };
+        keyBits.AcceptOnlyFromAmong("2048", "3072", "4096");
+        var logLevel = CliOptions.LogLevel();
+
+        var command = new Command("server", "Run an SMP relay server. Prints 'SMP server listening on host:port#keyhash' once it accepts connections.")
+        {
+            host, port, data, bind, ttl, maxMessages, fsync, handshake, stats, sendQueue, keyBits, logLevel,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            var options = new SmpServerOptions
+            {
+                Host = parse.GetValue(host)!,
+                Port = parse.GetValue(port),
+                DataDirectory = Path.GetFullPath(parse.GetValue(data)!),
+                BindAddress = parse.GetValue(bind)!,
+                MessageTtl = parse.GetValue(ttl),
+                MaxMessagesPerQueue = parse.GetValue(maxMessages),
+                FsyncEveryWrite = parse.GetValue(fsync),
+                HandshakeTimeout = parse.GetValue(handshake),
+                StatsInterval = parse.GetValue(stats),
+                SendQueueCapacity = parse.GetValue(sendQueue),
+                KeyBits = parse.GetValue(keyBits),
+            };
+            using var loggers = CliOptions.CreateLoggerFactory(parse.GetValue(logLevel));
+            SmpServer server;
+            try
+            {
+                server = await SmpServer.StartAsync(options, loggers, ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is ArgumentException or IOException or InvalidOperationException or UnauthorizedAccessException or System.Net.Sockets.SocketException)
+            {
+                await Console.Error.WriteLineAsync($"smp server: {e.Message}").ConfigureAwait(false);
+                return 1;
+            }
+            await using (server.ConfigureAwait(false))
+            {
+                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"SMP server listening on {server.Address}"));
+                Console.Out.Flush();
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, ct).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+                await server.StopAsync().ConfigureAwait(false);
+            }
+            return 0;
+        });
+        return command;
+    }
+
+    private static T Fail<T>(System.CommandLine.Parsing.ArgumentResult r, string message)
+    {
+        r.AddError($"'{r.Tokens[0].Value}' {message}");
+        return default!;
+    }
+}
