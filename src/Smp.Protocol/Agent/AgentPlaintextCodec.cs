@@ -15,7 +15,7 @@ namespace Smp.Protocol.Agent;
 /// prevMsgHash  = "" / b64(32 bytes)        ; empty leaves the header ending in SP
 /// envelope     = "HELLO" SP verifyKey [SP "NO_ACK"]
 ///              / "REPLY" SP queueInfo
-///              / "MSG" SP size EOL bytes   ; the agentMessage's EOL follows the bytes
+///              / "MSG" SP size EOL bytes EOL ; so a MSG plaintext ends in two EOLs (reference bytes)
 ///              / groupEnvelope
 /// groupEnvelope = "G_INV" SP invId SP groupId SP memberId SP clvl SP queueInfo SP size EOL groupInfo
 ///              / "G_JOIN" SP invId SP memberId
@@ -29,6 +29,7 @@ namespace Smp.Protocol.Agent;
 ///              / "G_MSG" SP groupMsgId SP authorSeq SP prevHash SP size EOL body
 ///              / "G_LEFT" / "G_MDEL" SP memberId / "G_MDELETED" SP memberId / "G_DEL"
 /// prevHash     = "" / b64(32 bytes)        ; empty gives two SPs in a row
+/// ; G_INV and G_MSG end with their bytes, unlike MSG: the agentMessage's EOL follows at once (groups.md §3)
 /// invId, groupId, memberId, introId, groupMsgId = b64(1*64 random bytes)
 /// sndMsgId, authorSeq = 1*18DIGIT ; clvl = 1*9DIGIT ; size = 1*9DIGIT, at most the bytes left
 /// reason       = "JOIN_FAILED" / "TIMEOUT" / "DUPLICATE_MEMBER" / "MEMBER_GONE" / "INTERNAL" / token
@@ -121,7 +122,7 @@ public static class AgentPlaintextCodec
                 if (e.NoAck) { WireText.Sp(w); w.Write(NoAckKw); }
                 break;
             case AgentEnvelope.Reply e: w.Write(ReplyKw); WireText.Sp(w); WireText.WriteQueueInfo(w, e.QueueInfo); break;
-            case AgentEnvelope.Msg e: w.Write(MsgKw); WireText.Sp(w); WireText.WriteSizedBody(w, e.Body.Span); break;
+            case AgentEnvelope.Msg e: w.Write(MsgKw); WireText.Sp(w); WireText.WriteSizedBody(w, e.Body.Span); WireText.Lf(w); break;
             case AgentEnvelope.GInv e:
                 w.Write(GInvKw); Id(w, e.InvitationId); Id(w, e.GroupId); Id(w, e.MemberId); Level(w, e.ConnectionLevel);
                 WireText.Sp(w); WireText.WriteQueueInfo(w, e.QueueInfo);
@@ -211,7 +212,13 @@ public static class AgentPlaintextCodec
             return new AgentEnvelope.Hello(key, noAck);
         }
         if (r.Keyword(ReplyKw)) { r.Sp(); return new AgentEnvelope.Reply(r.QueueInfo()); }
-        if (r.Keyword(MsgKw)) { r.Sp(); return new AgentEnvelope.Msg(SizedBody(ref r, source)); }
+        if (r.Keyword(MsgKw))
+        {
+            r.Sp();
+            var body = SizedBody(ref r, source);
+            r.Eol();
+            return new AgentEnvelope.Msg(body);
+        }
         if (r.Keyword(GInvKw))
         {
             var inv = Id(ref r);
