@@ -1,0 +1,162 @@
+using System.Text;
+using Smp.Protocol.Agent;
+
+namespace Smp.Protocol.Tests.Agent;
+
+public class AgentPlaintextCodecTests
+{
+    private static byte[] Ascii(string s) => Encoding.ASCII.GetBytes(s);
+
+    public static TheoryData<int> VectorIndexes => [0, 1, 2, 3];
+
+    [Theory]
+    [MemberData(nameof(VectorIndexes))]
+    public void Reference_plaintexts_decode_to_typed_values_and_re_encode_to_the_same_bytes(int index)
+    {
+        using var doc = VectorFiles.Load("agent-envelopes.json");
+        var m = doc.RootElement.GetProperty("messages")[index];
+        var plaintext = Convert.FromBase64String(m.GetProperty("plaintext_b64").GetString()!);
+
+        var decoded = AgentPlaintextCodec.Decode(plaintext);
+
+        switch (m.GetProperty("kind").GetString())
+        {
+            case "confirmation":
+                Assert.IsType<AgentPlaintext.Confirmation>(decoded);
+                break;
+            case "hello":
+                var hello = Assert.IsType<AgentPlaintext.Message>(decoded);
+                Assert.Equal(0, hello.SndMsgId);
+                Assert.Empty(hello.PrevMsgHash);
+                Assert.False(Assert.IsType<AgentEnvelope.Hello>(hello.Envelope).NoAck);
+                Assert.Equal(AgentSamples.Ts, hello.Timestamp);
+                break;
+            case "reply":
+                var reply = Assert.IsType<AgentPlaintext.Message>(decoded);
+                Assert.Equal("localhost", Assert.IsType<AgentEnvelope.Reply>(reply.Envelope).QueueInfo.Server.Host);
+                break;
+            case "message":
+                var msg = Assert.IsType<AgentPlaintext.Message>(decoded);
+                Assert.Equal(1, msg.SndMsgId);
+                Assert.Equal("hello from the reference"u8.ToArray(), Assert.IsType<AgentEnvelope.Msg>(msg.Envelope).Body.ToArray());
+                break;
+            default:
+                Assert.Fail("unknown vector kind");
+                break;
+        }
+        Assert.Equal(plaintext, AgentPlaintextCodec.Encode(decoded));
+    }
+
+    public static TheoryData<int> EnvelopeIndexes => new(Enumerable.Range(0, AgentSamples.AllEnvelopes().Count()));
+
+    [Theory]
+    [MemberData(nameof(EnvelopeIndexes))]
+    public void Every_envelope_round_trips_in_a_chained_and_an_unchained_message(int index)
+    {
+        var envelope = AgentSamples.AllEnvelopes().ElementAt(index);
+        AgentPlaintext[] messages =
+        [
+            AgentPlaintext.Message.Unchained(AgentSamples.Ts, envelope),
+            new AgentPlaintext.Message(7, AgentSamples.Ts, AgentSamples.HashOf("x"), envelope),
+        ];
+        foreach (var message in messages)
+        {
+            var bytes = AgentPlaintextCodec.Encode(message);
+            var decoded = AgentPlaintextCodec.Decode(bytes);
+            Assert.Equal(bytes, AgentPlaintextCodec.Encode(decoded));
+            Assert.Equal(envelope.Kind, Assert.IsType<AgentPlaintext.Message>(decoded).Envelope.Kind);
+        }
+    }
+
+    [Fact]
+    public void Envelopes_serialise_as_the_grammar_says()
+    {
+        var id = AgentSamples.Bytes(12, 1);
+        var idText = Convert.ToBase64String(id);
+        var h = AgentSamples.HashOf("x");
+        Assert.Equal($"\n0 2026-11-24T05:55:52.472Z \nG_MSG {idText} 1  2\nhi\n",
+            Text(AgentPlaintext.Message.Unchained(AgentSamples.Ts, new AgentEnvelope.GMsg(id, 1, [], "hi"u8.ToArray()))));
+        Assert.Equal($"\n3 2026-11-24T05:55:52.472Z {Convert.ToBase64String(h)}\nG_ADD_ERR {idText} TIMEOUT\n",
+            Text(new AgentPlaintext.Message(3, AgentSamples.Ts, h, new AgentEnvelope.GAddErr(id, GroupAddErrorReason.Timeout))));
+        Assert.Equal("\n0 2026-11-24T05:55:52.472Z \nG_ALL\n",
+            Text(AgentPlaintext.Message.Unchained(AgentSamples.Ts, new AgentEnvelope.GAll())));
+        Assert.Equal($"\n0 2026-11-24T05:55:52.472Z \nG_INV {idText} {idText} {idText} 3 {AgentSamples.Queue} 4\ninfo\n",
+            Text(AgentPlaintext.Message.Unchained(AgentSamples.Ts, new AgentEnvelope.GInv(id, id, id, 3, AgentSamples.Queue, "info"u8.ToArray()))));
+    }
+
+    [Fact]
+    public void Crlf_line_ends_are_accepted_on_input()
+    {
+        var decoded = AgentPlaintextCodec.Decode(Ascii("\r\n1 2026-11-24T05:55:53.260Z \r\nMSG 5\r\nhello\r\n\r\n"));
+        var msg = Assert.IsType<AgentPlaintext.Message>(decoded);
+        Assert.Equal("hello"u8.ToArray(), Assert.IsType<AgentEnvelope.Msg>(msg.Envelope).Body.ToArray());
+        Assert.IsType<AgentPlaintext.Confirmation>(AgentPlaintextCodec.Decode(Ascii($"KEY rsa:{Convert.ToBase64String(AgentSamples.Key)}\r\n\n\r\n")));
+    }
+
+    [Fact]
+    public void Unknown_add_error_reasons_from_newer_peers_are_read_as_unknown()
+    {
+        var id = Convert.ToBase64String(AgentSamples.Bytes(12, 1));
+        var decoded = (AgentPlaintext.Message)AgentPlaintextCodec.Decode(Ascii($"\n0 2026-11-24T05:55:52.472Z \nG_ADD_ERR {id} SOMETHING_NEW\n"));
+        Assert.Equal(GroupAddErrorReason.Unknown, Assert.IsType<AgentEnvelope.GAddErr>(decoded.Envelope).Reason);
+    }
+
+    [Fact]
+    public void The_chain_hash_is_sha256_of_the_whole_plaintext()
+    {
+        var plaintext = Ascii("\n1 2026-11-24T05:55:53.260Z \nMSG 24\nhello from the reference\n\n");
+        Assert.Equal(System.Security.Cryptography.SHA256.HashData(plaintext), AgentPlaintextCodec.Hash(plaintext));
+        Assert.Equal(32, AgentPlaintextCodec.HashSize);
+    }
+
+    public static TheoryData<string> Malformed => new(
+        "",
+        "\n",
+        "KEY rsa:AAAA\n\n",
+        "KEY rsa:!!!!\n\n\n",
+        "\n1 2026-11-24T05:55:53.260Z \nMSG 25\nhello from the reference\n\n",
+        "\n1 2026-11-24T05:55:53.260Z \nMSG 23\nhello from the reference\n\n",
+        "\n1 2026-11-24T05:55:53.260Z \nMSG 999999999\nhello\n\n",
+        "\n1 2026-11-24T05:55:53.260Z \nMSG 99999999999999999999\nhello\n\n",
+        "\n1 2026-11-24T05:55:53.260Z \nMSG -1\nhello\n\n",
+        "\n1 2026-11-24T05:55:53.260Z \nMSG 5\nhel",
+        "\n1 2026-11-24T05:55:53.260Z \nMSG 5\nhello",
+        "\n1 2026-11-24T05:55:53.260Z \nMSG 5\nhello\n\nextra",
+        "\n1 2026-11-24T05:55:53.260Z \nWHAT 5\nhello\n\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_ALLX\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_ALL extra\n",
+        "\n1 2026-11-24T05:55:53.260Z\nG_ALL\n",
+        "\n1 2026-11-24 05:55:53.260Z \nG_ALL\n",
+        "\nx 2026-11-24T05:55:53.260Z \nG_ALL\n",
+        "\n1 2026-11-24T05:55:53.260Z AAAA\nG_ALL\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_HELLO\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_HELLO \n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_MEM AAAA AAAA -1\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_ADD_ERR AAAA bad reason\n",
+        "\n1 2026-11-24T05:55:53.260Z \nREPLY smp::nohost\n",
+        "\n1 2026-11-24T05:55:53.260Z \nHELLO rsa:AAAA ACK\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_MSG AAAA 1 2\nhi\n");
+
+    [Theory]
+    [MemberData(nameof(Malformed))]
+    public void Malformed_plaintexts_give_A_MESSAGE_and_nothing_else(string text)
+    {
+        var bytes = Ascii(text);
+        Assert.False(AgentPlaintextCodec.TryDecode(bytes, out _));
+        var e = Assert.Throws<AgentProtocolException>(() => AgentPlaintextCodec.Decode(bytes));
+        Assert.Equal(AgentErrorCode.AgentMessage, e.Error.Code);
+    }
+
+    [Fact]
+    public void Every_truncation_of_every_envelope_is_refused()
+    {
+        foreach (var envelope in AgentSamples.AllEnvelopes())
+        {
+            var bytes = AgentPlaintextCodec.Encode(new AgentPlaintext.Message(5, AgentSamples.Ts, AgentSamples.HashOf("p"), envelope));
+            for (var n = 0; n < bytes.Length; n++)
+                Assert.False(AgentPlaintextCodec.TryDecode(bytes.AsMemory(0, n), out _), $"{envelope.Kind} cut at {n}");
+        }
+    }
+
+    private static string Text(AgentPlaintext p) => Encoding.ASCII.GetString(AgentPlaintextCodec.Encode(p));
+}
