@@ -58,8 +58,7 @@ public sealed partial class SmpAgent
     private static void AddSendQueue(StoreTx tx, string alias, SmpQueueInfo invitation, RsaPublicKey encryptKey, RSA sndKey, RSA signKey, string corrId)
     {
         var confirmation = E2eEnvelope.Seal(encryptKey, signKey, AgentWire.Confirmation(sndKey.ExportSubjectPublicKeyInfo()), PaddedSize);
-        var hello = E2eEnvelope.Seal(encryptKey, signKey,
-            AgentWire.AgentMessageText(0, DateTimeOffset.UtcNow, [], AgentWire.Hello(signKey.ExportSubjectPublicKeyInfo())), PaddedSize);
+        var hello = E2eEnvelope.Seal(encryptKey, signKey, AgentWire.Unchained(new AgentEnvelope.Hello(signKey.ExportSubjectPublicKeyInfo())), PaddedSize);
         tx.InsertSndQueue(new SndQueueRecord(alias, invitation.Server.ToString(), invitation.SenderId, sndKey.ExportPkcs8PrivateKey(),
             invitation.EncryptionKey, signKey.ExportPkcs8PrivateKey(), QueueStatus.New));
         tx.InsertJob(alias, JobKind.SendConfirmation, confirmation, corrId);
@@ -101,9 +100,8 @@ public sealed partial class SmpAgent
     /// <summary>SEND: seals the message into the outbox; SENT follows with this corrId when the server accepts it.</summary>
     public async Task<long> SendAsync(string corrId, string alias, ReadOnlyMemory<byte> body, CancellationToken ct = default)
     {
-        var envelope = AgentWire.MsgEnvelope(body.Span);
-        // Header worst case: LF, 19-digit id, SP, 24-byte timestamp, SP, 44-byte hash, LF; then the final LF.
-        if (envelope.Length + 92 >= PaddedSize) throw AgentException.Large();
+        var envelope = new AgentEnvelope.Msg(body);
+        if (!Fits(envelope)) throw AgentException.Large();
         var id = await _store.TransactAsync(tx =>
         {
             if (!tx.ConnectionExists(alias)) throw AgentException.ConnUnknown();
@@ -115,16 +113,23 @@ public sealed partial class SmpAgent
     }
 
     /// <summary>Adds the next message of the connection's chain to its outbox and returns its agent message id.</summary>
-    private static long QueueMessage(StoreTx tx, string alias, SndQueueRecord snd, byte[] envelope, string corrId)
+    private static long QueueMessage(StoreTx tx, string alias, SndQueueRecord snd, AgentEnvelope envelope, string corrId)
     {
         var (internalId, sndId, prevHash) = tx.NextSndIds(alias);
-        var plaintext = AgentWire.AgentMessageText(sndId, DateTimeOffset.UtcNow, prevHash, envelope);
+        var plaintext = AgentPlaintextCodec.Encode(new AgentPlaintext.Message(sndId, DateTimeOffset.UtcNow, prevHash, envelope));
         tx.SetLastSndHash(alias, SHA256.HashData(plaintext));
         using var encryptKey = RsaPublicKey.Parse(snd.EncryptKey);
         using var signKey = ImportPrivate(snd.SignKey);
         tx.InsertJob(alias, JobKind.SendMessage, E2eEnvelope.Seal(encryptKey, signKey, plaintext, PaddedSize), corrId, internalId);
         return internalId;
     }
+
+    /// <summary>
+    /// Whether an envelope fits the padded size with the largest header (19-digit id, full hash); the
+    /// reference refuses a plaintext that fills it exactly (agent-ref.md §3), so we stay strictly below.
+    /// </summary>
+    internal static bool Fits(AgentEnvelope envelope) =>
+        AgentPlaintextCodec.Encode(new AgentPlaintext.Message(long.MaxValue / 10, DateTimeOffset.UtcNow, new byte[32], envelope)).Length < PaddedSize;
 
     /// <summary>OFF: suspends our receive queue; the peer's sends fail with AUTH from now on.</summary>
     public async Task SuspendAsync(string alias, CancellationToken ct = default)

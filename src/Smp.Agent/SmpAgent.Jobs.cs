@@ -232,8 +232,7 @@ public sealed partial class SmpAgent
         var encryptKey = e2e.ExportSubjectPublicKeyInfo();
         using var peerKey = RsaPublicKey.Parse(snd.EncryptKey);
         using var signKey = ImportPrivate(snd.SignKey);
-        var reply = E2eEnvelope.Seal(peerKey, signKey,
-            AgentWire.AgentMessageText(0, DateTimeOffset.UtcNow, [], AgentWire.Reply(new SmpQueueInfo(server, sid, encryptKey))), PaddedSize);
+        var reply = E2eEnvelope.Seal(peerKey, signKey, AgentWire.Unchained(new AgentEnvelope.Reply(new SmpQueueInfo(server, sid, encryptKey))), PaddedSize);
         await _store.TransactAsync(tx =>
         {
             tx.InsertRcvQueue(new RcvQueueRecord(job.Alias, server.ToString(), rid, sid, rcvKey.ExportPkcs8PrivateKey(),

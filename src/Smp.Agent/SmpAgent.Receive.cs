@@ -111,8 +111,7 @@ public sealed partial class SmpAgent
 
         if (!TryOpen(rcv, m.Body.Span, out var signature, out var encrypted, out var plaintext))
             return Reject(tx, alias, "AGENT A_ENCRYPTION");
-        var message = AgentWire.Parse(plaintext);
-        if (message is null) return Reject(tx, alias, "AGENT A_MESSAGE");
+        if (!AgentPlaintextCodec.TryDecode(plaintext, out var message)) return Reject(tx, alias, "AGENT A_MESSAGE");
 
         if (rcv.VerifyKey is not null)
         {
@@ -122,7 +121,7 @@ public sealed partial class SmpAgent
 
         switch (message)
         {
-            case AgentMessage.Confirmation c:
+            case AgentPlaintext.Confirmation c:
                 if (rcv.Status == QueueStatus.New)
                 {
                     tx.UpdateRcvQueue(alias, QueueStatus.Confirmed, senderKey: c.SenderKey);
@@ -131,7 +130,7 @@ public sealed partial class SmpAgent
                 }
                 return Reject(tx, alias, "AGENT A_PROHIBITED");
 
-            case AgentMessage.Envelope { Body: AgentEnvelope.Hello h }:
+            case AgentPlaintext.Message { Envelope: AgentEnvelope.Hello h }:
                 if (rcv.Status is not (QueueStatus.Confirmed or QueueStatus.Secured)) return Reject(tx, alias, "AGENT A_PROHIBITED");
                 if (!RsaPublicKey.TryParse(h.VerifyKey, out var helloKey)) return Reject(tx, alias, "AGENT A_MESSAGE");
                 using (helloKey)
@@ -142,7 +141,7 @@ public sealed partial class SmpAgent
                 CompleteIfDuplex(tx, alias);
                 return false;
 
-            case AgentMessage.Envelope { Body: AgentEnvelope.Reply r }:
+            case AgentPlaintext.Message { Envelope: AgentEnvelope.Reply r }:
                 if (rcv.Status != QueueStatus.Active || tx.GetSndQueue(alias) is not null) return Reject(tx, alias, "AGENT A_PROHIBITED");
                 if (!RsaPublicKey.TryParse(r.QueueInfo.EncryptionKey, out var peerKey)) return Reject(tx, alias, "AGENT A_MESSAGE");
                 using (peerKey)
@@ -153,13 +152,13 @@ public sealed partial class SmpAgent
                 }
                 return true;
 
-            case AgentMessage.Envelope { Body: AgentEnvelope.Msg msg } env:
+            case AgentPlaintext.Message { Envelope: AgentEnvelope.Msg msg } env:
             {
                 if (rcv.Status != QueueStatus.Active) return Reject(tx, alias, "AGENT A_PROHIBITED");
-                var integrity = Integrity(conn.LastExtSndId, conn.LastRcvHash ?? [], env.SndMsgId, env.PrevHash);
+                var integrity = MsgIntegrity.Check(conn.LastExtSndId, conn.LastRcvHash ?? [], env.SndMsgId, env.PrevMsgHash).ToString();
                 var internalId = tx.RecordReceived(alias, env.SndMsgId, SHA256.HashData(plaintext));
                 tx.InsertEvent(alias, "", AgentWire.Msg(integrity, internalId, DateTimeOffset.UtcNow, m.MsgId, m.Timestamp,
-                    env.SndMsgId, env.Timestamp, msg.Body));
+                    env.SndMsgId, env.Timestamp, msg.Body.Span));
                 return false;
             }
 
@@ -200,15 +199,5 @@ public sealed partial class SmpAgent
     {
         using var k = RsaPublicKey.Parse(spki);
         return k.ModulusBytes;
-    }
-
-    /// <summary>The integrity verdict of agent.md §2, in the order the reference checks it.</summary>
-    internal static string Integrity(long prevId, byte[] prevHash, long id, byte[] receivedPrevHash)
-    {
-        if (id == prevId + 1 && prevHash.AsSpan().SequenceEqual(receivedPrevHash)) return "OK";
-        if (id < prevId) return $"ERR ID {id}";
-        if (id == prevId) return "ERR DUPLICATE";
-        if (id > prevId + 1) return $"ERR NO_ID {prevId + 1} {id - 1}";
-        return "ERR HASH";
     }
 }

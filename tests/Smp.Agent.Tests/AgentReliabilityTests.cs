@@ -144,7 +144,7 @@ public sealed class AgentReliabilityTests : IAsyncLifetime
         await attacker.SendAsync(inv.Server, inv.SenderId, null, E2eEnvelope.Seal(e2e, sign, "not an agent message"u8, SmpAgent.PaddedSize));
         Assert.Equal("ERR AGENT A_MESSAGE", (await alice.ExpectAsync("bob", "ERR")).Text());
 
-        var helloTooEarly = AgentWire.AgentMessageText(0, DateTimeOffset.UtcNow, [], AgentWire.Hello(sign.ExportSubjectPublicKeyInfo()));
+        var helloTooEarly = AgentWire.Unchained(new AgentEnvelope.Hello(sign.ExportSubjectPublicKeyInfo()));
         await attacker.SendAsync(inv.Server, inv.SenderId, null, E2eEnvelope.Seal(e2e, sign, helloTooEarly, SmpAgent.PaddedSize));
         Assert.Equal("ERR AGENT A_PROHIBITED", (await alice.ExpectAsync("bob", "ERR")).Text());
 
@@ -169,7 +169,7 @@ public sealed class AgentReliabilityTests : IAsyncLifetime
         using var sender = RSA.Create(1024);
         await attacker.SendAsync(inv.Server, inv.SenderId, null,
             E2eEnvelope.Seal(e2e, sign, AgentWire.Confirmation(sender.ExportSubjectPublicKeyInfo()), SmpAgent.PaddedSize));
-        var hello = AgentWire.AgentMessageText(0, DateTimeOffset.UtcNow, [], AgentWire.Hello(other.ExportSubjectPublicKeyInfo()));
+        var hello = AgentWire.Unchained(new AgentEnvelope.Hello(other.ExportSubjectPublicKeyInfo()));
         // Retry while the agent has not yet secured the queue with the sender key.
         using var cts = new CancellationTokenSource(TestSupport.Patience);
         while (true)
