@@ -33,6 +33,15 @@ internal static class AgentWire
         return [.. Encoding.ASCII.GetBytes(head), .. body];
     }
 
+    /// <summary>A group notification without a body: <c>GCON alias</c>, <c>GEMPTY</c>, ...</summary>
+    public static byte[] GroupEvent(string text) => Encoding.ASCII.GetBytes(text);
+
+    /// <summary>A notification ending in a body, framed as MSG's: <c>text SP size LF bytes</c>.</summary>
+    public static byte[] WithBody(string text, ReadOnlySpan<byte> body) =>
+        [.. Encoding.ASCII.GetBytes(text + " " + body.Length.ToString(CultureInfo.InvariantCulture) + "\n"), .. body];
+
+    public static byte[] GroupInvitation(byte[] invId, ReadOnlySpan<byte> info) => WithBody("GINV " + Convert.ToBase64String(invId), info);
+
     /// <summary>The plaintext of an unchained envelope (HELLO, REPLY): id 0, empty hash (agent.md §2).</summary>
     public static byte[] Unchained(AgentEnvelope envelope) =>
         AgentPlaintextCodec.Encode(AgentPlaintext.Message.Unchained(DateTimeOffset.UtcNow, envelope));

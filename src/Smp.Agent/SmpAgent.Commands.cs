@@ -14,7 +14,7 @@ public sealed partial class SmpAgent
     public async Task<(string Alias, SmpQueueInfo Invitation)> NewAsync(ClientSession session, string alias, CancellationToken ct = default)
     {
         alias = alias.Length == 0 ? NewAlias() : alias;
-        if (await _store.TransactAsync(tx => tx.ConnectionExists(alias), ct).ConfigureAwait(false)) throw AgentException.ConnDuplicate();
+        if (await _store.TransactAsync(tx => tx.ConnectionExists(alias) || tx.GroupExists(alias), ct).ConfigureAwait(false)) throw AgentException.ConnDuplicate();
         var server = PickServer();
         using var rcvKey = _keys.Take();
         using var e2e = _e2eKeys.Take();
@@ -22,7 +22,7 @@ public sealed partial class SmpAgent
         var encryptKey = e2e.ExportSubjectPublicKeyInfo();
         await _store.TransactAsync(tx =>
         {
-            if (tx.ConnectionExists(alias)) throw AgentException.ConnDuplicate();
+            if (tx.ConnectionExists(alias) || tx.GroupExists(alias)) throw AgentException.ConnDuplicate();
             tx.InsertConnection(new ConnectionRecord(alias, ConnectionKind.Direct, ConnectionStatus.Pending));
             tx.InsertRcvQueue(new RcvQueueRecord(alias, server.ToString(), rid, sid, rcvKey.ExportPkcs8PrivateKey(),
                 e2e.ExportPkcs8PrivateKey(), encryptKey, null, null, QueueStatus.New));
@@ -44,7 +44,7 @@ public sealed partial class SmpAgent
         using var signKey = _keys.Take();
         await _store.TransactAsync(tx =>
         {
-            if (tx.ConnectionExists(alias)) throw AgentException.ConnDuplicate();
+            if (tx.ConnectionExists(alias) || tx.GroupExists(alias)) throw AgentException.ConnDuplicate();
             tx.InsertConnection(new ConnectionRecord(alias, ConnectionKind.Direct, ConnectionStatus.Joining, JoinCorrId: corrId));
             AddSendQueue(tx, alias, invitation, encryptKey, sndKey, signKey, corrId);
             if (!noReply) tx.InsertJob(alias, JobKind.CreateReplyQueue, corrId: corrId);
@@ -115,13 +115,29 @@ public sealed partial class SmpAgent
     /// <summary>Adds the next message of the connection's chain to its outbox and returns its agent message id.</summary>
     private static long QueueMessage(StoreTx tx, string alias, SndQueueRecord snd, AgentEnvelope envelope, string corrId)
     {
+        var (internalId, body) = SealNext(tx, alias, snd, envelope);
+        tx.InsertJob(alias, JobKind.SendMessage, body, corrId, internalId);
+        return internalId;
+    }
+
+    /// <summary>Takes the connection's next chain position and seals the envelope with it.</summary>
+    private static (long InternalId, byte[] Body) SealNext(StoreTx tx, string alias, SndQueueRecord snd, AgentEnvelope envelope)
+    {
         var (internalId, sndId, prevHash) = tx.NextSndIds(alias);
         var plaintext = AgentPlaintextCodec.Encode(new AgentPlaintext.Message(sndId, DateTimeOffset.UtcNow, prevHash, envelope));
         tx.SetLastSndHash(alias, SHA256.HashData(plaintext));
         using var encryptKey = RsaPublicKey.Parse(snd.EncryptKey);
         using var signKey = ImportPrivate(snd.SignKey);
-        tx.InsertJob(alias, JobKind.SendMessage, E2eEnvelope.Seal(encryptKey, signKey, plaintext, PaddedSize), corrId, internalId);
-        return internalId;
+        return (internalId, E2eEnvelope.Seal(encryptKey, signKey, plaintext, PaddedSize));
+    }
+
+    /// <summary>Queues an envelope on a connection that may not have its send queue yet; false when it has none.</summary>
+    private static bool QueueEnvelope(StoreTx tx, string alias, AgentEnvelope envelope)
+    {
+        var snd = tx.GetSndQueue(alias);
+        if (snd is null) return false;
+        QueueMessage(tx, alias, snd, envelope, "");
+        return true;
     }
 
     /// <summary>

@@ -128,6 +128,9 @@ public sealed partial class SmpAgent
                 case JobKind.SendMessage: return await SendJobAsync(job, signed: true).ConfigureAwait(false);
                 case JobKind.CreateReplyQueue: return await CreateReplyQueueAsync(job).ConfigureAwait(false);
                 case JobKind.SecureQueue: return await SecureQueueJobAsync(job).ConfigureAwait(false);
+                case JobKind.GroupInvite: return await GroupInviteJobAsync(job).ConfigureAwait(false);
+                case JobKind.GroupIntroInvite: return await GroupIntroInviteJobAsync(job).ConfigureAwait(false);
+                case JobKind.DropConnection: return await DropConnectionJobAsync(job).ConfigureAwait(false);
                 default:
                     _log.LogError("unknown job kind {Kind}; dropped", job.Kind);
                     await _store.TransactAsync(tx => tx.DeleteJob(job.Id)).ConfigureAwait(false);
@@ -197,6 +200,8 @@ public sealed partial class SmpAgent
         var snd = tx.GetSndQueue(alias);
         if (conn is null || conn.Status == ConnectionStatus.Active || rcv?.Status != QueueStatus.Active || snd?.Status != QueueStatus.Active) return false;
         tx.SetConnectionStatus(alias, ConnectionStatus.Active);
+        // Group connections are internal: the group envelopes on them say what the client hears.
+        if (conn.Kind != ConnectionKind.Direct) return false;
         tx.InsertEvent(alias, "", AgentWire.Con);
         return true;
     }
@@ -271,6 +276,107 @@ public sealed partial class SmpAgent
             var current = tx.GetRcvQueue(job.Alias);
             if (current?.Status == QueueStatus.Confirmed) tx.UpdateRcvQueue(job.Alias, QueueStatus.Secured);
         }).ConfigureAwait(false);
+        return Outcome.Done;
+    }
+
+    /// <summary>Makes a receive queue for a new connection: the "NEW" half of a handshake, done inside the agent.</summary>
+    private async Task<(SmpQueueInfo Invitation, RcvQueueRecord Record)> CreateReceiveQueueAsync(string alias)
+    {
+        var server = PickServer();
+        using var rcvKey = _keys.Take();
+        using var e2e = _e2eKeys.Take();
+        var (rid, sid) = await _smp.CreateQueueAsync(server, rcvKey, _stop.Token).ConfigureAwait(false);
+        var encryptKey = e2e.ExportSubjectPublicKeyInfo();
+        return (new SmpQueueInfo(server, sid, encryptKey),
+            new RcvQueueRecord(alias, server.ToString(), rid, sid, rcvKey.ExportPkcs8PrivateKey(), e2e.ExportPkcs8PrivateKey(), encryptKey, null, null, QueueStatus.New));
+    }
+
+    /// <summary>GADD's network half: the group connection for the invitee, then G_INV on the direct connection.</summary>
+    private async Task<Outcome> GroupInviteJobAsync(JobRecord job)
+    {
+        var member = await _store.TransactAsync(tx => tx.GetMember(BitConverter.ToInt64(job.Body))).ConfigureAwait(false);
+        if (member is null || member.Status != MemberStatus.Invited)
+        {
+            await _store.TransactAsync(tx => tx.DeleteJob(job.Id)).ConfigureAwait(false);
+            return Outcome.Done;
+        }
+        var conn = NewGroupConnAlias();
+        var (invitation, record) = await CreateReceiveQueueAsync(conn).ConfigureAwait(false);
+        await _store.TransactAsync(tx =>
+        {
+            var g = tx.GetGroup(member.GroupAlias);
+            var snd = tx.GetSndQueue(job.Alias);
+            var current = tx.GetMember(member.Id);
+            if (g is null || snd is null || current?.Status != MemberStatus.Invited)
+            {
+                tx.DeleteJob(job.Id);
+                return;
+            }
+            tx.InsertConnection(new ConnectionRecord(conn, ConnectionKind.Group, ConnectionStatus.Pending, Owner: g.Alias));
+            tx.InsertRcvQueue(record);
+            tx.SetMemberConnections(member.Id, conn, member.DirectAlias);
+            var (_, body) = SealNext(tx, job.Alias, snd,
+                new AgentEnvelope.GInv(member.InvId!, g.GroupId, member.MemberId!, member.Clvl, invitation, g.Info));
+            tx.ReplaceJob(job.Id, JobKind.SendMessage, body);
+        }).ConfigureAwait(false);
+        return Outcome.Done;
+    }
+
+    /// <summary>G_MEM's network half at the invitee: group and direct queues for the member, then G_INV_MEM.</summary>
+    private async Task<Outcome> GroupIntroInviteJobAsync(JobRecord job)
+    {
+        var member = await _store.TransactAsync(tx => tx.GetMember(BitConverter.ToInt64(job.Body))).ConfigureAwait(false);
+        if (member is null || member.Status != MemberStatus.Joining || member.GroupConn.Length > 0)
+        {
+            await _store.TransactAsync(tx => tx.DeleteJob(job.Id)).ConfigureAwait(false);
+            return Outcome.Done;
+        }
+        var groupConn = NewGroupConnAlias();
+        var direct = NewAlias();
+        var (groupInv, groupRecord) = await CreateReceiveQueueAsync(groupConn).ConfigureAwait(false);
+        var (directInv, directRecord) = await CreateReceiveQueueAsync(direct).ConfigureAwait(false);
+        var fx = new Effects();
+        await _store.TransactAsync(tx =>
+        {
+            var snd = tx.GetSndQueue(job.Alias);
+            var current = tx.GetMember(member.Id);
+            if (snd is null || current?.Status != MemberStatus.Joining)
+            {
+                tx.DeleteJob(job.Id);
+                return;
+            }
+            tx.InsertConnection(new ConnectionRecord(groupConn, ConnectionKind.Group, ConnectionStatus.Pending, Owner: member.GroupAlias));
+            tx.InsertRcvQueue(groupRecord);
+            tx.InsertConnection(new ConnectionRecord(direct, ConnectionKind.Direct, ConnectionStatus.Pending));
+            tx.InsertRcvQueue(directRecord);
+            tx.SetMemberConnections(member.Id, groupConn, direct);
+            var (_, body) = SealNext(tx, job.Alias, snd, new AgentEnvelope.GInvMem(member.IntroId!, groupInv, directInv));
+            tx.ReplaceJob(job.Id, JobKind.SendMessage, body);
+            fx.Inherit.Add((direct, member.GroupAlias));
+        }).ConfigureAwait(false);
+        await RunEffectsAsync(fx).ConfigureAwait(false);
+        return Outcome.Done;
+    }
+
+    /// <summary>Ends a connection once everything queued before this job has gone out.</summary>
+    private async Task<Outcome> DropConnectionJobAsync(JobRecord job)
+    {
+        var rcv = await _store.TransactAsync(tx => tx.GetRcvQueue(job.Alias)).ConfigureAwait(false);
+        if (rcv is not null)
+        {
+            var server = SmpServerAddress.Parse(rcv.Server);
+            using var key = ImportPrivate(rcv.RcvKey);
+            try
+            {
+                await _smp.DeleteAsync(server, rcv.RcvId, key, _stop.Token).ConfigureAwait(false);
+            }
+            catch (SmpClientException e) when (e.Error.Kind is SmpClientErrorKind.Smp)
+            {
+                _smp.Unsubscribe(server, rcv.RcvId);
+            }
+        }
+        await _store.TransactAsync(tx => tx.DeleteConnection(job.Alias)).ConfigureAwait(false);
+        Release(job.Alias);
         return Outcome.Done;
     }
 }

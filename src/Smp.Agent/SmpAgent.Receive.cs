@@ -86,9 +86,10 @@ public sealed partial class SmpAgent
             _log.LogInformation("message for an unknown queue on {Server} ignored", m.Server);
             return;
         }
-        var kick = await _store.TransactAsync(tx => Apply(tx, rcv.Alias, m)).ConfigureAwait(false);
-        await DispatchAsync(rcv.Alias).ConfigureAwait(false);
-        if (kick) KickJobs(rcv.Alias);
+        var fx = new Effects();
+        await _store.TransactAsync(tx => Apply(tx, rcv.Alias, m, fx)).ConfigureAwait(false);
+        fx.Dispatch.Add(rcv.Alias);
+        await RunEffectsAsync(fx).ConfigureAwait(false);
         using var key = ImportPrivate(rcv.RcvKey);
         try
         {
@@ -101,76 +102,90 @@ public sealed partial class SmpAgent
         }
     }
 
-    /// <summary>Applies one server message; returns true when it queued jobs.</summary>
-    private bool Apply(StoreTx tx, string alias, SmpClientEvent.Message m)
+    /// <summary>Does what a committed transaction asked for.</summary>
+    internal async Task RunEffectsAsync(Effects fx)
+    {
+        foreach (var (alias, group) in fx.Inherit)
+        {
+            if (HolderOf(group) is { } holder) Hold(holder, alias);
+        }
+        foreach (var alias in fx.Dispatch) await DispatchAsync(alias).ConfigureAwait(false);
+        foreach (var alias in fx.Kick) KickJobs(alias);
+    }
+
+    /// <summary>Applies one server message within the transaction; what to do after commit goes to <paramref name="fx"/>.</summary>
+    private void Apply(StoreTx tx, string alias, SmpClientEvent.Message m, Effects fx)
     {
         var rcv = tx.GetRcvQueue(alias);
         var conn = tx.GetConnection(alias);
-        if (rcv is null || conn is null) return false;
-        if (!tx.MarkSeen(alias, m.MsgId)) return false;
+        if (rcv is null || conn is null) return;
+        if (!tx.MarkSeen(alias, m.MsgId)) return;
+        // Errors on a group connection concern the group: they go to its alias.
+        var errorAlias = conn.Kind == ConnectionKind.Group ? conn.Owner : alias;
+        fx.Dispatch.Add(errorAlias);
+        void Reject(string error) => tx.InsertEvent(errorAlias, "", AgentWire.Err(error));
 
         if (!TryOpen(rcv, m.Body.Span, out var signature, out var encrypted, out var plaintext))
-            return Reject(tx, alias, "AGENT A_ENCRYPTION");
-        if (!AgentPlaintextCodec.TryDecode(plaintext, out var message)) return Reject(tx, alias, "AGENT A_MESSAGE");
+            { Reject("AGENT A_ENCRYPTION"); return; }
+        if (!AgentPlaintextCodec.TryDecode(plaintext, out var message)) { Reject("AGENT A_MESSAGE"); return; }
 
         if (rcv.VerifyKey is not null)
         {
             using var vk = RsaPublicKey.Parse(rcv.VerifyKey);
-            if (!vk.Verify(encrypted, signature)) return Reject(tx, alias, "AGENT A_SIGNATURE");
+            if (!vk.Verify(encrypted, signature)) { Reject("AGENT A_SIGNATURE"); return; }
         }
 
         switch (message)
         {
             case AgentPlaintext.Confirmation c:
-                if (rcv.Status == QueueStatus.New)
-                {
-                    tx.UpdateRcvQueue(alias, QueueStatus.Confirmed, senderKey: c.SenderKey);
-                    tx.InsertJob(alias, JobKind.SecureQueue);
-                    return true;
-                }
-                return Reject(tx, alias, "AGENT A_PROHIBITED");
+                if (rcv.Status != QueueStatus.New) { Reject("AGENT A_PROHIBITED"); return; }
+                tx.UpdateRcvQueue(alias, QueueStatus.Confirmed, senderKey: c.SenderKey);
+                tx.InsertJob(alias, JobKind.SecureQueue);
+                fx.Kick.Add(alias);
+                return;
 
             case AgentPlaintext.Message { Envelope: AgentEnvelope.Hello h }:
-                if (rcv.Status is not (QueueStatus.Confirmed or QueueStatus.Secured)) return Reject(tx, alias, "AGENT A_PROHIBITED");
-                if (!RsaPublicKey.TryParse(h.VerifyKey, out var helloKey)) return Reject(tx, alias, "AGENT A_MESSAGE");
+                if (rcv.Status is not (QueueStatus.Confirmed or QueueStatus.Secured)) { Reject("AGENT A_PROHIBITED"); return; }
+                if (!RsaPublicKey.TryParse(h.VerifyKey, out var helloKey)) { Reject("AGENT A_MESSAGE"); return; }
                 using (helloKey)
                 {
-                    if (!helloKey!.Verify(encrypted, signature)) return Reject(tx, alias, "AGENT A_SIGNATURE");
+                    if (!helloKey!.Verify(encrypted, signature)) { Reject("AGENT A_SIGNATURE"); return; }
                 }
                 tx.UpdateRcvQueue(alias, QueueStatus.Active, verifyKey: h.VerifyKey);
                 CompleteIfDuplex(tx, alias);
-                return false;
+                return;
 
             case AgentPlaintext.Message { Envelope: AgentEnvelope.Reply r }:
-                if (rcv.Status != QueueStatus.Active || tx.GetSndQueue(alias) is not null) return Reject(tx, alias, "AGENT A_PROHIBITED");
-                if (!RsaPublicKey.TryParse(r.QueueInfo.EncryptionKey, out var peerKey)) return Reject(tx, alias, "AGENT A_MESSAGE");
+                if (rcv.Status != QueueStatus.Active || tx.GetSndQueue(alias) is not null) { Reject("AGENT A_PROHIBITED"); return; }
+                if (!RsaPublicKey.TryParse(r.QueueInfo.EncryptionKey, out var peerKey)) { Reject("AGENT A_MESSAGE"); return; }
                 using (peerKey)
                 {
                     using var sndKey = _keys.Take();
                     using var signKey = _keys.Take();
                     AddSendQueue(tx, alias, r.QueueInfo, peerKey!, sndKey, signKey, "");
                 }
-                return true;
+                fx.Kick.Add(alias);
+                return;
+
+            case AgentPlaintext.Message { Envelope: var e } env when e.IsGroupEnvelope:
+                if (rcv.Status != QueueStatus.Active) { Reject("AGENT A_PROHIBITED"); return; }
+                if (!ApplyGroupEnvelope(tx, conn, env, fx)) Reject("AGENT A_PROHIBITED");
+                return;
 
             case AgentPlaintext.Message { Envelope: AgentEnvelope.Msg msg } env:
             {
-                if (rcv.Status != QueueStatus.Active) return Reject(tx, alias, "AGENT A_PROHIBITED");
+                if (rcv.Status != QueueStatus.Active || conn.Kind != ConnectionKind.Direct) { Reject("AGENT A_PROHIBITED"); return; }
                 var integrity = MsgIntegrity.Check(conn.LastExtSndId, conn.LastRcvHash ?? [], env.SndMsgId, env.PrevMsgHash).ToString();
                 var internalId = tx.RecordReceived(alias, env.SndMsgId, SHA256.HashData(plaintext));
                 tx.InsertEvent(alias, "", AgentWire.Msg(integrity, internalId, DateTimeOffset.UtcNow, m.MsgId, m.Timestamp,
                     env.SndMsgId, env.Timestamp, msg.Body.Span));
-                return false;
+                return;
             }
 
             default:
-                return Reject(tx, alias, "AGENT A_PROHIBITED");
+                Reject("AGENT A_PROHIBITED");
+                return;
         }
-    }
-
-    private static bool Reject(StoreTx tx, string alias, string error)
-    {
-        tx.InsertEvent(alias, "", AgentWire.Err(error));
-        return false;
     }
 
     /// <summary>

@@ -77,6 +77,72 @@ internal static class Migrations
             PRIMARY KEY (alias, broker_id)
         ) WITHOUT ROWID;
         """,
+
+        // 2: groups (groups.md): the group, its members as this agent knows them, invitations received,
+        // introductions this agent runs as inviter, and group message ids seen per member.
+        """
+        CREATE TABLE groups (
+            alias TEXT PRIMARY KEY,
+            group_id BLOB NOT NULL UNIQUE,
+            member_id BLOB NOT NULL,
+            clvl INTEGER NOT NULL,
+            info BLOB NOT NULL,
+            status INTEGER NOT NULL,                 -- GroupStatus
+            inviter_conn TEXT NOT NULL DEFAULT '',   -- group connection to our inviter, '' for the creator
+            last_seq INTEGER NOT NULL DEFAULT 0,
+            last_hash BLOB NOT NULL DEFAULT x'',
+            created_at TEXT NOT NULL
+        ) WITHOUT ROWID;
+
+        CREATE TABLE members (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            group_alias TEXT NOT NULL REFERENCES groups(alias) ON DELETE CASCADE,
+            member_id BLOB,                          -- NULL until our inviter's G_HELLO tells it
+            direct_alias TEXT NOT NULL DEFAULT '',
+            group_conn TEXT NOT NULL DEFAULT '',
+            clvl INTEGER NOT NULL,
+            status INTEGER NOT NULL,                 -- MemberStatus
+            invited_by_us INTEGER NOT NULL DEFAULT 0,
+            inv_id BLOB,
+            intro_id BLOB,
+            introducer_conn TEXT NOT NULL DEFAULT '',
+            hello_sent INTEGER NOT NULL DEFAULT 0,
+            all_sent INTEGER NOT NULL DEFAULT 0,
+            last_seq INTEGER NOT NULL DEFAULT 0,
+            last_hash BLOB NOT NULL DEFAULT x''
+        );
+        CREATE UNIQUE INDEX members_id ON members(group_alias, member_id);
+        CREATE INDEX members_conn ON members(group_conn);
+
+        CREATE TABLE invitations (
+            inv_id BLOB PRIMARY KEY,
+            direct_alias TEXT NOT NULL,
+            group_id BLOB NOT NULL,
+            member_id BLOB NOT NULL,
+            clvl INTEGER NOT NULL,
+            queue_info TEXT NOT NULL,
+            info BLOB NOT NULL,
+            status INTEGER NOT NULL,                 -- InvitationStatus
+            created_at TEXT NOT NULL
+        ) WITHOUT ROWID;
+
+        CREATE TABLE introductions (
+            group_alias TEXT NOT NULL REFERENCES groups(alias) ON DELETE CASCADE,
+            intro_id BLOB NOT NULL,
+            invitee INTEGER NOT NULL,                -- members.id of the new member
+            member INTEGER NOT NULL,                 -- members.id of the existing member
+            status INTEGER NOT NULL,                 -- IntroductionStatus
+            con_invitee INTEGER NOT NULL DEFAULT 0,
+            con_member INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (group_alias, intro_id)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE group_seen (
+            member INTEGER NOT NULL REFERENCES members(id) ON DELETE CASCADE,
+            msg_id BLOB NOT NULL,
+            PRIMARY KEY (member, msg_id)
+        ) WITHOUT ROWID;
+        """,
     ];
 
     public static void Apply(SqliteConnection db)

@@ -43,6 +43,12 @@ public enum JobKind
     SendMessage = 5,
     /// <summary>Secure our receive queue with the sender key from the confirmation (SMP KEY).</summary>
     SecureQueue = 6,
+    /// <summary>On the direct connection to the invitee: create the group connection for it, then G_INV (body: member row id).</summary>
+    GroupInvite = 7,
+    /// <summary>On the connection to our inviter: create the group and direct queues for an introduced member, then G_INV_MEM.</summary>
+    GroupIntroInvite = 8,
+    /// <summary>Delete our receive queue on its server and the connection here, after everything queued before it was sent.</summary>
+    DropConnection = 9,
 }
 
 public sealed record ConnectionRecord(

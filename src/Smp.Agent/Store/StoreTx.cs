@@ -147,6 +147,8 @@ public sealed partial class StoreTx
 
     public List<string> AliasesWithJobs() => Query("SELECT DISTINCT alias FROM jobs", r => r.GetString(0));
 
+    public void DeleteJobs(string alias) => Exec("DELETE FROM jobs WHERE alias = $a", ("$a", alias));
+
     public void DeleteJob(long id) => Exec("DELETE FROM jobs WHERE id = $i", ("$i", id));
 
     public void UpdateJob(long id, byte[] body, int attempts) =>

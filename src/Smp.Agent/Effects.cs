@@ -1,0 +1,14 @@
+namespace Smp.Agent;
+
+/// <summary>
+/// What a transaction asks to be done once it has committed: never before, so nothing is sent or
+/// announced that the store might not have.
+/// </summary>
+internal sealed class Effects
+{
+    public HashSet<string> Kick { get; } = new(StringComparer.Ordinal);
+    public HashSet<string> Dispatch { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>(connection alias, group alias): the connection goes to whoever holds the group.</summary>
+    public List<(string Alias, string Group)> Inherit { get; } = [];
+}

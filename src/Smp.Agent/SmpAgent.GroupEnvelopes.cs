@@ -1,0 +1,311 @@
+using System.Security.Cryptography;
+using Smp.Agent.Store;
+using Smp.Protocol.Agent;
+using Smp.Protocol.Crypto;
+using Smp.Protocol.Encodings;
+
+namespace Smp.Agent;
+
+// Group envelopes received (groups.md §3, §4). Each is attributed to the member its connection is bound
+// to, never to an id inside it; one that does not fit the connection or the member's state returns false
+// (the caller reports A_PROHIBITED) before anything is changed.
+public sealed partial class SmpAgent
+{
+    private bool ApplyGroupEnvelope(StoreTx tx, ConnectionRecord conn, AgentPlaintext.Message message, Effects fx)
+    {
+        var envelope = message.Envelope;
+        if (conn.Kind == ConnectionKind.Direct)
+            return envelope is AgentEnvelope.GInv inv && ReceiveInvitation(tx, conn, inv, fx);
+
+        var g = tx.GetGroup(conn.Owner);
+        var from = tx.MemberByConn(conn.Alias);
+        if (g is null || from is null || g.Status is GroupStatus.Deleted) return false;
+        fx.Dispatch.Add(g.Alias);
+        return envelope switch
+        {
+            AgentEnvelope.GJoin j => OnJoin(tx, g, from, j, fx),
+            AgentEnvelope.GHello h => OnHello(tx, g, from, h, fx),
+            AgentEnvelope.GMem m => OnMember(tx, g, conn, from, m, fx),
+            AgentEnvelope.GInvMem i => OnInvitationsForMember(tx, g, from, i, fx),
+            AgentEnvelope.GMemInv i => OnNewMember(tx, g, from, i, fx),
+            AgentEnvelope.GCon c => OnIntroductionResult(tx, g, from, c.IntroductionId, connected: true, fx),
+            AgentEnvelope.GAddErr e => OnIntroductionResult(tx, g, from, e.IntroductionId, connected: false, fx),
+            AgentEnvelope.GAll => OnAll(tx, g, from),
+            AgentEnvelope.GMsg m => OnGroupMessage(tx, g, from, message, m),
+            AgentEnvelope.GLeft => OnLeft(tx, g, from, fx),
+            AgentEnvelope.GMDel d => OnRemove(tx, g, from, d.MemberId, fx),
+            AgentEnvelope.GMDeleted d => OnRemoved(tx, g, from, d.MemberId, fx),
+            AgentEnvelope.GDel => OnDeleted(tx, g, from, fx),
+            _ => false,
+        };
+    }
+
+    private static void GroupEvent(StoreTx tx, GroupRecord g, string payload) => tx.InsertEvent(g.Alias, "", AgentWire.GroupEvent(payload));
+
+    /// <summary>G_INV on a direct connection: stored; the client decides with GJOIN or GREJECT (step 2).</summary>
+    private static bool ReceiveInvitation(StoreTx tx, ConnectionRecord conn, AgentEnvelope.GInv inv, Effects fx)
+    {
+        if (conn.Status != ConnectionStatus.Active || tx.GetInvitation(inv.InvitationId) is not null) return false;
+        tx.InsertInvitation(new InvitationRecord(inv.InvitationId, conn.Alias, inv.GroupId, inv.MemberId, inv.ConnectionLevel,
+            inv.QueueInfo.ToString(), inv.GroupInfo.ToArray(), InvitationStatus.Pending));
+        tx.InsertEvent(conn.Alias, "", AgentWire.GroupInvitation(inv.InvitationId, inv.GroupInfo.Span));
+        fx.Dispatch.Add(conn.Alias);
+        return true;
+    }
+
+    /// <summary>G_JOIN at the inviter: the invitee is connected; introduce it to every connected member (steps 3–4).</summary>
+    private static bool OnJoin(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GJoin join, Effects fx)
+    {
+        if (g.Status != GroupStatus.Active || !from.InvitedByUs || from.Status != MemberStatus.Invited
+            || from.InvId is null || !from.InvId.AsSpan().SequenceEqual(join.InvitationId)
+            || from.MemberId is null || !from.MemberId.AsSpan().SequenceEqual(join.MemberId))
+            return false;
+        tx.SetMemberStatus(from.Id, MemberStatus.Connected);
+        tx.SetMemberFlags(from.Id, helloSent: true);
+        QueueEnvelope(tx, from.GroupConn, new AgentEnvelope.GHello(g.MemberId));
+        fx.Kick.Add(from.GroupConn);
+        GroupEvent(tx, g, "GCON " + from.DirectAlias);
+        foreach (var m in tx.ListMembers(g.Alias).Where(m => m.Status == MemberStatus.Connected && m.Id != from.Id && m.MemberId is not null))
+        {
+            var introId = RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize);
+            tx.InsertIntroduction(new IntroductionRecord(g.Alias, introId, from.Id, m.Id, IntroductionStatus.Pending, false, false));
+            QueueEnvelope(tx, from.GroupConn, new AgentEnvelope.GMem(introId, m.MemberId!, m.Clvl));
+        }
+        CheckAllConnected(tx, g, from.Id, fx);
+        return true;
+    }
+
+    /// <summary>
+    /// At the inviter: once every introduction of the invitee is resolved, GALL here and G_ALL to it.
+    /// A failed introduction counts as resolved so that one unreachable member cannot hold a join for ever.
+    /// </summary>
+    private static void CheckAllConnected(StoreTx tx, GroupRecord g, long inviteeRow, Effects fx)
+    {
+        var invitee = tx.GetMember(inviteeRow);
+        if (invitee is null || invitee.Status != MemberStatus.Connected || !invitee.InvitedByUs || invitee.AllSent) return;
+        var intros = tx.IntroductionsOf(g.Alias, inviteeRow).Where(i => i.Invitee == inviteeRow);
+        if (intros.Any(i => i.Status is not (IntroductionStatus.Connected or IntroductionStatus.Failed))) return;
+        tx.SetMemberFlags(inviteeRow, allSent: true);
+        QueueEnvelope(tx, invitee.GroupConn, new AgentEnvelope.GAll());
+        fx.Kick.Add(invitee.GroupConn);
+        GroupEvent(tx, g, "GALL " + invitee.DirectAlias);
+    }
+
+    /// <summary>G_HELLO: the member on this connection is connected; the joiner side says hello first, the other answers.</summary>
+    private static bool OnHello(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GHello hello, Effects fx)
+    {
+        if (from.Status != MemberStatus.Joining) return false;
+        if (from.MemberId is null)
+        {
+            // Our inviter's first envelope tells us its member id (nobody else's connection lacks one).
+            if (g.InviterConn != from.GroupConn || IsKnownMemberId(tx, g, hello.MemberId)) return false;
+            tx.SetMemberId(from.Id, hello.MemberId);
+        }
+        else if (!from.MemberId.AsSpan().SequenceEqual(hello.MemberId))
+        {
+            return false;
+        }
+        tx.SetMemberStatus(from.Id, MemberStatus.Connected);
+        if (!from.HelloSent)
+        {
+            QueueEnvelope(tx, from.GroupConn, new AgentEnvelope.GHello(g.MemberId));
+            tx.SetMemberFlags(from.Id, helloSent: true);
+            fx.Kick.Add(from.GroupConn);
+        }
+        if (from.IntroId is not null && from.IntroducerConn.Length > 0 && QueueEnvelope(tx, from.IntroducerConn, new AgentEnvelope.GCon(from.IntroId)))
+            fx.Kick.Add(from.IntroducerConn);
+        GroupEvent(tx, g, "GCON " + from.DirectAlias);
+        return true;
+    }
+
+    private static bool IsKnownMemberId(StoreTx tx, GroupRecord g, byte[] memberId) =>
+        g.MemberId.AsSpan().SequenceEqual(memberId) || tx.MemberById(g.Alias, memberId) is not null;
+
+    /// <summary>G_MEM at the invitee, from its inviter only: make the queues the existing member will join (step 4).</summary>
+    private static bool OnMember(StoreTx tx, GroupRecord g, ConnectionRecord conn, MemberRecord from, AgentEnvelope.GMem m, Effects fx)
+    {
+        if (g.Status != GroupStatus.Active || g.InviterConn != conn.Alias || from.Status != MemberStatus.Connected) return false;
+        if (IsKnownMemberId(tx, g, m.MemberId)) return false;
+        var row = tx.InsertMember(new MemberRecord(0, g.Alias, m.MemberId, "", "", m.ConnectionLevel, MemberStatus.Joining, false, null,
+            m.IntroductionId, conn.Alias, false, false, 0, []));
+        tx.InsertJob(conn.Alias, JobKind.GroupIntroInvite, BitConverter.GetBytes(row));
+        fx.Kick.Add(conn.Alias);
+        return true;
+    }
+
+    /// <summary>G_INV_MEM at the inviter: forward the invitee's invitations to the existing member (step 4).</summary>
+    private static bool OnInvitationsForMember(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GInvMem inv, Effects fx)
+    {
+        var intro = tx.GetIntroduction(g.Alias, inv.IntroductionId);
+        if (intro is null || intro.Invitee != from.Id || intro.Status != IntroductionStatus.Pending) return false;
+        var member = tx.GetMember(intro.Member);
+        if (member is null || member.Status != MemberStatus.Connected)
+        {
+            tx.UpdateIntroduction(g.Alias, inv.IntroductionId, IntroductionStatus.Failed);
+            CheckAllConnected(tx, g, from.Id, fx);
+            return true;
+        }
+        tx.UpdateIntroduction(g.Alias, inv.IntroductionId, IntroductionStatus.InvitationsReceived);
+        QueueEnvelope(tx, member.GroupConn, new AgentEnvelope.GMemInv(inv.IntroductionId, from.MemberId!, from.Clvl, inv.GroupQueueInfo, inv.DirectQueueInfo));
+        tx.UpdateIntroduction(g.Alias, inv.IntroductionId, IntroductionStatus.Forwarded);
+        fx.Kick.Add(member.GroupConn);
+        return true;
+    }
+
+    /// <summary>G_MEM_INV at an existing member: join the newcomer's group and direct queues (step 4).</summary>
+    private bool OnNewMember(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GMemInv inv, Effects fx)
+    {
+        if (g.Status != GroupStatus.Active || from.Status != MemberStatus.Connected || IsKnownMemberId(tx, g, inv.MemberId)) return false;
+        if (!RsaPublicKey.TryParse(inv.GroupQueueInfo.EncryptionKey, out var groupKey)) return false;
+        using var gk = groupKey!;
+        if (!RsaPublicKey.TryParse(inv.DirectQueueInfo.EncryptionKey, out var directKey)) return false;
+        using var dk = directKey!;
+        var groupConn = NewGroupConnAlias();
+        var direct = NewAlias();
+        tx.InsertConnection(new ConnectionRecord(groupConn, ConnectionKind.Group, ConnectionStatus.Joining, Owner: g.Alias));
+        tx.InsertConnection(new ConnectionRecord(direct, ConnectionKind.Direct, ConnectionStatus.Joining));
+        using (var sndKey = _keys.Take())
+        using (var signKey = _keys.Take())
+            AddSendQueue(tx, groupConn, inv.GroupQueueInfo, gk, sndKey, signKey, "");
+        tx.InsertJob(groupConn, JobKind.CreateReplyQueue);
+        using (var sndKey = _keys.Take())
+        using (var signKey = _keys.Take())
+            AddSendQueue(tx, direct, inv.DirectQueueInfo, dk, sndKey, signKey, "");
+        tx.InsertJob(direct, JobKind.CreateReplyQueue);
+        tx.InsertMember(new MemberRecord(0, g.Alias, inv.MemberId, direct, groupConn, inv.ConnectionLevel, MemberStatus.Joining, false, null,
+            inv.IntroductionId, from.GroupConn, true, false, 0, []));
+        QueueEnvelope(tx, groupConn, new AgentEnvelope.GHello(g.MemberId));
+        fx.Kick.Add(groupConn);
+        fx.Kick.Add(direct);
+        fx.Inherit.Add((direct, g.Alias));
+        return true;
+    }
+
+    /// <summary>G_CON / G_ADD_ERR at the inviter, from either side of an introduction it runs.</summary>
+    private static bool OnIntroductionResult(StoreTx tx, GroupRecord g, MemberRecord from, byte[] introId, bool connected, Effects fx)
+    {
+        var intro = tx.GetIntroduction(g.Alias, introId);
+        if (intro is null || (intro.Invitee != from.Id && intro.Member != from.Id)) return false;
+        if (intro.Status is IntroductionStatus.Connected or IntroductionStatus.Failed) return true;
+        if (!connected)
+        {
+            tx.UpdateIntroduction(g.Alias, introId, IntroductionStatus.Failed);
+        }
+        else
+        {
+            var conInvitee = intro.ConInvitee || intro.Invitee == from.Id;
+            var conMember = intro.ConMember || intro.Member == from.Id;
+            tx.UpdateIntroduction(g.Alias, introId, conInvitee && conMember ? IntroductionStatus.Connected : intro.Status, conInvitee, conMember);
+        }
+        CheckAllConnected(tx, g, intro.Invitee, fx);
+        return true;
+    }
+
+    /// <summary>G_ALL at the invitee, from its inviter only.</summary>
+    private static bool OnAll(StoreTx tx, GroupRecord g, MemberRecord from)
+    {
+        if (g.InviterConn != from.GroupConn || from.Status != MemberStatus.Connected) return false;
+        GroupEvent(tx, g, "GALL " + from.DirectAlias);
+        return true;
+    }
+
+    /// <summary>G_MSG: duplicates dropped, the author's chain checked (step 5).</summary>
+    private static bool OnGroupMessage(StoreTx tx, GroupRecord g, MemberRecord from, AgentPlaintext.Message message, AgentEnvelope.GMsg m)
+    {
+        if (from.Status != MemberStatus.Connected || g.Status != GroupStatus.Active) return false;
+        if (!tx.MarkGroupMsgSeen(from.Id, m.GroupMsgId)) return true;
+        var integrity = MsgIntegrity.Check(from.LastSeq, from.LastHash, m.AuthorSeq, m.PrevHash);
+        tx.SetMemberChain(from.Id, Math.Max(m.AuthorSeq, from.LastSeq), GroupMsgHash(m));
+        tx.InsertEvent(g.Alias, "", AgentWire.WithBody(
+            $"GMSG {from.DirectAlias} {integrity} S={m.AuthorSeq},{Protocol.Smp.SmpCodec.FormatTimestamp(message.Timestamp)}", m.Body.Span));
+        return true;
+    }
+
+    /// <summary>G_LEFT: the sender is gone; its connection with us goes too (step 6).</summary>
+    private static bool OnLeft(StoreTx tx, GroupRecord g, MemberRecord from, Effects fx)
+    {
+        if (!from.IsLive) return false;
+        tx.SetMemberStatus(from.Id, MemberStatus.Left);
+        DropMemberConnection(tx, from, fx);
+        FailIntroductionsOf(tx, g.Alias, from.Id, fx);
+        GroupEvent(tx, g, "GLEFT " + from.DirectAlias);
+        CheckEmpty(tx, g);
+        return true;
+    }
+
+    /// <summary>G_MDEL: the sender removes a member; when that is us we are out (step 7).</summary>
+    private static bool OnRemove(StoreTx tx, GroupRecord g, MemberRecord from, byte[] memberId, Effects fx)
+    {
+        if (from.Status != MemberStatus.Connected) return false;
+        if (g.MemberId.AsSpan().SequenceEqual(memberId))
+        {
+            tx.SetMemberStatus(from.Id, MemberStatus.Removed);
+            DropMemberConnection(tx, from, fx);
+            if (g.Status == GroupStatus.Active) tx.SetGroupStatus(g.Alias, GroupStatus.Removed);
+            GroupEvent(tx, g, "GREMOVED " + from.DirectAlias);
+            CheckEmpty(tx, g);
+            return true;
+        }
+        if (g.Status != GroupStatus.Active) return true;
+        var target = tx.MemberById(g.Alias, memberId);
+        if (target is not null && target.IsLive)
+        {
+            // Tell the removed member we dropped it, then drop our connection with it.
+            if (target.Status == MemberStatus.Connected) QueueEnvelope(tx, target.GroupConn, new AgentEnvelope.GMDeleted(memberId));
+            DropMemberConnection(tx, target, fx);
+            tx.SetMemberStatus(target.Id, MemberStatus.Removed);
+            FailIntroductionsOf(tx, g.Alias, target.Id, fx);
+            GroupEvent(tx, g, "GMDELETED " + target.DirectAlias);
+        }
+        QueueEnvelope(tx, from.GroupConn, new AgentEnvelope.GMDeleted(memberId));
+        fx.Kick.Add(from.GroupConn);
+        CheckEmpty(tx, g);
+        return true;
+    }
+
+    /// <summary>
+    /// G_MDELETED: to the remover it acknowledges a removal; to the removed member it says the sender dropped it.
+    /// </summary>
+    private static bool OnRemoved(StoreTx tx, GroupRecord g, MemberRecord from, byte[] memberId, Effects fx)
+    {
+        if (g.MemberId.AsSpan().SequenceEqual(memberId))
+        {
+            if (!from.IsLive) return true;
+            tx.SetMemberStatus(from.Id, MemberStatus.Removed);
+            DropMemberConnection(tx, from, fx);
+            GroupEvent(tx, g, "GMDELETED " + from.DirectAlias);
+            CheckEmpty(tx, g);
+            return true;
+        }
+        return tx.MemberById(g.Alias, memberId) is { Status: MemberStatus.Removed };
+    }
+
+    /// <summary>G_DEL: the group is gone for everyone; all our group connections go (step 8).</summary>
+    private static bool OnDeleted(StoreTx tx, GroupRecord g, MemberRecord from, Effects fx)
+    {
+        if (from.Status != MemberStatus.Connected) return false;
+        foreach (var m in tx.ListMembers(g.Alias).Where(m => m.IsLive)) DropMemberConnection(tx, m, fx);
+        tx.SetGroupStatus(g.Alias, GroupStatus.Deleted);
+        GroupEvent(tx, g, "GDELETED " + from.DirectAlias);
+        return true;
+    }
+
+    /// <summary>Introductions that involve a member who is gone can no longer complete.</summary>
+    private static void FailIntroductionsOf(StoreTx tx, string gid, long memberRow, Effects fx)
+    {
+        var g = tx.GetGroup(gid);
+        if (g is null) return;
+        foreach (var i in tx.IntroductionsOf(gid, memberRow).Where(i => i.Status is not (IntroductionStatus.Connected or IntroductionStatus.Failed)))
+        {
+            tx.UpdateIntroduction(gid, i.IntroId, IntroductionStatus.Failed);
+            if (i.Invitee != memberRow) CheckAllConnected(tx, g, i.Invitee, fx);
+        }
+    }
+
+    /// <summary>GEMPTY when the last member we were connected to is gone.</summary>
+    private static void CheckEmpty(StoreTx tx, GroupRecord g)
+    {
+        if (tx.ListMembers(g.Alias).Any(m => m.Status == MemberStatus.Connected)) return;
+        GroupEvent(tx, g, "GEMPTY");
+    }
+}

@@ -1,0 +1,55 @@
+namespace Smp.Agent.Store;
+
+// Numeric values below are stored in the database: frozen, append only.
+
+public enum GroupStatus
+{
+    Active = 1,
+    Left = 2,
+    Removed = 3,
+    Deleted = 4,
+}
+
+/// <summary>A member as this agent sees it (groups.md §4: invited → joining → connected → left | removed).</summary>
+public enum MemberStatus
+{
+    Invited = 1,
+    Joining = 2,
+    Connected = 3,
+    Left = 4,
+    Removed = 5,
+    Rejected = 6,
+}
+
+public enum InvitationStatus
+{
+    Pending = 1,
+    Accepted = 2,
+    Rejected = 3,
+}
+
+/// <summary>An introduction run by the inviter (groups.md §4: pending → invitations received → forwarded → connected | failed).</summary>
+public enum IntroductionStatus
+{
+    Pending = 1,
+    InvitationsReceived = 2,
+    Forwarded = 3,
+    Connected = 4,
+    Failed = 5,
+}
+
+public sealed record GroupRecord(
+    string Alias, byte[] GroupId, byte[] MemberId, int Clvl, byte[] Info, GroupStatus Status, string InviterConn, long LastSeq, byte[] LastHash);
+
+public sealed record MemberRecord(
+    long Id, string GroupAlias, byte[]? MemberId, string DirectAlias, string GroupConn, int Clvl, MemberStatus Status,
+    bool InvitedByUs, byte[]? InvId, byte[]? IntroId, string IntroducerConn, bool HelloSent, bool AllSent, long LastSeq, byte[] LastHash)
+{
+    public bool IsLive => Status is MemberStatus.Invited or MemberStatus.Joining or MemberStatus.Connected;
+}
+
+public sealed record InvitationRecord(
+    byte[] InvId, string DirectAlias, byte[] GroupId, byte[] MemberId, int Clvl, string QueueInfo, byte[] Info, InvitationStatus Status);
+
+public sealed record IntroductionRecord(
+    string GroupAlias, byte[] IntroId, long Invitee, long Member, IntroductionStatus Status, bool ConInvitee, bool ConMember);

@@ -1,0 +1,145 @@
+using System.Text;
+
+namespace Smp.Agent.Tests;
+
+/// <summary>Groups of agents (groups.md), through the in-process API.</summary>
+public sealed class GroupTests : IAsyncLifetime
+{
+    private readonly AgentHarness _h = new();
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync() => await _h.DisposeAsync();
+
+    /// <summary>One person: an agent and a client session, and their aliases for the others.</summary>
+    private sealed record Person(string Name, SmpAgent Agent, ClientSession Session)
+    {
+        public Dictionary<string, string> Alias { get; } = [];
+    }
+
+    private async Task<Person> PersonAsync(string name, params Protocol.Encodings.SmpServerAddress[] servers)
+    {
+        var agent = await _h.StartAgentAsync(name, servers);
+        return new Person(name, agent, agent.Connect(name));
+    }
+
+    private static async Task ConnectAsync(Person x, Person y)
+    {
+        var (_, inv) = await x.Agent.NewAsync(x.Session, y.Name);
+        await y.Agent.JoinAsync(y.Session, "j", x.Name, inv, noReply: false);
+        await y.Session.ExpectAsync(x.Name, "CON");
+        await x.Session.ExpectAsync(y.Name, "CON");
+        x.Alias[y.Name] = y.Name;
+        y.Alias[x.Name] = x.Name;
+    }
+
+    /// <summary>x invites y (already connected directly) into x's group; waits for both GALLs.</summary>
+    private static async Task AddAsync(Person x, string gid, Person y, List<AgentOutput> yEvents)
+    {
+        await x.Agent.GroupAddAsync(gid, x.Alias[y.Name]);
+        var ginv = await y.Session.ExpectAsync(y.Alias[x.Name], "GINV", yEvents);
+        var invId = Convert.FromBase64String(ginv.Text().Split(' ')[1]);
+        await y.Agent.GroupJoinAsync(y.Session, gid, invId);
+        await x.Session.ExpectAsync(gid, "GALL " + x.Alias[y.Name], null);
+        await y.Session.ExpectAsync(gid, "GALL " + y.Alias[x.Name], yEvents);
+    }
+
+    [Fact]
+    public async Task Three_members_connect_to_each_other_and_every_message_reaches_everyone_once()
+    {
+        var server = await _h.StartServerAsync();
+        var alice = await PersonAsync("alice", server);
+        var bob = await PersonAsync("bob", server);
+        var carol = await PersonAsync("carol", server);
+        await ConnectAsync(alice, bob);
+        await ConnectAsync(alice, carol);
+
+        Assert.Equal("team", await alice.Agent.GroupNewAsync(alice.Session, "team", "our team"u8.ToArray()));
+        var bobEvents = new List<AgentOutput>();
+        var carolEvents = new List<AgentOutput>();
+        await AddAsync(alice, "team", bob, bobEvents);
+        await AddAsync(alice, "team", carol, carolEvents);
+
+        // Carol was introduced to Bob: both have a new direct connection and a GCON for it.
+        // Carol's GCON for Bob comes before her GALL, so it is among the events skipped while waiting for that.
+        static bool IsNewGcon(AgentOutput o) => o.Alias == "team" && o.Text().StartsWith("GCON ", StringComparison.Ordinal) && o.Text() != "GCON alice";
+        var carolToBob = carolEvents.Single(IsNewGcon).Text()[5..];
+        var bobToCarol = (await bob.Session.ExpectAsync(IsNewGcon)).Text()[5..];
+        bob.Alias["carol"] = bobToCarol;
+        carol.Alias["bob"] = carolToBob;
+
+        var members = await alice.Agent.GroupMembersAsync("team");
+        Assert.Equal(["bob connected", "carol connected"], members.Select(m => m.Alias + " " + m.Status));
+
+        // Everyone sends at once; everyone else receives each message once, in order per author.
+        Person[] all = [alice, bob, carol];
+        await Task.WhenAll(all.Select(async p =>
+        {
+            for (var i = 1; i <= 3; i++) await p.Agent.GroupSendAsync("team", Encoding.ASCII.GetBytes($"{p.Name}-{i}"));
+        }));
+        foreach (var p in all)
+        {
+            var got = new List<string>();
+            while (got.Count < 6)
+            {
+                var m = await p.Session.ExpectAsync("team", "GMSG");
+                Assert.Contains(" OK S=", m.Text());
+                got.Add(m.Text()[(m.Text().IndexOf('\n') + 1)..]);
+            }
+            foreach (var author in all.Where(a => a != p))
+                Assert.Equal([$"{author.Name}-1", $"{author.Name}-2", $"{author.Name}-3"], got.Where(g => g.StartsWith(author.Name, StringComparison.Ordinal)));
+        }
+
+        // Alice removes Bob: Bob hears GREMOVED from Alice and GMDELETED from Carol, then GEMPTY; Carol hears GMDELETED.
+        await alice.Agent.GroupRemoveAsync("team", "bob");
+        await bob.Session.ExpectAsync("team", "GREMOVED alice");
+        await bob.Session.ExpectAsync("team", "GMDELETED " + bob.Alias["carol"]);
+        await bob.Session.ExpectAsync("team", "GEMPTY");
+        await carol.Session.ExpectAsync("team", "GMDELETED " + carol.Alias["bob"]);
+        await Assert.ThrowsAsync<AgentException>(() => bob.Agent.GroupSendAsync("team", "x"u8.ToArray()));
+
+        // Carol leaves; Alice is alone.
+        await carol.Agent.GroupLeaveAsync("team");
+        await alice.Session.ExpectAsync("team", "GLEFT carol");
+        await alice.Session.ExpectAsync("team", "GEMPTY");
+    }
+
+    [Fact]
+    public async Task Deleting_the_group_tells_every_member()
+    {
+        var server = await _h.StartServerAsync();
+        var alice = await PersonAsync("alice", server);
+        var bob = await PersonAsync("bob", server);
+        await ConnectAsync(alice, bob);
+        await alice.Agent.GroupNewAsync(alice.Session, "g", "x"u8.ToArray());
+        await AddAsync(alice, "g", bob, []);
+        await alice.Agent.GroupDeleteAsync("g");
+        await bob.Session.ExpectAsync("g", "GDELETED alice");
+        var e = await Assert.ThrowsAsync<AgentException>(() => bob.Agent.GroupSendAsync("g", "x"u8.ToArray()));
+        Assert.Equal("GROUP NOT_MEMBER", e.ErrorText);
+    }
+
+    [Fact]
+    public async Task Bad_group_commands_get_their_errors_and_change_nothing()
+    {
+        var server = await _h.StartServerAsync();
+        var alice = await PersonAsync("alice", server);
+        var bob = await PersonAsync("bob", server);
+        await ConnectAsync(alice, bob);
+        async Task<string> Error(Func<Task> f) => (await Assert.ThrowsAsync<AgentException>(f)).ErrorText;
+
+        Assert.Equal("GROUP UNKNOWN", await Error(() => alice.Agent.GroupAddAsync("nope", "bob")));
+        Assert.Equal("GROUP UNKNOWN", await Error(() => alice.Agent.GroupSendAsync("nope", "x"u8.ToArray())));
+        await alice.Agent.GroupNewAsync(alice.Session, "g", "x"u8.ToArray());
+        Assert.Equal("GROUP DUPLICATE", await Error(() => alice.Agent.GroupNewAsync(alice.Session, "g", "x"u8.ToArray())));
+        Assert.Equal("CONN DUPLICATE", await Error(() => alice.Agent.GroupNewAsync(alice.Session, "bob", "x"u8.ToArray())));
+        Assert.Equal("CONN UNKNOWN", await Error(() => alice.Agent.GroupAddAsync("g", "nobody")));
+        var (_, _) = await alice.Agent.NewAsync(alice.Session, "pending");
+        Assert.Equal("CONN SIMPLEX", await Error(() => alice.Agent.GroupAddAsync("g", "pending")));
+        Assert.Equal("GROUP UNKNOWN", await Error(() => bob.Agent.GroupJoinAsync(bob.Session, "", new byte[12])));
+        Assert.Equal("GROUP MEMBER_UNKNOWN", await Error(() => alice.Agent.GroupRemoveAsync("g", "bob")));
+        await alice.Agent.GroupAddAsync("g", "bob");
+        Assert.Equal("GROUP DUPLICATE", await Error(() => alice.Agent.GroupAddAsync("g", "bob")));
+        Assert.Single(await alice.Agent.GroupMembersAsync("g"));
+    }
+}
