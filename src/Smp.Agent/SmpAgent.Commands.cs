@@ -65,15 +65,16 @@ public sealed partial class SmpAgent
         tx.InsertJob(alias, JobKind.SendHello, hello, corrId);
     }
 
-    /// <summary>SUB: this client becomes the holder; the previous one gets END.</summary>
+    /// <summary>SUB: this client becomes the holder of a connection or group; the previous one gets END.</summary>
     public async Task SubscribeAsync(ClientSession session, string alias, CancellationToken ct = default)
     {
         var rcv = await _store.TransactAsync(tx =>
         {
+            if (tx.GroupExists(alias)) return null;
             if (!tx.ConnectionExists(alias)) throw AgentException.ConnUnknown();
             return tx.GetRcvQueue(alias) ?? throw AgentException.ConnSimplex();
         }, ct).ConfigureAwait(false);
-        if (_lostSubscriptions.TryRemove(alias, out _))
+        if (rcv is not null && _lostSubscriptions.TryRemove(alias, out _))
         {
             using var key = ImportPrivate(rcv.RcvKey);
             try
@@ -89,12 +90,13 @@ public sealed partial class SmpAgent
         Hold(session, alias);
     }
 
-    /// <summary>SUBALL: holds every direct connection; returns their aliases for one OK each.</summary>
+    /// <summary>SUBALL: holds every direct connection and group; returns their aliases for one OK each.</summary>
     public async Task<List<string>> SubscribeAllAsync(ClientSession session, CancellationToken ct = default)
     {
-        var all = await _store.TransactAsync(tx => tx.ListConnections(ConnectionKind.Direct), ct).ConfigureAwait(false);
-        foreach (var c in all) Hold(session, c.Alias);
-        return all.Select(c => c.Alias).ToList();
+        var all = await _store.TransactAsync(tx =>
+            tx.ListConnections(ConnectionKind.Direct).Select(c => c.Alias).Concat(tx.ListGroups().Select(g => g.Alias)).ToList(), ct).ConfigureAwait(false);
+        foreach (var alias in all) Hold(session, alias);
+        return all;
     }
 
     /// <summary>SEND: seals the message into the outbox; SENT follows with this corrId when the server accepts it.</summary>

@@ -17,6 +17,16 @@ public sealed partial class SmpAgent
 {
     private readonly ConcurrentDictionary<string, bool> _lostSubscriptions = new(StringComparer.Ordinal);
 
+    /// <summary>Per queue, the server message id last ACKed (SMP 0.3's ACK names no message).</summary>
+    private readonly ConcurrentDictionary<string, byte[]> _lastAcked = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Messages handled whose ACK could not be sent because the server connection was down or being
+    /// re-established (a re-subscription delivers before the pool reports the server up). They are ACKed
+    /// when the server is up again, unless a redelivery got ACKed first.
+    /// </summary>
+    private readonly ConcurrentDictionary<string, (SmpServerAddress Server, byte[] RecipientId, byte[] MsgId, byte[] Key)> _pendingAcks = new(StringComparer.Ordinal);
+
     private async Task ReceiveLoopAsync()
     {
         try
@@ -61,6 +71,7 @@ public sealed partial class SmpAgent
                 foreach (var alias in await AliasesOnServerAsync(d.Server).ConfigureAwait(false)) NotifyLive(alias, AgentWire.Down(d.Server));
                 break;
             case SmpClientEvent.ServerUp u:
+                await RetryPendingAcksAsync(u.Server).ConfigureAwait(false);
                 foreach (var alias in await AliasesOnServerAsync(u.Server).ConfigureAwait(false)) NotifyLive(alias, AgentWire.Up(u.Server));
                 foreach (var alias in await _store.TransactAsync(tx => tx.AliasesWithJobs()).ConfigureAwait(false)) KickJobs(alias);
                 break;
@@ -90,15 +101,40 @@ public sealed partial class SmpAgent
         await _store.TransactAsync(tx => Apply(tx, rcv.Alias, m, fx)).ConfigureAwait(false);
         fx.Dispatch.Add(rcv.Alias);
         await RunEffectsAsync(fx).ConfigureAwait(false);
-        using var key = ImportPrivate(rcv.RcvKey);
+        await AckAsync(m.Server, m.RecipientId, m.MsgId, rcv.RcvKey).ConfigureAwait(false);
+    }
+
+    private async Task AckAsync(SmpServerAddress server, byte[] recipientId, byte[] msgId, byte[] rcvKey)
+    {
+        // A message redelivered after a reconnect may reach us twice; the first ACK already removed it
+        // and a second would remove the message the server delivered next, unseen.
+        var queueKey = server + "/" + Convert.ToBase64String(recipientId);
+        if (_lastAcked.TryGetValue(queueKey, out var acked) && acked.AsSpan().SequenceEqual(msgId)) return;
+        using var key = ImportPrivate(rcvKey);
         try
         {
-            await _smp.AckAsync(m.Server, m.RecipientId, key, _stop.Token).ConfigureAwait(false);
+            await _smp.AckAsync(server, recipientId, key, _stop.Token).ConfigureAwait(false);
+            _lastAcked[queueKey] = msgId;
+            _pendingAcks.TryRemove(queueKey, out _);
+        }
+        catch (SmpClientException e) when (e.Error.Kind is SmpClientErrorKind.Network or SmpClientErrorKind.Timeout)
+        {
+            _pendingAcks[queueKey] = (server, recipientId, msgId, rcvKey);
+            _log.LogInformation("ACK on {Server} postponed: {Error}", server, e.Error);
         }
         catch (SmpClientException e)
         {
-            // Not ACKed: the server delivers it again and the duplicate check drops it.
-            _log.LogInformation("ACK on {Server} failed: {Error}", m.Server, e.Error);
+            // NO_MSG: nothing is delivered on this connection (a re-subscription will deliver it again).
+            _log.LogInformation("ACK on {Server} failed: {Error}", server, e.Error);
+        }
+    }
+
+    private async Task RetryPendingAcksAsync(SmpServerAddress server)
+    {
+        foreach (var (queueKey, pending) in _pendingAcks.ToArray())
+        {
+            if (!pending.Server.Equals(server) || !_pendingAcks.TryRemove(queueKey, out _)) continue;
+            await AckAsync(pending.Server, pending.RecipientId, pending.MsgId, pending.Key).ConfigureAwait(false);
         }
     }
 
@@ -135,6 +171,8 @@ public sealed partial class SmpAgent
             if (!vk.Verify(encrypted, signature)) { Reject("AGENT A_SIGNATURE"); return; }
         }
 
+        if (IsResent(tx, conn, rcv, message, plaintext)) return;
+
         switch (message)
         {
             case AgentPlaintext.Confirmation c:
@@ -169,7 +207,8 @@ public sealed partial class SmpAgent
 
             case AgentPlaintext.Message { Envelope: var e } env when e.IsGroupEnvelope:
                 if (rcv.Status != QueueStatus.Active) { Reject("AGENT A_PROHIBITED"); return; }
-                if (!ApplyGroupEnvelope(tx, conn, env, fx)) Reject("AGENT A_PROHIBITED");
+                if (!ApplyGroupEnvelope(tx, conn, env, fx)) { Reject("AGENT A_PROHIBITED"); return; }
+                if (env.SndMsgId > 0) tx.RecordChain(alias, env.SndMsgId, SHA256.HashData(plaintext));
                 return;
 
             case AgentPlaintext.Message { Envelope: AgentEnvelope.Msg msg } env:
@@ -187,6 +226,23 @@ public sealed partial class SmpAgent
                 return;
         }
     }
+
+    /// <summary>
+    /// True for an envelope the sender sent again because it never saw the server's OK (a lost response
+    /// after a restart): the bytes are identical, so the copy is dropped without a word. A chained envelope
+    /// repeats the last id and hash; an unchained one repeats what its state already holds.
+    /// </summary>
+    private static bool IsResent(StoreTx tx, ConnectionRecord conn, RcvQueueRecord rcv, AgentPlaintext message, byte[] plaintext) => message switch
+    {
+        AgentPlaintext.Message { SndMsgId: > 0 } m =>
+            m.SndMsgId == conn.LastExtSndId && SHA256.HashData(plaintext).AsSpan().SequenceEqual(conn.LastRcvHash),
+        AgentPlaintext.Confirmation c => rcv.Status != QueueStatus.New && rcv.SenderKey is not null && rcv.SenderKey.AsSpan().SequenceEqual(c.SenderKey),
+        AgentPlaintext.Message { Envelope: AgentEnvelope.Hello h } =>
+            rcv.Status == QueueStatus.Active && rcv.VerifyKey is not null && rcv.VerifyKey.AsSpan().SequenceEqual(h.VerifyKey),
+        AgentPlaintext.Message { Envelope: AgentEnvelope.Reply r } =>
+            tx.GetSndQueue(conn.Alias) is { } snd && snd.SndId.AsSpan().SequenceEqual(r.QueueInfo.SenderId),
+        _ => false,
+    };
 
     /// <summary>
     /// Splits and decrypts a body. Before HELLO we do not know the sender's signing key size, so the

@@ -55,11 +55,27 @@ internal sealed class AgentHarness : IAsyncDisposable
         RetryInitialDelay = TimeSpan.FromMilliseconds(20),
         RetryMaxDelay = TimeSpan.FromMilliseconds(500),
         SmpClient = TestSupport.FastOptions(),
+        LoggerFactory = new ConsoleTestLoggerFactory(name),
     };
 
     public async Task<SmpAgent> StartAgentAsync(string name, params SmpServerAddress[] servers)
     {
         var agent = await SmpAgent.StartAsync(Options(name, servers));
+        _agents.Add(agent);
+        return agent;
+    }
+
+    /// <summary>Stops an agent (its store stays); start it again with <see cref="StartAgentAsync(AgentOptions)"/>.</summary>
+    public async Task<AgentOptions> StopAgentAsync(SmpAgent agent)
+    {
+        _agents.Remove(agent);
+        await agent.DisposeAsync();
+        return agent.Options;
+    }
+
+    public async Task<SmpAgent> StartAgentAsync(AgentOptions options)
+    {
+        var agent = await SmpAgent.StartAsync(options);
         _agents.Add(agent);
         return agent;
     }

@@ -87,6 +87,10 @@ public sealed partial class StoreTx
         return GetConnection(alias)!.LastInternalId;
     }
 
+    /// <summary>Moves the receive chain on for an envelope that is not a client message (no agent message id).</summary>
+    public void RecordChain(string alias, long externalId, byte[] hash) =>
+        Exec("UPDATE connections SET last_ext_snd_id = $e, last_rcv_hash = $h WHERE alias = $a", ("$a", alias), ("$e", externalId), ("$h", hash));
+
     public void DeleteConnection(string alias)
     {
         Exec("DELETE FROM connections WHERE alias = $a", ("$a", alias));

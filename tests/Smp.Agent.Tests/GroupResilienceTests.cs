@@ -1,0 +1,164 @@
+using System.Text;
+using Smp.Protocol.Encodings;
+
+namespace Smp.Agent.Tests;
+
+/// <summary>Groups across servers, restarts and absent members (groups.md §5).</summary>
+public sealed class GroupResilienceTests : IAsyncLifetime
+{
+    private readonly AgentHarness _h = new();
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync() => await _h.DisposeAsync();
+
+    private sealed class Person(string name, SmpAgent agent)
+    {
+        public string Name { get; } = name;
+        public SmpAgent Agent { get; set; } = agent;
+        public ClientSession Session { get; set; } = agent.Connect(name);
+        /// <summary>Every output read so far, so that nothing a wait skipped is lost.</summary>
+        public List<AgentOutput> Seen { get; } = [];
+
+        public async Task<AgentOutput> WaitAsync(string alias, string prefix)
+        {
+            var earlier = Seen.FirstOrDefault(o => o.Alias == alias && o.Text().StartsWith(prefix, StringComparison.Ordinal));
+            if (earlier is not null)
+            {
+                Seen.Remove(earlier);
+                return earlier;
+            }
+            return await Session.ExpectAsync(alias, prefix, Seen);
+        }
+    }
+
+    private async Task<Person> PersonAsync(string name, params SmpServerAddress[] servers) => new(name, await _h.StartAgentAsync(name, servers));
+
+    private static async Task ConnectAsync(Person x, Person y)
+    {
+        var (_, inv) = await x.Agent.NewAsync(x.Session, y.Name);
+        await y.Agent.JoinAsync(y.Session, "j", x.Name, inv, noReply: false);
+        await y.WaitAsync(x.Name, "CON");
+        await x.WaitAsync(y.Name, "CON");
+    }
+
+    private static async Task<byte[]> InviteAsync(Person x, string gid, Person y)
+    {
+        await x.Agent.GroupAddAsync(gid, y.Name);
+        var ginv = await y.WaitAsync(x.Name, "GINV");
+        return Convert.FromBase64String(ginv.Text().Split(' ')[1]);
+    }
+
+    private static async Task AddAsync(Person x, string gid, Person y)
+    {
+        var invId = await InviteAsync(x, gid, y);
+        await y.Agent.GroupJoinAsync(y.Session, gid, invId);
+        await x.WaitAsync(gid, "GALL " + y.Name);
+        await y.WaitAsync(gid, "GALL " + x.Name);
+    }
+
+    private static async Task ExchangeAsync(string gid, Person[] members, int each)
+    {
+        await Task.WhenAll(members.Select(async p =>
+        {
+            for (var i = 1; i <= each; i++) await p.Agent.GroupSendAsync(gid, Encoding.ASCII.GetBytes($"{p.Name}-{i}"));
+        }));
+        foreach (var p in members)
+        {
+            var got = new List<string>();
+            while (got.Count < each * (members.Length - 1))
+            {
+                var m = await p.WaitAsync(gid, "GMSG");
+                Assert.Contains(" OK S=", m.Text());
+                got.Add(m.Text()[(m.Text().IndexOf('\n') + 1)..]);
+            }
+            foreach (var author in members.Where(a => a != p))
+                Assert.Equal(Enumerable.Range(1, each).Select(i => $"{author.Name}-{i}"), got.Where(g => g.StartsWith(author.Name + "-", StringComparison.Ordinal)));
+        }
+    }
+
+    [Fact]
+    public async Task Five_members_across_two_servers_all_connect_and_exchange_messages()
+    {
+        var s1 = await _h.StartServerAsync("s1");
+        var s2 = await _h.StartServerAsync("s2");
+        var alice = await PersonAsync("alice", s1);
+        Person[] others = [await PersonAsync("bob", s2), await PersonAsync("carol", s1, s2), await PersonAsync("dave", s2), await PersonAsync("eve", s1)];
+        foreach (var o in others) await ConnectAsync(alice, o);
+        await alice.Agent.GroupNewAsync(alice.Session, "five", "five of us"u8.ToArray());
+        foreach (var o in others) await AddAsync(alice, "five", o);
+        Assert.All(await alice.Agent.GroupMembersAsync("five"), m => Assert.Equal("connected", m.Status));
+        foreach (var o in others) Assert.Equal(4, (await o.Agent.GroupMembersAsync("five")).Count(m => m.Status == "connected"));
+        await ExchangeAsync("five", [alice, .. others], 2);
+    }
+
+    [Fact]
+    public async Task A_join_started_while_a_member_is_offline_completes_when_it_comes_back()
+    {
+        var server = await _h.StartServerAsync();
+        var alice = await PersonAsync("alice", server);
+        var bob = await PersonAsync("bob", server);
+        var carol = await PersonAsync("carol", server);
+        await ConnectAsync(alice, bob);
+        await ConnectAsync(alice, carol);
+        await alice.Agent.GroupNewAsync(alice.Session, "g", "g"u8.ToArray());
+        await AddAsync(alice, "g", bob);
+
+        var bobOptions = await _h.StopAgentAsync(bob.Agent);
+        var invId = await InviteAsync(alice, "g", carol);
+        await carol.Agent.GroupJoinAsync(carol.Session, "g", invId);
+        await carol.WaitAsync("g", "GCON alice");
+
+        bob.Agent = await _h.StartAgentAsync(bobOptions);
+        bob.Session = bob.Agent.Connect("bob again");
+        await bob.Agent.SubscribeAsync(bob.Session, "g");
+        await alice.WaitAsync("g", "GALL carol");
+        await carol.WaitAsync("g", "GALL alice");
+        await ExchangeAsync("g", [alice, bob, carol], 1);
+    }
+
+    [Fact]
+    public async Task An_agent_restarted_in_the_middle_of_an_introduction_finishes_it()
+    {
+        var server = await _h.StartServerAsync();
+        var alice = await PersonAsync("alice", server);
+        var bob = await PersonAsync("bob", server);
+        var carol = await PersonAsync("carol", server);
+        await ConnectAsync(alice, bob);
+        await ConnectAsync(alice, carol);
+        await alice.Agent.GroupNewAsync(alice.Session, "g", "g"u8.ToArray());
+        await AddAsync(alice, "g", bob);
+        var invId = await InviteAsync(alice, "g", carol);
+        await carol.Agent.GroupJoinAsync(carol.Session, "g", invId);
+        // Carol restarts right after accepting, and Alice as soon as Carol has joined.
+        carol.Agent = await _h.RestartAgentAsync(carol.Agent);
+        carol.Session = carol.Agent.Connect("carol again");
+        await carol.Agent.SubscribeAsync(carol.Session, "g");
+        await alice.WaitAsync("g", "GCON carol");
+        alice.Agent = await _h.RestartAgentAsync(alice.Agent);
+        alice.Session = alice.Agent.Connect("alice again");
+        await alice.Agent.SubscribeAsync(alice.Session, "g");
+        await alice.WaitAsync("g", "GALL carol");
+        await carol.WaitAsync("g", "GALL alice");
+        await ExchangeAsync("g", [alice, bob, carol], 1);
+    }
+
+    [Fact]
+    public async Task A_server_restart_in_the_middle_of_an_introduction_does_not_stop_it()
+    {
+        var server = await _h.StartServerAsync();
+        var alice = await PersonAsync("alice", server);
+        var bob = await PersonAsync("bob", server);
+        var carol = await PersonAsync("carol", server);
+        await ConnectAsync(alice, bob);
+        await ConnectAsync(alice, carol);
+        await alice.Agent.GroupNewAsync(alice.Session, "g", "g"u8.ToArray());
+        await AddAsync(alice, "g", bob);
+        var invId = await InviteAsync(alice, "g", carol);
+        await carol.Agent.GroupJoinAsync(carol.Session, "g", invId);
+        await _h.RestartServerAsync(0);
+        await alice.WaitAsync("g", "GALL carol");
+        await carol.WaitAsync("g", "GALL alice");
+        await ExchangeAsync("g", [alice, bob, carol], 1);
+    }
+}
