@@ -34,6 +34,14 @@ internal static class CliOptions
         return TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out value);
     }
 
+    public static Option<TimeSpan> Duration(string name, string description, TimeSpan defaultValue) => new(name)
+    {
+        Description = description,
+        DefaultValueFactory = _ => defaultValue,
+        CustomParser = ParseDuration,
+        HelpName = "duration",
+    };
+
     public static TimeSpan ParseDuration(ArgumentResult result)
     {
         var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : "";

@@ -34,13 +34,7 @@ internal static class ServerCommand
             CustomParser = r => IPAddress.TryParse(r.Tokens[0].Value, out var a) ? a : Fail<IPAddress>(r, "is not an IP address"),
             HelpName = "addr",
         };
-        var ttl = new Option<TimeSpan>("--message-ttl")
-        {
-            Description = "Messages not ACKed within this time are dropped (e.g. 30d, 12h, 90m).",
-            DefaultValueFactory = _ => defaults.MessageTtl,
-            CustomParser = CliOptions.ParseDuration,
-            HelpName = "duration",
-        };
+        var ttl = CliOptions.Duration("--message-ttl", "Messages not ACKed within this time are dropped (e.g. 30d, 12h, 90m).", defaults.MessageTtl);
         var maxMessages = new Option<int>("--max-queue-messages")
         {
             Description = "Messages that may wait in one queue; a SEND beyond this gets ERR QUOTA.",
@@ -51,20 +45,8 @@ internal static class ServerCommand
         {
             Description = "fsync every store and journal record before answering (survives power loss, slower). Without it records reach the OS before the answer, which survives a process crash.",
         };
-        var handshake = new Option<TimeSpan>("--handshake-timeout")
-        {
-            Description = "Connections that do not finish the transport handshake within this time are dropped.",
-            DefaultValueFactory = _ => defaults.HandshakeTimeout,
-            CustomParser = CliOptions.ParseDuration,
-            HelpName = "duration",
-        };
-        var stats = new Option<TimeSpan>("--stats-interval")
-        {
-            Description = "How often a statistics line is logged.",
-            DefaultValueFactory = _ => defaults.StatsInterval,
-            CustomParser = CliOptions.ParseDuration,
-            HelpName = "duration",
-        };
+        var handshake = CliOptions.Duration("--handshake-timeout", "Connections that do not finish the transport handshake within this time are dropped.", defaults.HandshakeTimeout);
+        var stats = CliOptions.Duration("--stats-interval", "How often a statistics line is logged.", defaults.StatsInterval);
         var sendQueue = new Option<int>("--client-send-queue")
         {
             Description = "Blocks queued for one client; a client that lets this many pile up is disconnected.",

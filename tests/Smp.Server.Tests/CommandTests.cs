@@ -3,6 +3,8 @@ using System.Text;
 using Smp.Protocol.Crypto;
 using Smp.Protocol.Smp;
 
+using static Smp.Server.Tests.Replies;
+
 namespace Smp.Server.Tests;
 
 /// <summary>Every command, reply and credential rule of smp-wire.md §3–5, over loopback.</summary>
@@ -12,11 +14,8 @@ public sealed class CommandTests
     private static readonly RSA Sk = TestKeys.Sender;
     private static readonly RSA Wrong = TestKeys.Other;
 
-    private static SmpCommand.Send Send(string body) => new(Encoding.ASCII.GetBytes(body));
 
-    private static SmpErrorCode? ErrorOf(SmpCommand c) => c is SmpCommand.Err e ? e.Error : null;
 
-    private static string BodyOf(SmpTransmission t) => Encoding.ASCII.GetString(Assert.IsType<SmpCommand.Msg>(t.Command).Body.Span);
 
     [Fact]
     public async Task Ping_is_answered_with_pong_and_must_carry_no_credentials()

@@ -6,17 +6,13 @@ using Smp.Protocol.Encodings;
 using Smp.Protocol.Smp;
 using Smp.Server.Persistence;
 
+using static Smp.Server.Tests.Replies;
+
 namespace Smp.Server.Tests;
 
 /// <summary>Queues and accepted messages survive restarts and crashes (docs/protocol/smp.md §8–9).</summary>
 public sealed class PersistenceTests
 {
-    private static SmpCommand.Send Send(string body) => new(Encoding.ASCII.GetBytes(body));
-
-    private static string BodyOf(SmpTransmission t) => Encoding.ASCII.GetString(Assert.IsType<SmpCommand.Msg>(t.Command).Body.Span);
-
-    private static SmpErrorCode? ErrorOf(SmpCommand c) => c is SmpCommand.Err e ? e.Error : null;
-
     [Fact]
     public async Task Queues_and_unacknowledged_messages_survive_a_restart()
     {

@@ -26,6 +26,7 @@ internal sealed class TestClient : IAsyncDisposable
     private readonly Task _reader;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private int _corr;
+    private volatile TaskCompletionSource? _readGate;
 
     private TestClient(TcpClient tcp, SmpTransport transport, bool read)
     {
@@ -60,6 +61,7 @@ internal sealed class TestClient : IAsyncDisposable
         {
             while (true)
             {
+                if (_readGate is { } gate) await gate.Task;
                 if (!await Transport.ReadAsync(buffer, CancellationToken.None))
                     throw new InvalidOperationException("a server block did not decrypt");
                 var copy = buffer.ToArray();
@@ -76,6 +78,9 @@ internal sealed class TestClient : IAsyncDisposable
             _pushes.Writer.TryComplete();
         }
     }
+
+    /// <summary>From now on nothing more is read from the socket: a client that stopped reading.</summary>
+    public void PauseReading() => _readGate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public string NextCorrId() => Interlocked.Increment(ref _corr).ToString(System.Globalization.CultureInfo.InvariantCulture);
 
@@ -155,6 +160,7 @@ internal sealed class TestClient : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _tcp.Dispose();
+        _readGate?.TrySetResult();
         await Transport.DisposeAsync();
         try
         {
