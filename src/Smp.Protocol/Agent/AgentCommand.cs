@@ -79,8 +79,8 @@ public abstract record AgentCommand(AgentCommandKind Kind)
     public bool AllowsEmptyAlias => Party == AgentParty.Agent || Kind is AgentCommandKind.New or AgentCommandKind.Join
         or AgentCommandKind.GNew or AgentCommandKind.GJoin or AgentCommandKind.SubAll;
 
-    /// <summary>A copy with the body the transmission parser read after the command line.</summary>
-    internal virtual AgentCommand WithBody(ReadOnlyMemory<byte> body) => throw new InvalidOperationException($"{Kind} has no body");
+    /// <summary>A copy with this body, for the kinds that carry one (SEND, GNEW, GSEND, MSG, GINV, GMSG).</summary>
+    public virtual AgentCommand WithBody(ReadOnlyMemory<byte> body) => throw new InvalidOperationException($"{Kind} has no body");
 
     // client → agent
 
@@ -95,7 +95,7 @@ public abstract record AgentCommand(AgentCommandKind Kind)
 
     public sealed record Send(ReadOnlyMemory<byte> Body) : AgentCommand(AgentCommandKind.Send)
     {
-        internal override AgentCommand WithBody(ReadOnlyMemory<byte> body) => this with { Body = body };
+        public override AgentCommand WithBody(ReadOnlyMemory<byte> body) => this with { Body = body };
     }
 
     public sealed record Off() : AgentCommand(AgentCommandKind.Off);
@@ -104,7 +104,7 @@ public abstract record AgentCommand(AgentCommandKind Kind)
 
     public sealed record GNew(ReadOnlyMemory<byte> GroupInfo) : AgentCommand(AgentCommandKind.GNew)
     {
-        internal override AgentCommand WithBody(ReadOnlyMemory<byte> body) => this with { GroupInfo = body };
+        public override AgentCommand WithBody(ReadOnlyMemory<byte> body) => this with { GroupInfo = body };
     }
 
     public sealed record GAdd(string MemberAlias) : AgentCommand(AgentCommandKind.GAdd);
@@ -115,7 +115,7 @@ public abstract record AgentCommand(AgentCommandKind Kind)
 
     public sealed record GSend(ReadOnlyMemory<byte> Body) : AgentCommand(AgentCommandKind.GSend)
     {
-        internal override AgentCommand WithBody(ReadOnlyMemory<byte> body) => this with { Body = body };
+        public override AgentCommand WithBody(ReadOnlyMemory<byte> body) => this with { Body = body };
     }
 
     public sealed record GLeave() : AgentCommand(AgentCommandKind.GLeave);
@@ -145,7 +145,7 @@ public abstract record AgentCommand(AgentCommandKind Kind)
     public sealed record Msg(MsgIntegrity Integrity, long RecipientMsgId, DateTimeOffset RecipientTs, byte[] BrokerMsgId,
         DateTimeOffset BrokerTs, long SenderMsgId, DateTimeOffset SenderTs, ReadOnlyMemory<byte> Body) : AgentCommand(AgentCommandKind.Msg)
     {
-        internal override AgentCommand WithBody(ReadOnlyMemory<byte> body) => this with { Body = body };
+        public override AgentCommand WithBody(ReadOnlyMemory<byte> body) => this with { Body = body };
     }
 
     public sealed record Err(AgentError Error) : AgentCommand(AgentCommandKind.Err);
@@ -157,7 +157,7 @@ public abstract record AgentCommand(AgentCommandKind Kind)
 
     public sealed record GInv(byte[] InvitationId, ReadOnlyMemory<byte> GroupInfo) : AgentCommand(AgentCommandKind.GInv)
     {
-        internal override AgentCommand WithBody(ReadOnlyMemory<byte> body) => this with { GroupInfo = body };
+        public override AgentCommand WithBody(ReadOnlyMemory<byte> body) => this with { GroupInfo = body };
     }
 
     public sealed record GCon(string MemberAlias) : AgentCommand(AgentCommandKind.GCon);
@@ -170,7 +170,7 @@ public abstract record AgentCommand(AgentCommandKind Kind)
     public sealed record GMsg(string MemberAlias, MsgIntegrity Integrity, long AuthorSeq, DateTimeOffset AuthorTs,
         ReadOnlyMemory<byte> Body) : AgentCommand(AgentCommandKind.GMsg)
     {
-        internal override AgentCommand WithBody(ReadOnlyMemory<byte> body) => this with { Body = body };
+        public override AgentCommand WithBody(ReadOnlyMemory<byte> body) => this with { Body = body };
     }
 
     public sealed record GLeft(string MemberAlias) : AgentCommand(AgentCommandKind.GLeft);

@@ -150,10 +150,12 @@ public static class AgentCommandCodec
 
     /// <summary>
     /// Parses one command line (line end already removed). For a sized body the command comes back with an
-    /// empty body and <paramref name="bodySize"/> set: the caller reads the bytes and calls WithBody.
-    /// Throws <see cref="AgentProtocolException"/> with CMD SYNTAX, or CMD SIZE for a malformed size.
+    /// empty body and <paramref name="bodySize"/> set: the caller reads the bytes and calls
+    /// <see cref="AgentCommand.WithBody"/>. A text body is a slice of <paramref name="line"/>. Throws
+    /// <see cref="AgentProtocolException"/> with CMD SYNTAX, or CMD SIZE for a malformed size. Streams should use
+    /// <see cref="AgentTransmissionParser"/>; this is for single lines, such as a terminal's input.
     /// </summary>
-    internal static AgentCommand ParseLine(ReadOnlyMemory<byte> line, out int? bodySize)
+    public static AgentCommand ParseLine(ReadOnlyMemory<byte> line, out int? bodySize)
     {
         bodySize = null;
         var r = new WireReader(line.Span, AgentErrorCode.CmdSyntax);
