@@ -72,14 +72,12 @@ public static class AgentCommandCodec
 
     public const int MaxSizeDigits = 9;
 
-    private static readonly (GroupMemberStatus Status, byte[] Token)[] Statuses =
-    [
+    private static readonly TokenTable<GroupMemberStatus> Statuses = new(
         (GroupMemberStatus.Invited, "INVITED"u8.ToArray()),
         (GroupMemberStatus.Joining, "JOINING"u8.ToArray()),
         (GroupMemberStatus.Connected, "CONNECTED"u8.ToArray()),
         (GroupMemberStatus.Left, "LEFT"u8.ToArray()),
-        (GroupMemberStatus.Removed, "REMOVED"u8.ToArray()),
-    ];
+        (GroupMemberStatus.Removed, "REMOVED"u8.ToArray()));
 
     /// <summary>Writes the command line and, for the kinds with a body, <c>size LF bytes</c>; not the final CRLF.</summary>
     public static void Write(IBufferWriter<byte> w, AgentCommand command)
@@ -142,11 +140,7 @@ public static class AgentCommandCodec
         }
     }
 
-    public static ReadOnlySpan<byte> StatusToken(GroupMemberStatus status)
-    {
-        foreach (var (s, t) in Statuses) if (s == status) return t;
-        throw new ArgumentOutOfRangeException(nameof(status));
-    }
+    public static ReadOnlySpan<byte> StatusToken(GroupMemberStatus status) => Statuses.Token(status);
 
     /// <summary>
     /// Parses one command line (line end already removed). For a sized body the command comes back with an
@@ -247,11 +241,8 @@ public static class AgentCommandCodec
         return command;
     }
 
-    private static GroupMemberStatus? ParseStatus(ReadOnlySpan<byte> token)
-    {
-        foreach (var (s, t) in Statuses) if (token.SequenceEqual(t)) return s;
-        return null;
-    }
+    private static GroupMemberStatus? ParseStatus(ReadOnlySpan<byte> token) =>
+        Statuses.TryParse(token, out var status) ? status : null;
 
     private static void SizedBody(IBufferWriter<byte> w, ReadOnlyMemory<byte> body)
     {
