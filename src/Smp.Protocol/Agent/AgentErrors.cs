@@ -29,8 +29,7 @@ public static class AgentErrors
 
     private const int MaxTokenLength = 32;
 
-    private static readonly (AgentErrorCode Code, byte[] Text)[] Table =
-    [
+    private static readonly TokenTable<AgentErrorCode> Table = new(
         (AgentErrorCode.CmdProhibited, "CMD PROHIBITED"u8.ToArray()),
         (AgentErrorCode.CmdSyntax, "CMD SYNTAX"u8.ToArray()),
         (AgentErrorCode.CmdNoConn, "CMD NO_CONN"u8.ToArray()),
@@ -54,12 +53,11 @@ public static class AgentErrors
         (AgentErrorCode.GroupNotMember, "GROUP NOT_MEMBER"u8.ToArray()),
         (AgentErrorCode.GroupMemberUnknown, "GROUP MEMBER_UNKNOWN"u8.ToArray()),
         (AgentErrorCode.GroupState, "GROUP STATE"u8.ToArray()),
-        (AgentErrorCode.Internal, "INTERNAL"u8.ToArray()),
-    ];
+        (AgentErrorCode.Internal, "INTERNAL"u8.ToArray()));
 
     public static void Write(IBufferWriter<byte> writer, AgentError error)
     {
-        writer.Write(Keyword(error.Code));
+        writer.Write(Table.Token(error.Code));
         switch (error.Code)
         {
             case AgentErrorCode.Smp or AgentErrorCode.BrokerResponse:
@@ -90,18 +88,8 @@ public static class AgentErrors
     public static bool TryParse(ReadOnlySpan<byte> text, out AgentError? error)
     {
         error = null;
-        var best = -1;
-        // Longest keyword first, so that "BROKER RESPONSE" is not read as a shorter family name.
-        for (var i = 0; i < Table.Length; i++)
-        {
-            var kw = Table[i].Text;
-            if (text.StartsWith(kw) && (text.Length == kw.Length || text[kw.Length] == (byte)' ') &&
-                (best < 0 || kw.Length > Table[best].Text.Length))
-                best = i;
-        }
-        if (best < 0) return false;
-        var (code, keyword) = Table[best];
-        var rest = text[keyword.Length..];
+        if (!Table.TryParsePrefix(text, out var code, out var length)) return false;
+        var rest = text[length..];
         switch (code)
         {
             case AgentErrorCode.Smp or AgentErrorCode.BrokerResponse:
@@ -133,12 +121,6 @@ public static class AgentErrors
     }
 
     public static bool IsToken(string text) => text.Length <= MaxTokenLength && IsToken(Encoding.ASCII.GetBytes(text));
-
-    private static ReadOnlySpan<byte> Keyword(AgentErrorCode code)
-    {
-        foreach (var (c, t) in Table) if (c == code) return t;
-        throw new ArgumentOutOfRangeException(nameof(code));
-    }
 
     internal static void WriteQuoted(IBufferWriter<byte> writer, string text)
     {

@@ -66,15 +66,13 @@ public static class AgentPlaintextCodec
     private const int MaxSizeDigits = 9;
     private const int MaxLevelDigits = 9;
 
-    private static readonly (GroupAddErrorReason Reason, byte[] Token)[] Reasons =
-    [
+    private static readonly TokenTable<GroupAddErrorReason> Reasons = new(
         (GroupAddErrorReason.Unknown, "UNKNOWN"u8.ToArray()),
         (GroupAddErrorReason.JoinFailed, "JOIN_FAILED"u8.ToArray()),
         (GroupAddErrorReason.Timeout, "TIMEOUT"u8.ToArray()),
         (GroupAddErrorReason.DuplicateMember, "DUPLICATE_MEMBER"u8.ToArray()),
         (GroupAddErrorReason.MemberGone, "MEMBER_GONE"u8.ToArray()),
-        (GroupAddErrorReason.Internal, "INTERNAL"u8.ToArray()),
-    ];
+        (GroupAddErrorReason.Internal, "INTERNAL"u8.ToArray()));
 
     /// <summary>SHA-256 of a whole plaintext (before padding): the link of the integrity chain (agent.md §2).</summary>
     public static byte[] Hash(ReadOnlySpan<byte> plaintext) => SHA256.HashData(plaintext);
@@ -276,18 +274,13 @@ public static class AgentPlaintextCodec
         throw r.Fail();
     }
 
-    public static ReadOnlySpan<byte> ReasonToken(GroupAddErrorReason reason)
-    {
-        foreach (var (r, t) in Reasons) if (r == reason) return t;
-        throw new ArgumentOutOfRangeException(nameof(reason));
-    }
+    public static ReadOnlySpan<byte> ReasonToken(GroupAddErrorReason reason) => Reasons.Token(reason);
 
     /// <summary>Known tokens map to their reason, other well-formed tokens to Unknown, anything else to null.</summary>
     public static GroupAddErrorReason? ParseReason(ReadOnlySpan<byte> token)
     {
         if (!AgentErrors.IsToken(token)) return null;
-        foreach (var (r, t) in Reasons) if (token.SequenceEqual(t)) return r;
-        return GroupAddErrorReason.Unknown;
+        return Reasons.TryParse(token, out var reason) ? reason : GroupAddErrorReason.Unknown;
     }
 
     private static void WriteHash(IBufferWriter<byte> w, byte[] hash)

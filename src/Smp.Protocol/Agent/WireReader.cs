@@ -35,6 +35,12 @@ internal ref struct WireReader(ReadOnlySpan<byte> text, AgentErrorCode failure)
 
     public void Sp() => Literal(" "u8);
 
+    public void Skip(int count)
+    {
+        if (count < 0 || count > _text.Length - _pos) throw Fail();
+        _pos += count;
+    }
+
     public bool TrySp()
     {
         if (AtEnd || _text[_pos] != (byte)' ') return false;

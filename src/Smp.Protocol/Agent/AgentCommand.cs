@@ -1,0 +1,210 @@
+using Smp.Protocol.Encodings;
+
+namespace Smp.Protocol.Agent;
+
+/// <summary>Who sends a command of the client protocol (agent.md §3).</summary>
+public enum AgentParty
+{
+    /// <summary>A client (app, terminal, test) talking to its agent.</summary>
+    Client = 1,
+    /// <summary>The agent answering or notifying its client.</summary>
+    Agent = 2,
+}
+
+/// <summary>Keywords of the client protocol. Numeric values are frozen; client commands below 30, agent events from 30.</summary>
+public enum AgentCommandKind
+{
+    New = 1,
+    Join = 2,
+    Sub = 3,
+    SubAll = 4,
+    Send = 5,
+    Off = 6,
+    Del = 7,
+    GNew = 11,
+    GAdd = 12,
+    GJoin = 13,
+    GReject = 14,
+    GSend = 15,
+    GLeave = 16,
+    GMDel = 17,
+    GDel = 18,
+    GMembers = 19,
+
+    Inv = 30,
+    Con = 31,
+    End = 32,
+    Ok = 33,
+    Sent = 34,
+    Msg = 35,
+    Err = 36,
+    Down = 37,
+    Up = 38,
+    GInv = 41,
+    GCon = 42,
+    GAll = 43,
+    GSent = 44,
+    GMsg = 45,
+    GLeft = 46,
+    GMDeleted = 47,
+    GRemoved = 48,
+    GEmpty = 49,
+    GDeleted = 50,
+    GRejected = 51,
+    GMem = 52,
+}
+
+/// <summary>A member's state as <c>GMEM</c> reports it (groups.md §2, §4). Values are frozen.</summary>
+public enum GroupMemberStatus
+{
+    Invited = 1,
+    Joining = 2,
+    Connected = 3,
+    Left = 4,
+    Removed = 5,
+}
+
+/// <summary>
+/// One command or event of the client protocol (agent.md §3, groups.md §2), both directions in one type as
+/// the parser reads both. Aliases are the client's names for connections and groups; ids are raw bytes.
+/// </summary>
+public abstract record AgentCommand(AgentCommandKind Kind)
+{
+    public AgentParty Party => Kind < AgentCommandKind.Inv ? AgentParty.Client : AgentParty.Agent;
+
+    /// <summary>
+    /// Client commands that may come with an empty alias line: the agent makes one up (NEW, JOIN, GNEW, GJOIN)
+    /// or none is needed (SUBALL). Agent events are not restricted: ERR, DOWN and UP often have none.
+    /// </summary>
+    public bool AllowsEmptyAlias => Party == AgentParty.Agent || Kind is AgentCommandKind.New or AgentCommandKind.Join
+        or AgentCommandKind.GNew or AgentCommandKind.GJoin or AgentCommandKind.SubAll;
+
+    /// <summary>A copy with this body, for the kinds that carry one (SEND, GNEW, GSEND, MSG, GINV, GMSG).</summary>
+    public virtual AgentCommand WithBody(ReadOnlyMemory<byte> body) => throw new InvalidOperationException($"{Kind} has no body");
+
+    // client → agent
+
+    public sealed record New() : AgentCommand(AgentCommandKind.New);
+
+    public sealed record Join(SmpQueueInfo QueueInfo, bool NoReply = false) : AgentCommand(AgentCommandKind.Join);
+
+    public sealed record Sub() : AgentCommand(AgentCommandKind.Sub);
+
+    /// <summary>SUBALL: take over every connection and group (the reference cannot parse it; we can).</summary>
+    public sealed record SubAll() : AgentCommand(AgentCommandKind.SubAll);
+
+    public sealed record Send(ReadOnlyMemory<byte> Body) : AgentCommand(AgentCommandKind.Send)
+    {
+        public override AgentCommand WithBody(ReadOnlyMemory<byte> body) => this with { Body = body };
+    }
+
+    public sealed record Off() : AgentCommand(AgentCommandKind.Off);
+
+    public sealed record Del() : AgentCommand(AgentCommandKind.Del);
+
+    public sealed record GNew(ReadOnlyMemory<byte> GroupInfo) : AgentCommand(AgentCommandKind.GNew)
+    {
+        public override AgentCommand WithBody(ReadOnlyMemory<byte> body) => this with { GroupInfo = body };
+    }
+
+    public sealed record GAdd(string MemberAlias) : AgentCommand(AgentCommandKind.GAdd);
+
+    public sealed record GJoin(byte[] InvitationId) : AgentCommand(AgentCommandKind.GJoin);
+
+    public sealed record GReject(byte[] InvitationId) : AgentCommand(AgentCommandKind.GReject);
+
+    public sealed record GSend(ReadOnlyMemory<byte> Body) : AgentCommand(AgentCommandKind.GSend)
+    {
+        public override AgentCommand WithBody(ReadOnlyMemory<byte> body) => this with { Body = body };
+    }
+
+    public sealed record GLeave() : AgentCommand(AgentCommandKind.GLeave);
+
+    public sealed record GMDel(string MemberAlias) : AgentCommand(AgentCommandKind.GMDel);
+
+    public sealed record GDel() : AgentCommand(AgentCommandKind.GDel);
+
+    public sealed record GMembers() : AgentCommand(AgentCommandKind.GMembers);
+
+    // agent → client
+
+    public sealed record Inv(SmpQueueInfo QueueInfo) : AgentCommand(AgentCommandKind.Inv);
+
+    public sealed record Con() : AgentCommand(AgentCommandKind.Con);
+
+    public sealed record End() : AgentCommand(AgentCommandKind.End);
+
+    public sealed record Ok() : AgentCommand(AgentCommandKind.Ok);
+
+    public sealed record Sent(long AgentMsgId) : AgentCommand(AgentCommandKind.Sent);
+
+    /// <summary>
+    /// A received message: its integrity, our id and time (R=), the server's id and time (B=), the sender's id
+    /// and time (S=).
+    /// </summary>
+    public sealed record Msg(MsgIntegrity Integrity, long RecipientMsgId, DateTimeOffset RecipientTs, byte[] BrokerMsgId,
+        DateTimeOffset BrokerTs, long SenderMsgId, DateTimeOffset SenderTs, ReadOnlyMemory<byte> Body) : AgentCommand(AgentCommandKind.Msg)
+    {
+        public override AgentCommand WithBody(ReadOnlyMemory<byte> body) => this with { Body = body };
+    }
+
+    public sealed record Err(AgentError Error) : AgentCommand(AgentCommandKind.Err);
+
+    /// <summary>The agent lost its connection to this server; it reconnects by itself.</summary>
+    public sealed record Down(SmpServerAddress Server) : AgentCommand(AgentCommandKind.Down);
+
+    public sealed record Up(SmpServerAddress Server) : AgentCommand(AgentCommandKind.Up);
+
+    public sealed record GInv(byte[] InvitationId, ReadOnlyMemory<byte> GroupInfo) : AgentCommand(AgentCommandKind.GInv)
+    {
+        public override AgentCommand WithBody(ReadOnlyMemory<byte> body) => this with { GroupInfo = body };
+    }
+
+    public sealed record GCon(string MemberAlias) : AgentCommand(AgentCommandKind.GCon);
+
+    public sealed record GAll(string MemberAlias) : AgentCommand(AgentCommandKind.GAll);
+
+    public sealed record GSent(byte[] GroupMsgId) : AgentCommand(AgentCommandKind.GSent);
+
+    /// <summary>A group message: its author (a member alias), integrity over the author's sequence, sequence and time (S=).</summary>
+    public sealed record GMsg(string MemberAlias, MsgIntegrity Integrity, long AuthorSeq, DateTimeOffset AuthorTs,
+        ReadOnlyMemory<byte> Body) : AgentCommand(AgentCommandKind.GMsg)
+    {
+        public override AgentCommand WithBody(ReadOnlyMemory<byte> body) => this with { Body = body };
+    }
+
+    public sealed record GLeft(string MemberAlias) : AgentCommand(AgentCommandKind.GLeft);
+
+    public sealed record GMDeleted(string MemberAlias) : AgentCommand(AgentCommandKind.GMDeleted);
+
+    public sealed record GRemoved(string MemberAlias) : AgentCommand(AgentCommandKind.GRemoved);
+
+    public sealed record GEmpty() : AgentCommand(AgentCommandKind.GEmpty);
+
+    public sealed record GDeleted(string MemberAlias) : AgentCommand(AgentCommandKind.GDeleted);
+
+    public sealed record GRejected(string MemberAlias) : AgentCommand(AgentCommandKind.GRejected);
+
+    public sealed record GMem(string MemberAlias, byte[] MemberId, GroupMemberStatus Status) : AgentCommand(AgentCommandKind.GMem);
+}
+
+/// <summary>
+/// Connection and group aliases: <c>1*64(ALPHA / DIGIT / "_" / "-" / "." / "=" / "+" / "/")</c>, so b64 ids fit.
+/// Stricter than the reference, which takes any bytes: ours end up in logs, file names and SQL.
+/// </summary>
+public static class AgentAlias
+{
+    public const int MaxLength = 64;
+
+    public static bool IsValid(ReadOnlySpan<byte> alias)
+    {
+        if (alias.IsEmpty || alias.Length > MaxLength) return false;
+        foreach (var b in alias)
+            if (b is not ((>= (byte)'A' and <= (byte)'Z') or (>= (byte)'a' and <= (byte)'z') or (>= (byte)'0' and <= (byte)'9')
+                or (byte)'_' or (byte)'-' or (byte)'.' or (byte)'=' or (byte)'+' or (byte)'/'))
+                return false;
+        return true;
+    }
+
+    public static bool IsValid(string alias) => alias.Length <= MaxLength && alias.All(c => c < 0x80) && IsValid(System.Text.Encoding.ASCII.GetBytes(alias));
+}
