@@ -1,46 +1,36 @@
-using System.Globalization;
-using System.Text;
+using System.Buffers;
 using Smp.Protocol.Agent;
 using Smp.Protocol.Encodings;
-using Smp.Protocol.Smp;
 
 namespace Smp.Agent;
 
-/// <summary>Builders of what the engine writes: client payloads and plaintexts (agent.md §2, §3).</summary>
+/// <summary>
+/// What the engine writes: client payloads (a command line with its body, as the client protocol codec
+/// writes it, agent.md §3) and envelope plaintexts (agent.md §2). Payloads are stored as these bytes, so a
+/// stored event is sent exactly as it would have been live.
+/// </summary>
 internal static class AgentWire
 {
-    public static readonly byte[] End = "END"u8.ToArray();
-    public static readonly byte[] Ok = "OK"u8.ToArray();
-    public static readonly byte[] Con = "CON"u8.ToArray();
-
-    private static string Ts(DateTimeOffset ts) => SmpCodec.FormatTimestamp(ts);
-
-    public static byte[] Inv(SmpQueueInfo info) => Encoding.ASCII.GetBytes("INV " + info);
-
-    public static byte[] Sent(long id) => Encoding.ASCII.GetBytes("SENT " + id.ToString(CultureInfo.InvariantCulture));
-
-    public static byte[] Err(string errorText) => Encoding.ASCII.GetBytes("ERR " + errorText);
-
-    public static byte[] Down(SmpServerAddress server) => Encoding.ASCII.GetBytes("DOWN " + server);
-
-    public static byte[] Up(SmpServerAddress server) => Encoding.ASCII.GetBytes("UP " + server);
-
-    public static byte[] Msg(string integrity, long internalId, DateTimeOffset internalTs, byte[] brokerId, DateTimeOffset brokerTs,
-        long sndId, DateTimeOffset sndTs, ReadOnlySpan<byte> body)
+    public static byte[] Payload(AgentCommand command)
     {
-        var head = string.Create(CultureInfo.InvariantCulture,
-            $"MSG {integrity} R={internalId},{Ts(internalTs)} B={Convert.ToBase64String(brokerId)},{Ts(brokerTs)} S={sndId},{Ts(sndTs)} {body.Length}\n");
-        return [.. Encoding.ASCII.GetBytes(head), .. body];
+        var w = new ArrayBufferWriter<byte>(64);
+        AgentCommandCodec.Write(w, command);
+        return w.WrittenSpan.ToArray();
     }
 
-    /// <summary>A group notification without a body: <c>GCON alias</c>, <c>GEMPTY</c>, ...</summary>
-    public static byte[] GroupEvent(string text) => Encoding.ASCII.GetBytes(text);
+    public static readonly byte[] End = Payload(new AgentCommand.End());
+    public static readonly byte[] Ok = Payload(new AgentCommand.Ok());
+    public static readonly byte[] Con = Payload(new AgentCommand.Con());
 
-    /// <summary>A notification ending in a body, framed as MSG's: <c>text SP size LF bytes</c>.</summary>
-    public static byte[] WithBody(string text, ReadOnlySpan<byte> body) =>
-        [.. Encoding.ASCII.GetBytes(text + " " + body.Length.ToString(CultureInfo.InvariantCulture) + "\n"), .. body];
+    public static byte[] Sent(long id) => Payload(new AgentCommand.Sent(id));
 
-    public static byte[] GroupInvitation(byte[] invId, ReadOnlySpan<byte> info) => WithBody("GINV " + Convert.ToBase64String(invId), info);
+    public static byte[] Err(AgentError error) => Payload(new AgentCommand.Err(error));
+
+    public static byte[] Err(AgentErrorCode code) => Err(AgentError.Of(code));
+
+    public static byte[] Down(SmpServerAddress server) => Payload(new AgentCommand.Down(server));
+
+    public static byte[] Up(SmpServerAddress server) => Payload(new AgentCommand.Up(server));
 
     /// <summary>The plaintext of an unchained envelope (HELLO, REPLY): id 0, empty hash (agent.md §2).</summary>
     public static byte[] Unchained(AgentEnvelope envelope) =>

@@ -14,7 +14,7 @@ public sealed partial class SmpAgent
     public async Task<(string Alias, SmpQueueInfo Invitation)> NewAsync(ClientSession session, string alias, CancellationToken ct = default)
     {
         alias = alias.Length == 0 ? NewAlias() : alias;
-        if (await _store.TransactAsync(tx => tx.ConnectionExists(alias) || tx.GroupExists(alias), ct).ConfigureAwait(false)) throw AgentException.ConnDuplicate();
+        if (await _store.TransactAsync(tx => tx.ConnectionExists(alias) || tx.GroupExists(alias), ct).ConfigureAwait(false)) throw new AgentProtocolException(AgentErrorCode.ConnDuplicate);
         var server = PickServer();
         using var rcvKey = _keys.Take();
         using var e2e = _e2eKeys.Take();
@@ -22,7 +22,7 @@ public sealed partial class SmpAgent
         var encryptKey = e2e.ExportSubjectPublicKeyInfo();
         await _store.TransactAsync(tx =>
         {
-            if (tx.ConnectionExists(alias) || tx.GroupExists(alias)) throw AgentException.ConnDuplicate();
+            if (tx.ConnectionExists(alias) || tx.GroupExists(alias)) throw new AgentProtocolException(AgentErrorCode.ConnDuplicate);
             tx.InsertConnection(new ConnectionRecord(alias, ConnectionKind.Direct, ConnectionStatus.Pending));
             tx.InsertRcvQueue(new RcvQueueRecord(alias, server.ToString(), rid, sid, rcvKey.ExportPkcs8PrivateKey(),
                 e2e.ExportPkcs8PrivateKey(), encryptKey, null, null, QueueStatus.New));
@@ -38,13 +38,13 @@ public sealed partial class SmpAgent
     public async Task<string> JoinAsync(ClientSession session, string corrId, string alias, SmpQueueInfo invitation, bool noReply, CancellationToken ct = default)
     {
         alias = alias.Length == 0 ? NewAlias() : alias;
-        if (!RsaPublicKey.TryParse(invitation.EncryptionKey, out var peerKey)) throw AgentException.Syntax();
+        if (!RsaPublicKey.TryParse(invitation.EncryptionKey, out var peerKey)) throw new AgentProtocolException(AgentErrorCode.CmdSyntax);
         using var encryptKey = peerKey!;
         using var sndKey = _keys.Take();
         using var signKey = _keys.Take();
         await _store.TransactAsync(tx =>
         {
-            if (tx.ConnectionExists(alias) || tx.GroupExists(alias)) throw AgentException.ConnDuplicate();
+            if (tx.ConnectionExists(alias) || tx.GroupExists(alias)) throw new AgentProtocolException(AgentErrorCode.ConnDuplicate);
             tx.InsertConnection(new ConnectionRecord(alias, ConnectionKind.Direct, ConnectionStatus.Joining, JoinCorrId: corrId));
             AddSendQueue(tx, alias, invitation, encryptKey, sndKey, signKey, corrId);
             if (!noReply) tx.InsertJob(alias, JobKind.CreateReplyQueue, corrId: corrId);
@@ -71,8 +71,8 @@ public sealed partial class SmpAgent
         var rcv = await _store.TransactAsync(tx =>
         {
             if (tx.GroupExists(alias)) return null;
-            if (!tx.ConnectionExists(alias)) throw AgentException.ConnUnknown();
-            return tx.GetRcvQueue(alias) ?? throw AgentException.ConnSimplex();
+            if (!tx.ConnectionExists(alias)) throw new AgentProtocolException(AgentErrorCode.ConnUnknown);
+            return tx.GetRcvQueue(alias) ?? throw new AgentProtocolException(AgentErrorCode.ConnSimplex);
         }, ct).ConfigureAwait(false);
         if (rcv is not null && _lostSubscriptions.TryRemove(alias, out _))
         {
@@ -103,11 +103,11 @@ public sealed partial class SmpAgent
     public async Task<long> SendAsync(string corrId, string alias, ReadOnlyMemory<byte> body, CancellationToken ct = default)
     {
         var envelope = new AgentEnvelope.Msg(body);
-        if (!Fits(envelope)) throw AgentException.Large();
+        if (!Fits(envelope)) throw new AgentProtocolException(AgentErrorCode.CmdLarge);
         var id = await _store.TransactAsync(tx =>
         {
-            if (!tx.ConnectionExists(alias)) throw AgentException.ConnUnknown();
-            var snd = tx.GetSndQueue(alias) ?? throw AgentException.ConnSimplex();
+            if (!tx.ConnectionExists(alias)) throw new AgentProtocolException(AgentErrorCode.ConnUnknown);
+            var snd = tx.GetSndQueue(alias) ?? throw new AgentProtocolException(AgentErrorCode.ConnSimplex);
             return QueueMessage(tx, alias, snd, envelope, corrId);
         }, ct).ConfigureAwait(false);
         KickJobs(alias);
@@ -163,7 +163,7 @@ public sealed partial class SmpAgent
     {
         var rcv = await _store.TransactAsync(tx =>
         {
-            if (!tx.ConnectionExists(alias)) throw AgentException.ConnUnknown();
+            if (!tx.ConnectionExists(alias)) throw new AgentProtocolException(AgentErrorCode.ConnUnknown);
             return tx.GetRcvQueue(alias);
         }, ct).ConfigureAwait(false);
         if (rcv is not null)
@@ -179,7 +179,7 @@ public sealed partial class SmpAgent
             }
             catch (SmpClientException e)
             {
-                throw new AgentException(e.Error.ToWireText());
+                throw new AgentProtocolException(e.Error.ToAgentError());
             }
         }
         await _store.TransactAsync(tx => tx.DeleteConnection(alias), ct).ConfigureAwait(false);
@@ -189,8 +189,8 @@ public sealed partial class SmpAgent
     private async Task<RcvQueueRecord> RequireRcvQueue(string alias, CancellationToken ct) =>
         await _store.TransactAsync(tx =>
         {
-            if (!tx.ConnectionExists(alias)) throw AgentException.ConnUnknown();
-            return tx.GetRcvQueue(alias) ?? throw AgentException.ConnSimplex();
+            if (!tx.ConnectionExists(alias)) throw new AgentProtocolException(AgentErrorCode.ConnUnknown);
+            return tx.GetRcvQueue(alias) ?? throw new AgentProtocolException(AgentErrorCode.ConnSimplex);
         }, ct).ConfigureAwait(false);
 
     /// <summary>Runs an SMP call and turns its failure into the agent's error (SMP e / BROKER e).</summary>
@@ -202,7 +202,7 @@ public sealed partial class SmpAgent
         }
         catch (SmpClientException e)
         {
-            throw new AgentException(e.Error.ToWireText());
+            throw new AgentProtocolException(e.Error.ToAgentError());
         }
     }
 

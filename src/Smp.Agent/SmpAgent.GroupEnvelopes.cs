@@ -40,7 +40,7 @@ public sealed partial class SmpAgent
         };
     }
 
-    private static void GroupEvent(StoreTx tx, GroupRecord g, string payload) => tx.InsertEvent(g.Alias, "", AgentWire.GroupEvent(payload));
+    private static void GroupEvent(StoreTx tx, GroupRecord g, AgentCommand notification) => tx.InsertEvent(g.Alias, "", AgentWire.Payload(notification));
 
     /// <summary>G_INV on a direct connection: stored; the client decides with GJOIN or GREJECT (step 2).</summary>
     private static bool ReceiveInvitation(StoreTx tx, ConnectionRecord conn, AgentEnvelope.GInv inv, Effects fx)
@@ -48,7 +48,7 @@ public sealed partial class SmpAgent
         if (conn.Status != ConnectionStatus.Active || tx.GetInvitation(inv.InvitationId) is not null) return false;
         tx.InsertInvitation(new InvitationRecord(inv.InvitationId, conn.Alias, inv.GroupId, inv.MemberId, inv.ConnectionLevel,
             inv.QueueInfo.ToString(), inv.GroupInfo.ToArray(), InvitationStatus.Pending));
-        tx.InsertEvent(conn.Alias, "", AgentWire.GroupInvitation(inv.InvitationId, inv.GroupInfo.Span));
+        tx.InsertEvent(conn.Alias, "", AgentWire.Payload(new AgentCommand.GInv(inv.InvitationId, inv.GroupInfo)));
         fx.Dispatch.Add(conn.Alias);
         return true;
     }
@@ -64,7 +64,7 @@ public sealed partial class SmpAgent
         tx.SetMemberFlags(from.Id, helloSent: true);
         QueueEnvelope(tx, from.GroupConn, new AgentEnvelope.GHello(g.MemberId));
         fx.Kick.Add(from.GroupConn);
-        GroupEvent(tx, g, "GCON " + from.DirectAlias);
+        GroupEvent(tx, g, new AgentCommand.GCon(from.DirectAlias));
         foreach (var m in tx.ListMembers(g.Alias).Where(m => m.Status == MemberStatus.Connected && m.Id != from.Id && m.MemberId is not null))
         {
             var introId = RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize);
@@ -88,7 +88,7 @@ public sealed partial class SmpAgent
         tx.SetMemberFlags(inviteeRow, allSent: true);
         QueueEnvelope(tx, invitee.GroupConn, new AgentEnvelope.GAll());
         fx.Kick.Add(invitee.GroupConn);
-        GroupEvent(tx, g, "GALL " + invitee.DirectAlias);
+        GroupEvent(tx, g, new AgentCommand.GAll(invitee.DirectAlias));
     }
 
     /// <summary>G_HELLO: the member on this connection is connected; the joiner side says hello first, the other answers.</summary>
@@ -114,7 +114,7 @@ public sealed partial class SmpAgent
         }
         if (from.IntroId is not null && from.IntroducerConn.Length > 0 && QueueEnvelope(tx, from.IntroducerConn, new AgentEnvelope.GCon(from.IntroId)))
             fx.Kick.Add(from.IntroducerConn);
-        GroupEvent(tx, g, "GCON " + from.DirectAlias);
+        GroupEvent(tx, g, new AgentCommand.GCon(from.DirectAlias));
         return true;
     }
 
@@ -205,7 +205,7 @@ public sealed partial class SmpAgent
     private static bool OnAll(StoreTx tx, GroupRecord g, MemberRecord from)
     {
         if (g.InviterConn != from.GroupConn || from.Status != MemberStatus.Connected) return false;
-        GroupEvent(tx, g, "GALL " + from.DirectAlias);
+        GroupEvent(tx, g, new AgentCommand.GAll(from.DirectAlias));
         return true;
     }
 
@@ -216,8 +216,7 @@ public sealed partial class SmpAgent
         if (!tx.MarkGroupMsgSeen(from.Id, m.GroupMsgId)) return true;
         var integrity = MsgIntegrity.Check(from.LastSeq, from.LastHash, m.AuthorSeq, m.PrevHash);
         tx.SetMemberChain(from.Id, Math.Max(m.AuthorSeq, from.LastSeq), GroupMsgHash(m));
-        tx.InsertEvent(g.Alias, "", AgentWire.WithBody(
-            $"GMSG {from.DirectAlias} {integrity} S={m.AuthorSeq},{Protocol.Smp.SmpCodec.FormatTimestamp(message.Timestamp)}", m.Body.Span));
+        GroupEvent(tx, g, new AgentCommand.GMsg(from.DirectAlias, integrity, m.AuthorSeq, message.Timestamp, m.Body));
         return true;
     }
 
@@ -228,7 +227,7 @@ public sealed partial class SmpAgent
         tx.SetMemberStatus(from.Id, MemberStatus.Left);
         DropMemberConnection(tx, from, fx);
         FailIntroductionsOf(tx, g.Alias, from.Id, fx);
-        GroupEvent(tx, g, "GLEFT " + from.DirectAlias);
+        GroupEvent(tx, g, new AgentCommand.GLeft(from.DirectAlias));
         CheckEmpty(tx, g);
         return true;
     }
@@ -242,7 +241,7 @@ public sealed partial class SmpAgent
             tx.SetMemberStatus(from.Id, MemberStatus.Removed);
             DropMemberConnection(tx, from, fx);
             if (g.Status == GroupStatus.Active) tx.SetGroupStatus(g.Alias, GroupStatus.Removed);
-            GroupEvent(tx, g, "GREMOVED " + from.DirectAlias);
+            GroupEvent(tx, g, new AgentCommand.GRemoved(from.DirectAlias));
             CheckEmpty(tx, g);
             return true;
         }
@@ -255,7 +254,7 @@ public sealed partial class SmpAgent
             DropMemberConnection(tx, target, fx);
             tx.SetMemberStatus(target.Id, MemberStatus.Removed);
             FailIntroductionsOf(tx, g.Alias, target.Id, fx);
-            GroupEvent(tx, g, "GMDELETED " + target.DirectAlias);
+            GroupEvent(tx, g, new AgentCommand.GMDeleted(target.DirectAlias));
         }
         QueueEnvelope(tx, from.GroupConn, new AgentEnvelope.GMDeleted(memberId));
         fx.Kick.Add(from.GroupConn);
@@ -273,7 +272,7 @@ public sealed partial class SmpAgent
             if (!from.IsLive) return true;
             tx.SetMemberStatus(from.Id, MemberStatus.Removed);
             DropMemberConnection(tx, from, fx);
-            GroupEvent(tx, g, "GMDELETED " + from.DirectAlias);
+            GroupEvent(tx, g, new AgentCommand.GMDeleted(from.DirectAlias));
             CheckEmpty(tx, g);
             return true;
         }
@@ -286,7 +285,7 @@ public sealed partial class SmpAgent
         if (from.Status != MemberStatus.Connected) return false;
         foreach (var m in tx.ListMembers(g.Alias).Where(m => m.IsLive)) DropMemberConnection(tx, m, fx);
         tx.SetGroupStatus(g.Alias, GroupStatus.Deleted);
-        GroupEvent(tx, g, "GDELETED " + from.DirectAlias);
+        GroupEvent(tx, g, new AgentCommand.GDeleted(from.DirectAlias));
         return true;
     }
 
@@ -306,6 +305,6 @@ public sealed partial class SmpAgent
     private static void CheckEmpty(StoreTx tx, GroupRecord g)
     {
         if (tx.ListMembers(g.Alias).Any(m => m.Status == MemberStatus.Connected)) return;
-        GroupEvent(tx, g, "GEMPTY");
+        GroupEvent(tx, g, new AgentCommand.GEmpty());
     }
 }

@@ -13,15 +13,15 @@ public sealed record GroupMemberInfo(string Alias, byte[]? MemberId, string Stat
 // refused command leaves no trace; the envelopes it causes are queued in the same transaction.
 public sealed partial class SmpAgent
 {
-    internal static AgentException GroupError(string what) => new("GROUP " + what);
+    internal static AgentProtocolException GroupError(AgentErrorCode code) => new(code);
 
     /// <summary>Internal aliases start with '#', which client aliases cannot contain: the namespaces never meet.</summary>
     internal static string NewGroupConnAlias() => "#g" + NewAlias();
 
     private static GroupRecord RequireActiveGroup(StoreTx tx, string gid)
     {
-        var g = tx.GetGroup(gid) ?? throw GroupError("UNKNOWN");
-        if (g.Status != GroupStatus.Active) throw GroupError("NOT_MEMBER");
+        var g = tx.GetGroup(gid) ?? throw GroupError(AgentErrorCode.GroupUnknown);
+        if (g.Status != GroupStatus.Active) throw GroupError(AgentErrorCode.GroupNotMember);
         return g;
     }
 
@@ -31,8 +31,8 @@ public sealed partial class SmpAgent
         gid = gid.Length == 0 ? NewAlias() : gid;
         await _store.TransactAsync(tx =>
         {
-            if (tx.GroupExists(gid)) throw GroupError("DUPLICATE");
-            if (tx.ConnectionExists(gid)) throw AgentException.ConnDuplicate();
+            if (tx.GroupExists(gid)) throw GroupError(AgentErrorCode.GroupDuplicate);
+            if (tx.ConnectionExists(gid)) throw new AgentProtocolException(AgentErrorCode.ConnDuplicate);
             tx.InsertGroup(new GroupRecord(gid, RandomNumberGenerator.GetBytes(AgentEnvelope.GroupIdSize), RandomNumberGenerator.GetBytes(AgentEnvelope.MemberIdSize),
                 0, info.ToArray(), GroupStatus.Active, "", 0, []));
         }, ct).ConfigureAwait(false);
@@ -47,10 +47,10 @@ public sealed partial class SmpAgent
         {
             var g = RequireActiveGroup(tx, gid);
             var conn = tx.GetConnection(memberAlias);
-            if (conn is null || conn.Kind != ConnectionKind.Direct) throw AgentException.ConnUnknown();
+            if (conn is null || conn.Kind != ConnectionKind.Direct) throw new AgentProtocolException(AgentErrorCode.ConnUnknown);
             if (conn.Status != ConnectionStatus.Active || tx.GetSndQueue(memberAlias) is null || tx.GetRcvQueue(memberAlias) is null)
-                throw AgentException.ConnSimplex();
-            if (tx.MemberByDirectAlias(gid, memberAlias) is { IsLive: true }) throw GroupError("DUPLICATE");
+                throw new AgentProtocolException(AgentErrorCode.ConnSimplex);
+            if (tx.MemberByDirectAlias(gid, memberAlias) is { IsLive: true }) throw GroupError(AgentErrorCode.GroupDuplicate);
             var member = tx.InsertMember(new MemberRecord(0, gid, RandomNumberGenerator.GetBytes(AgentEnvelope.MemberIdSize), memberAlias, "",
                 g.Clvl + 1, MemberStatus.Invited, true, RandomNumberGenerator.GetBytes(AgentEnvelope.InvitationIdSize), null, "", false, false, 0, []));
             tx.InsertJob(memberAlias, JobKind.GroupInvite, BitConverter.GetBytes(member));
@@ -68,11 +68,11 @@ public sealed partial class SmpAgent
         await _store.TransactAsync(tx =>
         {
             var inv = tx.GetInvitation(invId);
-            if (inv is null || inv.Status != InvitationStatus.Pending) throw GroupError("UNKNOWN");
-            if (tx.GroupExists(gid) || tx.FindGroupById(inv.GroupId) is not null) throw GroupError("DUPLICATE");
-            if (tx.ConnectionExists(gid)) throw AgentException.ConnDuplicate();
+            if (inv is null || inv.Status != InvitationStatus.Pending) throw GroupError(AgentErrorCode.GroupUnknown);
+            if (tx.GroupExists(gid) || tx.FindGroupById(inv.GroupId) is not null) throw GroupError(AgentErrorCode.GroupDuplicate);
+            if (tx.ConnectionExists(gid)) throw new AgentProtocolException(AgentErrorCode.ConnDuplicate);
             if (!SmpQueueInfo.TryParse(inv.QueueInfo, out var queue) || !RsaPublicKey.TryParse(queue!.EncryptionKey, out var peerKey))
-                throw GroupError("UNKNOWN");
+                throw GroupError(AgentErrorCode.GroupUnknown);
             using var encryptKey = peerKey!;
             tx.InsertGroup(new GroupRecord(gid, inv.GroupId, inv.MemberId, inv.Clvl, inv.Info, GroupStatus.Active, conn, 0, []));
             tx.InsertConnection(new ConnectionRecord(conn, ConnectionKind.Group, ConnectionStatus.Joining, Owner: gid));
@@ -96,7 +96,7 @@ public sealed partial class SmpAgent
         {
             var g = RequireActiveGroup(tx, gid);
             var envelope = new AgentEnvelope.GMsg(msgId, g.LastSeq + 1, g.LastHash, body);
-            if (!Fits(envelope)) throw AgentException.Large();
+            if (!Fits(envelope)) throw new AgentProtocolException(AgentErrorCode.CmdLarge);
             foreach (var m in tx.ListMembers(gid).Where(m => m.Status == MemberStatus.Connected))
             {
                 if (QueueEnvelope(tx, m.GroupConn, envelope)) fx.Kick.Add(m.GroupConn);
@@ -156,8 +156,8 @@ public sealed partial class SmpAgent
         await _store.TransactAsync(tx =>
         {
             RequireActiveGroup(tx, gid);
-            var target = tx.MemberByDirectAlias(gid, memberAlias) ?? throw GroupError("MEMBER_UNKNOWN");
-            if (!target.IsLive || target.MemberId is null) throw GroupError("STATE");
+            var target = tx.MemberByDirectAlias(gid, memberAlias) ?? throw GroupError(AgentErrorCode.GroupMemberUnknown);
+            if (!target.IsLive || target.MemberId is null) throw GroupError(AgentErrorCode.GroupState);
             var remove = new AgentEnvelope.GMDel(target.MemberId);
             if (target.Status == MemberStatus.Connected) QueueEnvelope(tx, target.GroupConn, remove);
             DropMemberConnection(tx, target, fx);
@@ -175,7 +175,7 @@ public sealed partial class SmpAgent
     public async Task<List<GroupMemberInfo>> GroupMembersAsync(string gid, CancellationToken ct = default) =>
         await _store.TransactAsync(tx =>
         {
-            if (!tx.GroupExists(gid)) throw GroupError("UNKNOWN");
+            if (!tx.GroupExists(gid)) throw GroupError(AgentErrorCode.GroupUnknown);
             return tx.ListMembers(gid).Select(m => new GroupMemberInfo(m.DirectAlias, m.MemberId, StatusText(m.Status))).ToList();
         }, ct).ConfigureAwait(false);
 

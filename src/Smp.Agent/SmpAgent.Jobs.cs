@@ -167,7 +167,7 @@ public sealed partial class SmpAgent
         }
         catch (SmpClientException e) when (e.Error.Kind is SmpClientErrorKind.Smp or SmpClientErrorKind.Large)
         {
-            await FailJobAsync(job, e.Error.ToWireText()).ConfigureAwait(false);
+            await FailJobAsync(job, e.Error.ToAgentError()).ConfigureAwait(false);
             return Outcome.Failed;
         }
         var notify = await _store.TransactAsync(tx =>
@@ -206,19 +206,25 @@ public sealed partial class SmpAgent
         return true;
     }
 
+    /// <summary>Where a connection's errors go: a group connection's to its group.</summary>
+    private static string ErrorAlias(StoreTx tx, string alias) =>
+        tx.GetConnection(alias) is { Kind: ConnectionKind.Group } c ? c.Owner : alias;
+
     /// <summary>A job failed for good: the command's client hears of it; a half-made connection is removed.</summary>
-    private async Task FailJobAsync(JobRecord job, string errorText)
+    private async Task FailJobAsync(JobRecord job, AgentError error)
     {
-        _log.LogInformation("job {Kind} failed: {Error}", job.Kind, errorText);
-        await _store.TransactAsync(tx =>
+        _log.LogInformation("job {Kind} failed: {Error}", job.Kind, error);
+        var errorAlias = await _store.TransactAsync(tx =>
         {
             tx.DeleteJob(job.Id);
             var conn = tx.GetConnection(job.Alias);
+            var errorAlias = ErrorAlias(tx, job.Alias);
             if (job.Kind is JobKind.SendConfirmation or JobKind.SendHello && conn?.Status == ConnectionStatus.Joining && conn.Kind == ConnectionKind.Direct)
                 tx.DeleteConnection(job.Alias);
-            tx.InsertEvent(job.Alias, job.CorrId, AgentWire.Err(errorText));
+            tx.InsertEvent(errorAlias, job.CorrId, AgentWire.Err(error));
+            return errorAlias;
         }).ConfigureAwait(false);
-        await DispatchAsync(job.Alias).ConfigureAwait(false);
+        await DispatchAsync(errorAlias).ConfigureAwait(false);
     }
 
     /// <summary>The joiner's reply queue (agent.md §1 step 4): created here, then its REPLY is sent as its own job.</summary>
@@ -267,7 +273,7 @@ public sealed partial class SmpAgent
         }
         catch (SmpClientException e) when (e.Error.Kind == SmpClientErrorKind.Smp)
         {
-            await FailJobAsync(job, e.Error.ToWireText()).ConfigureAwait(false);
+            await FailJobAsync(job, e.Error.ToAgentError()).ConfigureAwait(false);
             return Outcome.Failed;
         }
         await _store.TransactAsync(tx =>

@@ -159,16 +159,16 @@ public sealed partial class SmpAgent
         // Errors on a group connection concern the group: they go to its alias.
         var errorAlias = conn.Kind == ConnectionKind.Group ? conn.Owner : alias;
         fx.Dispatch.Add(errorAlias);
-        void Reject(string error) => tx.InsertEvent(errorAlias, "", AgentWire.Err(error));
+        void Reject(AgentErrorCode error) => tx.InsertEvent(errorAlias, "", AgentWire.Err(error));
 
         if (!TryOpen(rcv, m.Body.Span, out var signature, out var encrypted, out var plaintext))
-            { Reject("AGENT A_ENCRYPTION"); return; }
-        if (!AgentPlaintextCodec.TryDecode(plaintext, out var message)) { Reject("AGENT A_MESSAGE"); return; }
+            { Reject(AgentErrorCode.AgentEncryption); return; }
+        if (!AgentPlaintextCodec.TryDecode(plaintext, out var message)) { Reject(AgentErrorCode.AgentMessage); return; }
 
         if (rcv.VerifyKey is not null)
         {
             using var vk = RsaPublicKey.Parse(rcv.VerifyKey);
-            if (!vk.Verify(encrypted, signature)) { Reject("AGENT A_SIGNATURE"); return; }
+            if (!vk.Verify(encrypted, signature)) { Reject(AgentErrorCode.AgentSignature); return; }
         }
 
         if (IsResent(tx, conn, rcv, message, plaintext)) return;
@@ -176,26 +176,26 @@ public sealed partial class SmpAgent
         switch (message)
         {
             case AgentPlaintext.Confirmation c:
-                if (rcv.Status != QueueStatus.New) { Reject("AGENT A_PROHIBITED"); return; }
+                if (rcv.Status != QueueStatus.New) { Reject(AgentErrorCode.AgentProhibited); return; }
                 tx.UpdateRcvQueue(alias, QueueStatus.Confirmed, senderKey: c.SenderKey);
                 tx.InsertJob(alias, JobKind.SecureQueue);
                 fx.Kick.Add(alias);
                 return;
 
             case AgentPlaintext.Message { Envelope: AgentEnvelope.Hello h }:
-                if (rcv.Status is not (QueueStatus.Confirmed or QueueStatus.Secured)) { Reject("AGENT A_PROHIBITED"); return; }
-                if (!RsaPublicKey.TryParse(h.VerifyKey, out var helloKey)) { Reject("AGENT A_MESSAGE"); return; }
+                if (rcv.Status is not (QueueStatus.Confirmed or QueueStatus.Secured)) { Reject(AgentErrorCode.AgentProhibited); return; }
+                if (!RsaPublicKey.TryParse(h.VerifyKey, out var helloKey)) { Reject(AgentErrorCode.AgentMessage); return; }
                 using (helloKey)
                 {
-                    if (!helloKey!.Verify(encrypted, signature)) { Reject("AGENT A_SIGNATURE"); return; }
+                    if (!helloKey!.Verify(encrypted, signature)) { Reject(AgentErrorCode.AgentSignature); return; }
                 }
                 tx.UpdateRcvQueue(alias, QueueStatus.Active, verifyKey: h.VerifyKey);
                 CompleteIfDuplex(tx, alias);
                 return;
 
             case AgentPlaintext.Message { Envelope: AgentEnvelope.Reply r }:
-                if (rcv.Status != QueueStatus.Active || tx.GetSndQueue(alias) is not null) { Reject("AGENT A_PROHIBITED"); return; }
-                if (!RsaPublicKey.TryParse(r.QueueInfo.EncryptionKey, out var peerKey)) { Reject("AGENT A_MESSAGE"); return; }
+                if (rcv.Status != QueueStatus.Active || tx.GetSndQueue(alias) is not null) { Reject(AgentErrorCode.AgentProhibited); return; }
+                if (!RsaPublicKey.TryParse(r.QueueInfo.EncryptionKey, out var peerKey)) { Reject(AgentErrorCode.AgentMessage); return; }
                 using (peerKey)
                 {
                     using var sndKey = _keys.Take();
@@ -206,23 +206,22 @@ public sealed partial class SmpAgent
                 return;
 
             case AgentPlaintext.Message { Envelope: var e } env when e.IsGroupEnvelope:
-                if (rcv.Status != QueueStatus.Active) { Reject("AGENT A_PROHIBITED"); return; }
-                if (!ApplyGroupEnvelope(tx, conn, env, fx)) { Reject("AGENT A_PROHIBITED"); return; }
+                if (rcv.Status != QueueStatus.Active) { Reject(AgentErrorCode.AgentProhibited); return; }
+                if (!ApplyGroupEnvelope(tx, conn, env, fx)) { Reject(AgentErrorCode.AgentProhibited); return; }
                 if (env.SndMsgId > 0) tx.RecordChain(alias, env.SndMsgId, SHA256.HashData(plaintext));
                 return;
 
             case AgentPlaintext.Message { Envelope: AgentEnvelope.Msg msg } env:
             {
-                if (rcv.Status != QueueStatus.Active || conn.Kind != ConnectionKind.Direct) { Reject("AGENT A_PROHIBITED"); return; }
-                var integrity = MsgIntegrity.Check(conn.LastExtSndId, conn.LastRcvHash ?? [], env.SndMsgId, env.PrevMsgHash).ToString();
+                if (rcv.Status != QueueStatus.Active || conn.Kind != ConnectionKind.Direct) { Reject(AgentErrorCode.AgentProhibited); return; }
+                var integrity = MsgIntegrity.Check(conn.LastExtSndId, conn.LastRcvHash ?? [], env.SndMsgId, env.PrevMsgHash);
                 var internalId = tx.RecordReceived(alias, env.SndMsgId, SHA256.HashData(plaintext));
-                tx.InsertEvent(alias, "", AgentWire.Msg(integrity, internalId, DateTimeOffset.UtcNow, m.MsgId, m.Timestamp,
-                    env.SndMsgId, env.Timestamp, msg.Body.Span));
+                tx.InsertEvent(alias, "", AgentWire.Payload(new AgentCommand.Msg(integrity, internalId, DateTimeOffset.UtcNow, m.MsgId, m.Timestamp, env.SndMsgId, env.Timestamp, msg.Body)));
                 return;
             }
 
             default:
-                Reject("AGENT A_PROHIBITED");
+                Reject(AgentErrorCode.AgentProhibited);
                 return;
         }
     }

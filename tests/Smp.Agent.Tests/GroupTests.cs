@@ -1,4 +1,5 @@
 using System.Text;
+using Smp.Protocol.Agent;
 
 namespace Smp.Agent.Tests;
 
@@ -96,7 +97,7 @@ public sealed class GroupTests : IAsyncLifetime
         await bob.Session.ExpectAsync("team", "GMDELETED " + bob.Alias["carol"]);
         await bob.Session.ExpectAsync("team", "GEMPTY");
         await carol.Session.ExpectAsync("team", "GMDELETED " + carol.Alias["bob"]);
-        await Assert.ThrowsAsync<AgentException>(() => bob.Agent.GroupSendAsync("team", "x"u8.ToArray()));
+        await Assert.ThrowsAsync<AgentProtocolException>(() => bob.Agent.GroupSendAsync("team", "x"u8.ToArray()));
 
         // Carol leaves; Alice is alone.
         await carol.Agent.GroupLeaveAsync("team");
@@ -115,8 +116,8 @@ public sealed class GroupTests : IAsyncLifetime
         await AddAsync(alice, "g", bob, []);
         await alice.Agent.GroupDeleteAsync("g");
         await bob.Session.ExpectAsync("g", "GDELETED alice");
-        var e = await Assert.ThrowsAsync<AgentException>(() => bob.Agent.GroupSendAsync("g", "x"u8.ToArray()));
-        Assert.Equal("GROUP NOT_MEMBER", e.ErrorText);
+        var e = await Assert.ThrowsAsync<AgentProtocolException>(() => bob.Agent.GroupSendAsync("g", "x"u8.ToArray()));
+        Assert.Equal("GROUP NOT_MEMBER", e.Error.ToString());
     }
 
     [Fact]
@@ -126,7 +127,7 @@ public sealed class GroupTests : IAsyncLifetime
         var alice = await PersonAsync("alice", server);
         var bob = await PersonAsync("bob", server);
         await ConnectAsync(alice, bob);
-        async Task<string> Error(Func<Task> f) => (await Assert.ThrowsAsync<AgentException>(f)).ErrorText;
+        async Task<string> Error(Func<Task> f) => (await Assert.ThrowsAsync<AgentProtocolException>(f)).Error.ToString();
 
         Assert.Equal("GROUP UNKNOWN", await Error(() => alice.Agent.GroupAddAsync("nope", "bob")));
         Assert.Equal("GROUP UNKNOWN", await Error(() => alice.Agent.GroupSendAsync("nope", "x"u8.ToArray())));

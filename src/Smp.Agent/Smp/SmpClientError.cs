@@ -1,5 +1,5 @@
 using System.Buffers;
-using System.Text;
+using Smp.Protocol.Agent;
 using Smp.Protocol.Smp;
 using Smp.Protocol.Transport;
 
@@ -42,35 +42,25 @@ public readonly record struct SmpClientError(SmpClientErrorKind Kind, SmpErrorCo
     public static readonly SmpClientError Unexpected = new(SmpClientErrorKind.Unexpected);
     public static readonly SmpClientError Large = new(SmpClientErrorKind.Large);
 
-    /// <summary>The agent's error text after <c>ERR </c>, e.g. <c>BROKER TRANSPORT BAD_HASH</c>.</summary>
-    public string ToWireText() => Kind switch
+    /// <summary>The agent error this client error is reported as (agent-ref.md §2).</summary>
+    public AgentError ToAgentError() => Kind switch
     {
-        SmpClientErrorKind.Smp => "SMP " + SmpErrors.ToText(SmpError ?? SmpErrorCode.Internal),
-        SmpClientErrorKind.Timeout => "BROKER TIMEOUT",
-        SmpClientErrorKind.Network => "BROKER NETWORK",
-        SmpClientErrorKind.Transport => "BROKER TRANSPORT " + TransportName(TransportError ?? Protocol.Transport.TransportError.Handshake),
-        SmpClientErrorKind.Unexpected => "BROKER UNEXPECTED",
-        SmpClientErrorKind.Response => "BROKER RESPONSE " + SmpErrors.ToText(SmpError ?? SmpErrorCode.Block),
-        SmpClientErrorKind.Large => "CMD LARGE",
+        SmpClientErrorKind.Smp => AgentError.FromSmp(SmpError ?? SmpErrorCode.Internal),
+        SmpClientErrorKind.Timeout => AgentError.Of(AgentErrorCode.BrokerTimeout),
+        SmpClientErrorKind.Network => AgentError.Of(AgentErrorCode.BrokerNetwork),
+        SmpClientErrorKind.Transport => AgentError.BrokerTransport(TransportError ?? Protocol.Transport.TransportError.Handshake),
+        SmpClientErrorKind.Unexpected => AgentError.Of(AgentErrorCode.BrokerUnexpected),
+        SmpClientErrorKind.Response => AgentError.BrokerResponse(SmpError ?? SmpErrorCode.Block),
+        SmpClientErrorKind.Large => AgentError.Of(AgentErrorCode.CmdLarge),
         _ => throw new InvalidOperationException($"unknown error kind {Kind}"),
     };
 
-    public void Write(IBufferWriter<byte> writer) => writer.Write(Encoding.ASCII.GetBytes(ToWireText()));
+    /// <summary>The agent's error text after <c>ERR </c>, e.g. <c>BROKER TRANSPORT BAD_HASH</c>.</summary>
+    public string ToWireText() => AgentErrors.ToText(ToAgentError());
+
+    public void Write(IBufferWriter<byte> writer) => AgentErrors.Write(writer, ToAgentError());
 
     public override string ToString() => ToWireText();
-
-    /// <summary>
-    /// Our transport errors under the reference's names (agent-ref.md §2). The reference has finer handshake
-    /// names (ENCRYPT, DECRYPT, RSA_KEY, AES_KEYS); a malformed handshake of ours is reported as HEADER.
-    /// </summary>
-    public static string TransportName(TransportError error) => error switch
-    {
-        Protocol.Transport.TransportError.BadKeyHash => "BAD_HASH",
-        Protocol.Transport.TransportError.Version => "MAJOR_VERSION",
-        Protocol.Transport.TransportError.Large => "BLOCK",
-        Protocol.Transport.TransportError.Closed or Protocol.Transport.TransportError.Timeout => "TERMINATED",
-        _ => "HEADER",
-    };
 }
 
 /// <summary>The one exception type the SMP client throws for protocol-level failures.</summary>

@@ -91,7 +91,7 @@ public sealed record AgentError
     {
         TransportError.Handshake => "HEADER",
         TransportError.BadKeyHash => "BAD_HASH",
-        TransportError.BadBlockSize => "BLOCK",
+        TransportError.BadBlockSize => "HEADER",
         TransportError.Version => "MAJOR_VERSION",
         TransportError.Large => "LARGE",
         TransportError.Closed => "TERMINATED",
