@@ -15,7 +15,14 @@ public sealed partial class SmpAgent
     {
         var envelope = message.Envelope;
         if (conn.Kind == ConnectionKind.Direct)
-            return envelope is AgentEnvelope.GInv inv && ReceiveInvitation(tx, conn, inv, fx);
+        {
+            return envelope switch
+            {
+                AgentEnvelope.GInv inv => ReceiveInvitation(tx, conn, inv, fx),
+                AgentEnvelope.GReject reject => OnReject(tx, conn, reject, fx),
+                _ => false,
+            };
+        }
 
         var g = tx.GetGroup(conn.Owner);
         var from = tx.MemberByConn(conn.Alias);
@@ -50,6 +57,20 @@ public sealed partial class SmpAgent
             inv.QueueInfo.ToString(), inv.GroupInfo.ToArray(), InvitationStatus.Pending));
         tx.InsertEvent(conn.Alias, "", AgentWire.Payload(new AgentCommand.GInv(inv.InvitationId, inv.GroupInfo)));
         fx.Dispatch.Add(conn.Alias);
+        return true;
+    }
+
+    /// <summary>G_REJECT on the direct connection we invited through: the invitee declined.</summary>
+    private static bool OnReject(StoreTx tx, ConnectionRecord conn, AgentEnvelope.GReject reject, Effects fx)
+    {
+        var member = tx.MemberByInvitation(reject.InvitationId);
+        if (member is null || member.DirectAlias != conn.Alias || member.Status != MemberStatus.Invited) return false;
+        var g = tx.GetGroup(member.GroupAlias);
+        if (g is null) return false;
+        DropMemberConnection(tx, member, fx);
+        tx.SetMemberStatus(member.Id, MemberStatus.Rejected);
+        GroupEvent(tx, g, new AgentCommand.GRejected(member.DirectAlias));
+        fx.Dispatch.Add(g.Alias);
         return true;
     }
 

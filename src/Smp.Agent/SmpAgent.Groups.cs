@@ -7,7 +7,7 @@ using Smp.Protocol.Encodings;
 namespace Smp.Agent;
 
 /// <summary>A member as GMEMBERS lists it.</summary>
-public sealed record GroupMemberInfo(string Alias, byte[]? MemberId, string Status);
+public sealed record GroupMemberInfo(string Alias, byte[]? MemberId, GroupMemberStatus Status);
 
 // Group commands (groups.md §2). Every command checks everything before it changes anything, so a
 // refused command leaves no trace; the envelopes it causes are queued in the same transaction.
@@ -85,6 +85,19 @@ public sealed partial class SmpAgent
         Hold(session, gid);
         KickJobs(conn);
         return gid;
+    }
+
+    /// <summary>GREJECT: declines an invitation received on <paramref name="directAlias"/>; the inviter hears GREJECTED.</summary>
+    public async Task GroupRejectAsync(string directAlias, byte[] invId, CancellationToken ct = default)
+    {
+        await _store.TransactAsync(tx =>
+        {
+            var inv = tx.GetInvitation(invId);
+            if (inv is null || inv.Status != InvitationStatus.Pending || inv.DirectAlias != directAlias) throw GroupError(AgentErrorCode.GroupUnknown);
+            tx.SetInvitationStatus(invId, InvitationStatus.Rejected);
+            QueueEnvelope(tx, directAlias, new AgentEnvelope.GReject(invId));
+        }, ct).ConfigureAwait(false);
+        KickJobs(directAlias);
     }
 
     /// <summary>GSEND: one G_MSG per connected member, chained by our author sequence (step 5).</summary>
@@ -176,16 +189,17 @@ public sealed partial class SmpAgent
         await _store.TransactAsync(tx =>
         {
             if (!tx.GroupExists(gid)) throw GroupError(AgentErrorCode.GroupUnknown);
-            return tx.ListMembers(gid).Select(m => new GroupMemberInfo(m.DirectAlias, m.MemberId, StatusText(m.Status))).ToList();
+            // A member introduced a moment ago has no direct connection, so no alias to name it by, yet.
+            return tx.ListMembers(gid).Where(m => m.DirectAlias.Length > 0)
+                .Select(m => new GroupMemberInfo(m.DirectAlias, m.MemberId, WireStatus(m.Status))).ToList();
         }, ct).ConfigureAwait(false);
 
-    internal static string StatusText(MemberStatus s) => s switch
+    internal static GroupMemberStatus WireStatus(MemberStatus s) => s switch
     {
-        MemberStatus.Invited => "invited",
-        MemberStatus.Joining => "joining",
-        MemberStatus.Connected => "connected",
-        MemberStatus.Left => "left",
-        MemberStatus.Rejected => "rejected",
-        _ => "removed",
+        MemberStatus.Invited => GroupMemberStatus.Invited,
+        MemberStatus.Joining => GroupMemberStatus.Joining,
+        MemberStatus.Connected => GroupMemberStatus.Connected,
+        MemberStatus.Left => GroupMemberStatus.Left,
+        _ => GroupMemberStatus.Removed,
     };
 }

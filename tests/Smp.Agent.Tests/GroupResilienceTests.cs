@@ -1,4 +1,5 @@
 using System.Text;
+using Smp.Protocol.Agent;
 using Smp.Protocol.Encodings;
 
 namespace Smp.Agent.Tests;
@@ -87,8 +88,8 @@ public sealed class GroupResilienceTests : IAsyncLifetime
         foreach (var o in others) await ConnectAsync(alice, o);
         await alice.Agent.GroupNewAsync(alice.Session, "five", "five of us"u8.ToArray());
         foreach (var o in others) await AddAsync(alice, "five", o);
-        Assert.All(await alice.Agent.GroupMembersAsync("five"), m => Assert.Equal("connected", m.Status));
-        foreach (var o in others) Assert.Equal(4, (await o.Agent.GroupMembersAsync("five")).Count(m => m.Status == "connected"));
+        Assert.All(await alice.Agent.GroupMembersAsync("five"), m => Assert.Equal(GroupMemberStatus.Connected, m.Status));
+        foreach (var o in others) Assert.Equal(4, (await o.Agent.GroupMembersAsync("five")).Count(m => m.Status == GroupMemberStatus.Connected));
         await ExchangeAsync("five", [alice, .. others], 2);
     }
 

@@ -70,7 +70,7 @@ public sealed class GroupTests : IAsyncLifetime
         carol.Alias["bob"] = carolToBob;
 
         var members = await alice.Agent.GroupMembersAsync("team");
-        Assert.Equal(["bob connected", "carol connected"], members.Select(m => m.Alias + " " + m.Status));
+        Assert.Equal(["bob connected", "carol connected"], members.Select(m => m.Alias + " " + m.Status.ToString().ToLowerInvariant()));
 
         // Everyone sends at once; everyone else receives each message once, in order per author.
         Person[] all = [alice, bob, carol];

@@ -22,6 +22,7 @@ public enum AgentEnvelopeKind
     GMDel = 22,
     GMDeleted = 23,
     GDel = 24,
+    GReject = 25,
 }
 
 /// <summary>
@@ -115,6 +116,12 @@ public abstract record AgentEnvelope(AgentEnvelopeKind Kind)
 
     /// <summary><c>G_DEL</c>: the group is deleted.</summary>
     public sealed record GDel() : AgentEnvelope(AgentEnvelopeKind.GDel);
+
+    /// <summary>
+    /// <c>G_REJECT</c>, on the direct connection: the invitee declines the invitation (GREJECT). Not in the
+    /// brief's envelope list, which names GREJECTED but no way to carry it; ours.
+    /// </summary>
+    public sealed record GReject(byte[] InvitationId) : AgentEnvelope(AgentEnvelopeKind.GReject);
 }
 
 /// <summary>The decrypted plaintext of an agent message body (agent.md §2).</summary>

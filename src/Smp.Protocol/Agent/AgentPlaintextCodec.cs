@@ -28,6 +28,7 @@ namespace Smp.Protocol.Agent;
 ///              / "G_ALL"
 ///              / "G_MSG" SP groupMsgId SP authorSeq SP prevHash SP size EOL body
 ///              / "G_LEFT" / "G_MDEL" SP memberId / "G_MDELETED" SP memberId / "G_DEL"
+///              / "G_REJECT" SP invId          ; on the direct connection: the invitation is declined
 /// prevHash     = "" / b64(32 bytes)        ; empty gives two SPs in a row
 /// ; G_INV and G_MSG end with their bytes, unlike MSG: the agentMessage's EOL follows at once (groups.md §3)
 /// invId, groupId, memberId, introId, groupMsgId = b64(1*64 random bytes)
@@ -62,6 +63,7 @@ public static class AgentPlaintextCodec
     private static ReadOnlySpan<byte> GMDelKw => "G_MDEL"u8;
     private static ReadOnlySpan<byte> GMDeletedKw => "G_MDELETED"u8;
     private static ReadOnlySpan<byte> GDelKw => "G_DEL"u8;
+    private static ReadOnlySpan<byte> GRejectKw => "G_REJECT"u8;
 
     private const int MaxSizeDigits = 9;
     private const int MaxLevelDigits = 9;
@@ -152,6 +154,7 @@ public static class AgentPlaintextCodec
             case AgentEnvelope.GMDel e: w.Write(GMDelKw); Id(w, e.MemberId); break;
             case AgentEnvelope.GMDeleted e: w.Write(GMDeletedKw); Id(w, e.MemberId); break;
             case AgentEnvelope.GDel: w.Write(GDelKw); break;
+            case AgentEnvelope.GReject e: w.Write(GRejectKw); Id(w, e.InvitationId); break;
             default: throw new ArgumentException("unknown envelope", nameof(envelope));
         }
     }
@@ -271,6 +274,7 @@ public static class AgentPlaintextCodec
         if (r.Keyword(GMDelKw)) return new AgentEnvelope.GMDel(Id(ref r));
         if (r.Keyword(GMDeletedKw)) return new AgentEnvelope.GMDeleted(Id(ref r));
         if (r.Keyword(GDelKw)) return new AgentEnvelope.GDel();
+        if (r.Keyword(GRejectKw)) return new AgentEnvelope.GReject(Id(ref r));
         throw r.Fail();
     }
 

@@ -44,6 +44,7 @@ internal static class AgentSamples
         yield return new AgentEnvelope.GMDel(Bytes(16, 3));
         yield return new AgentEnvelope.GMDeleted(Bytes(16, 3));
         yield return new AgentEnvelope.GDel();
+        yield return new AgentEnvelope.GReject(Bytes(12, 4));
     }
 
     private const string KeyB64 =

@@ -1,0 +1,168 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Smp.Protocol.Agent;
+
+namespace Smp.Agent.Client;
+
+/// <summary>
+/// The client protocol on TCP (agent.md §3, default port 5224): a welcome line, then three-line
+/// transmissions both ways, many clients at once. Each client is one <see cref="ClientSession"/>.
+/// </summary>
+public sealed class AgentListener : IAsyncDisposable
+{
+    public const int DefaultPort = 5224;
+
+    private readonly SmpAgent _agent;
+    private readonly TcpListener _listener;
+    private readonly ILogger _log;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<Task> _sessions = [];
+    private readonly Lock _sessionsLock = new();
+    private Task _accept = Task.CompletedTask;
+
+    private AgentListener(SmpAgent agent, TcpListener listener)
+    {
+        _agent = agent;
+        _listener = listener;
+        _log = agent.Options.LoggerFactory.CreateLogger("Smp.Agent.Listener");
+    }
+
+    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+    /// <summary>Starts accepting clients on <paramref name="address"/>:<paramref name="port"/> (0 picks a free port).</summary>
+    public static AgentListener Start(SmpAgent agent, IPAddress address, int port)
+    {
+        var listener = new TcpListener(address, port);
+        listener.Start();
+        var l = new AgentListener(agent, listener);
+        l._accept = Task.Run(l.AcceptLoopAsync);
+        return l;
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        try
+        {
+            while (true)
+            {
+                var tcp = await _listener.AcceptTcpClientAsync(_stop.Token).ConfigureAwait(false);
+                tcp.NoDelay = true;
+                var task = Task.Run(() => RunSessionAsync(tcp));
+                lock (_sessionsLock)
+                {
+                    _sessions.RemoveAll(t => t.IsCompleted);
+                    _sessions.Add(task);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+        catch (SocketException e)
+        {
+            _log.LogError(e, "the client listener stopped");
+        }
+    }
+
+    /// <summary>One client: a read loop handling its transmissions in order and a write loop for everything it is sent.</summary>
+    private async Task RunSessionAsync(TcpClient tcp)
+    {
+        var session = _agent.Connect(tcp.Client.RemoteEndPoint?.ToString() ?? "client");
+        using var sessionStop = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        var stream = tcp.GetStream();
+        var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(leaveOpen: true));
+        var writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true));
+        Task writing = Task.CompletedTask;
+        try
+        {
+            AgentTransmissionCodec.WriteWelcome(writer);
+            await writer.FlushAsync(sessionStop.Token).ConfigureAwait(false);
+            writing = WriteLoopAsync(session, writer, sessionStop.Token);
+            var parser = new AgentTransmissionParser(AgentParty.Client);
+            while (true)
+            {
+                var result = await reader.ReadAsync(sessionStop.Token).ConfigureAwait(false);
+                var buffer = result.Buffer;
+                while (true)
+                {
+                    var status = parser.TryRead(buffer, out var consumed, out var examined, out var transmission);
+                    if (status == AgentReadStatus.NeedMoreData)
+                    {
+                        reader.AdvanceTo(consumed, examined);
+                        break;
+                    }
+                    buffer = buffer.Slice(consumed);
+                    await _agent.HandleAsync(session, transmission!, sessionStop.Token).ConfigureAwait(false);
+                }
+                if (result.IsCompleted || result.IsCanceled || writing.IsCompleted) break;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (IOException)
+        {
+            // The client went away: expected teardown.
+        }
+        catch (Exception e)
+        {
+            _log.LogError(e, "client session failed");
+        }
+        finally
+        {
+            _agent.Disconnect(session);
+            await sessionStop.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await writing.ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or IOException)
+            {
+            }
+            await reader.CompleteAsync().ConfigureAwait(false);
+            await writer.CompleteAsync().ConfigureAwait(false);
+            tcp.Dispose();
+        }
+    }
+
+    /// <summary>corrId CRLF alias CRLF payload CRLF; a stored event leaves the store once written.</summary>
+    private async Task WriteLoopAsync(ClientSession session, PipeWriter writer, CancellationToken ct)
+    {
+        await foreach (var output in session.Output.ReadAllAsync(ct).ConfigureAwait(false))
+        {
+            WireLine(writer, output.CorrId);
+            WireLine(writer, output.Alias);
+            writer.Write(output.Payload);
+            writer.Write("\r\n"u8);
+            var flush = await writer.FlushAsync(ct).ConfigureAwait(false);
+            if (flush.IsCompleted) return;
+            await _agent.DeliveredAsync(output).ConfigureAwait(false);
+        }
+    }
+
+    private static void WireLine(PipeWriter w, string text)
+    {
+        var span = w.GetSpan(text.Length + 2);
+        for (var i = 0; i < text.Length; i++) span[i] = (byte)text[i];
+        span[text.Length] = (byte)'\r';
+        span[text.Length + 1] = (byte)'\n';
+        w.Advance(text.Length + 2);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        _listener.Stop();
+        await _accept.ConfigureAwait(false);
+        Task[] sessions;
+        lock (_sessionsLock) sessions = [.. _sessions];
+        await Task.WhenAll(sessions).ConfigureAwait(false);
+        _stop.Dispose();
+    }
+}
