@@ -108,24 +108,18 @@ public sealed partial class SmpAgent
         {
             if (!tx.ConnectionExists(alias)) throw new AgentProtocolException(AgentErrorCode.ConnUnknown);
             var snd = tx.GetSndQueue(alias) ?? throw new AgentProtocolException(AgentErrorCode.ConnSimplex);
-            return QueueMessage(tx, alias, snd, envelope, corrId);
+            var (internalId, sealedBody) = SealNext(tx, alias, snd, envelope, clientMessage: true);
+            tx.InsertJob(alias, JobKind.SendMessage, sealedBody, corrId, internalId);
+            return internalId;
         }, ct).ConfigureAwait(false);
         KickJobs(alias);
         return id;
     }
 
-    /// <summary>Adds the next message of the connection's chain to its outbox and returns its agent message id.</summary>
-    private static long QueueMessage(StoreTx tx, string alias, SndQueueRecord snd, AgentEnvelope envelope, string corrId)
-    {
-        var (internalId, body) = SealNext(tx, alias, snd, envelope);
-        tx.InsertJob(alias, JobKind.SendMessage, body, corrId, internalId);
-        return internalId;
-    }
-
     /// <summary>Takes the connection's next chain position and seals the envelope with it.</summary>
-    private static (long InternalId, byte[] Body) SealNext(StoreTx tx, string alias, SndQueueRecord snd, AgentEnvelope envelope)
+    private static (long InternalId, byte[] Body) SealNext(StoreTx tx, string alias, SndQueueRecord snd, AgentEnvelope envelope, bool clientMessage = false)
     {
-        var (internalId, sndId, prevHash) = tx.NextSndIds(alias);
+        var (internalId, sndId, prevHash) = tx.NextSndIds(alias, clientMessage);
         var plaintext = AgentPlaintextCodec.Encode(new AgentPlaintext.Message(sndId, DateTimeOffset.UtcNow, prevHash, envelope));
         tx.SetLastSndHash(alias, SHA256.HashData(plaintext));
         using var encryptKey = RsaPublicKey.Parse(snd.EncryptKey);
@@ -133,12 +127,13 @@ public sealed partial class SmpAgent
         return (internalId, E2eEnvelope.Seal(encryptKey, signKey, plaintext, PaddedSize));
     }
 
-    /// <summary>Queues an envelope on a connection that may not have its send queue yet; false when it has none.</summary>
+    /// <summary>Queues an envelope of the agent's own (no SENT follows); false when the connection has no send queue.</summary>
     private static bool QueueEnvelope(StoreTx tx, string alias, AgentEnvelope envelope)
     {
         var snd = tx.GetSndQueue(alias);
         if (snd is null) return false;
-        QueueMessage(tx, alias, snd, envelope, "");
+        var (_, body) = SealNext(tx, alias, snd, envelope);
+        tx.InsertJob(alias, JobKind.SendMessage, body);
         return true;
     }
 

@@ -139,6 +139,17 @@ public sealed partial class SmpAgent
         return true;
     }
 
+    /// <summary>
+    /// An introduction naming a member id we already know is refused (A_PROHIBITED, nothing changes), and
+    /// the introducer is told with G_ADD_ERR so that it does not wait for it.
+    /// </summary>
+    private static bool RefuseIntroduction(StoreTx tx, MemberRecord introducer, byte[] introId, Effects fx)
+    {
+        if (QueueEnvelope(tx, introducer.GroupConn, new AgentEnvelope.GAddErr(introId, GroupAddErrorReason.DuplicateMember)))
+            fx.Kick.Add(introducer.GroupConn);
+        return false;
+    }
+
     private static bool IsKnownMemberId(StoreTx tx, GroupRecord g, byte[] memberId) =>
         g.MemberId.AsSpan().SequenceEqual(memberId) || tx.MemberById(g.Alias, memberId) is not null;
 
@@ -146,7 +157,7 @@ public sealed partial class SmpAgent
     private static bool OnMember(StoreTx tx, GroupRecord g, ConnectionRecord conn, MemberRecord from, AgentEnvelope.GMem m, Effects fx)
     {
         if (g.Status != GroupStatus.Active || g.InviterConn != conn.Alias || from.Status != MemberStatus.Connected) return false;
-        if (IsKnownMemberId(tx, g, m.MemberId)) return false;
+        if (IsKnownMemberId(tx, g, m.MemberId)) return RefuseIntroduction(tx, from, m.IntroductionId, fx);
         var row = tx.InsertMember(new MemberRecord(0, g.Alias, m.MemberId, "", "", m.ConnectionLevel, MemberStatus.Joining, false, null,
             m.IntroductionId, conn.Alias, false, false, 0, []));
         tx.InsertJob(conn.Alias, JobKind.GroupIntroInvite, BitConverter.GetBytes(row));
@@ -176,7 +187,8 @@ public sealed partial class SmpAgent
     /// <summary>G_MEM_INV at an existing member: join the newcomer's group and direct queues (step 4).</summary>
     private bool OnNewMember(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GMemInv inv, Effects fx)
     {
-        if (g.Status != GroupStatus.Active || from.Status != MemberStatus.Connected || IsKnownMemberId(tx, g, inv.MemberId)) return false;
+        if (g.Status != GroupStatus.Active || from.Status != MemberStatus.Connected) return false;
+        if (IsKnownMemberId(tx, g, inv.MemberId)) return RefuseIntroduction(tx, from, inv.IntroductionId, fx);
         if (!RsaPublicKey.TryParse(inv.GroupQueueInfo.EncryptionKey, out var groupKey)) return false;
         using var gk = groupKey!;
         if (!RsaPublicKey.TryParse(inv.DirectQueueInfo.EncryptionKey, out var directKey)) return false;
@@ -235,7 +247,9 @@ public sealed partial class SmpAgent
     {
         if (from.Status != MemberStatus.Connected || g.Status != GroupStatus.Active) return false;
         if (!tx.MarkGroupMsgSeen(from.Id, m.GroupMsgId)) return true;
-        var integrity = MsgIntegrity.Check(from.LastSeq, from.LastHash, m.AuthorSeq, m.PrevHash);
+        // The first message we get from an author is its chain's start for us: a member who joined later
+        // cannot have had the earlier ones, so a gap before it is not a loss (groups.md: messages).
+        var integrity = from.LastSeq == 0 ? MsgIntegrity.Ok : MsgIntegrity.Check(from.LastSeq, from.LastHash, m.AuthorSeq, m.PrevHash);
         tx.SetMemberChain(from.Id, Math.Max(m.AuthorSeq, from.LastSeq), GroupMsgHash(m));
         GroupEvent(tx, g, new AgentCommand.GMsg(from.DirectAlias, integrity, m.AuthorSeq, message.Timestamp, m.Body));
         return true;
@@ -249,7 +263,7 @@ public sealed partial class SmpAgent
         DropMemberConnection(tx, from, fx);
         FailIntroductionsOf(tx, g.Alias, from.Id, fx);
         GroupEvent(tx, g, new AgentCommand.GLeft(from.DirectAlias));
-        CheckEmpty(tx, g);
+        CheckEmpty(tx, g, from);
         return true;
     }
 
@@ -263,7 +277,7 @@ public sealed partial class SmpAgent
             DropMemberConnection(tx, from, fx);
             if (g.Status == GroupStatus.Active) tx.SetGroupStatus(g.Alias, GroupStatus.Removed);
             GroupEvent(tx, g, new AgentCommand.GRemoved(from.DirectAlias));
-            CheckEmpty(tx, g);
+            CheckEmpty(tx, g, from);
             return true;
         }
         if (g.Status != GroupStatus.Active) return true;
@@ -276,10 +290,10 @@ public sealed partial class SmpAgent
             tx.SetMemberStatus(target.Id, MemberStatus.Removed);
             FailIntroductionsOf(tx, g.Alias, target.Id, fx);
             GroupEvent(tx, g, new AgentCommand.GMDeleted(target.DirectAlias));
+            CheckEmpty(tx, g, target);
         }
         QueueEnvelope(tx, from.GroupConn, new AgentEnvelope.GMDeleted(memberId));
         fx.Kick.Add(from.GroupConn);
-        CheckEmpty(tx, g);
         return true;
     }
 
@@ -294,7 +308,7 @@ public sealed partial class SmpAgent
             tx.SetMemberStatus(from.Id, MemberStatus.Removed);
             DropMemberConnection(tx, from, fx);
             GroupEvent(tx, g, new AgentCommand.GMDeleted(from.DirectAlias));
-            CheckEmpty(tx, g);
+            CheckEmpty(tx, g, from);
             return true;
         }
         return tx.MemberById(g.Alias, memberId) is { Status: MemberStatus.Removed };
@@ -322,10 +336,10 @@ public sealed partial class SmpAgent
         }
     }
 
-    /// <summary>GEMPTY when the last member we were connected to is gone.</summary>
-    private static void CheckEmpty(StoreTx tx, GroupRecord g)
+    /// <summary>GEMPTY when the member that just went was the last one we were connected to: once, at that moment.</summary>
+    internal static void CheckEmpty(StoreTx tx, GroupRecord g, MemberRecord gone)
     {
-        if (tx.ListMembers(g.Alias).Any(m => m.Status == MemberStatus.Connected)) return;
+        if (gone.Status != MemberStatus.Connected || tx.ListMembers(g.Alias).Any(m => m.Status == MemberStatus.Connected)) return;
         GroupEvent(tx, g, new AgentCommand.GEmpty());
     }
 }

@@ -25,13 +25,21 @@ public sealed partial class SmpAgent
         return g;
     }
 
+    /// <summary>
+    /// Largest group info: G_INV carries it with ids and a queue invitation (~700 bytes with a 2048-bit key)
+    /// inside the 3,072-byte envelope.
+    /// </summary>
+    public const int MaxGroupInfoSize = 2048;
+
     /// <summary>GNEW: a group with us as its only member, connection level 0.</summary>
     public async Task<string> GroupNewAsync(ClientSession session, string gid, ReadOnlyMemory<byte> info, CancellationToken ct = default)
     {
         gid = gid.Length == 0 ? NewAlias() : gid;
+        if (info.Length > MaxGroupInfoSize) throw new AgentProtocolException(AgentErrorCode.CmdLarge);
         await _store.TransactAsync(tx =>
         {
-            if (tx.GroupExists(gid)) throw GroupError(AgentErrorCode.GroupDuplicate);
+            if (tx.GetGroup(gid) is { Status: GroupStatus.Active }) throw GroupError(AgentErrorCode.GroupDuplicate);
+            tx.DeleteGroup(gid);
             if (tx.ConnectionExists(gid)) throw new AgentProtocolException(AgentErrorCode.ConnDuplicate);
             tx.InsertGroup(new GroupRecord(gid, RandomNumberGenerator.GetBytes(AgentEnvelope.GroupIdSize), RandomNumberGenerator.GetBytes(AgentEnvelope.MemberIdSize),
                 0, info.ToArray(), GroupStatus.Active, "", 0, []));
@@ -69,7 +77,12 @@ public sealed partial class SmpAgent
         {
             var inv = tx.GetInvitation(invId);
             if (inv is null || inv.Status != InvitationStatus.Pending) throw GroupError(AgentErrorCode.GroupUnknown);
-            if (tx.GroupExists(gid) || tx.FindGroupById(inv.GroupId) is not null) throw GroupError(AgentErrorCode.GroupDuplicate);
+            if (tx.GetGroup(gid) is { Status: GroupStatus.Active } || tx.FindGroupById(inv.GroupId) is { Status: GroupStatus.Active })
+                throw GroupError(AgentErrorCode.GroupDuplicate);
+            // A group we left, were removed from or saw deleted keeps its record (commands get NOT_MEMBER)
+            // until its alias or its id is used again.
+            tx.DeleteGroup(gid);
+            if (tx.FindGroupById(inv.GroupId) is { } old) tx.DeleteGroup(old.Alias);
             if (tx.ConnectionExists(gid)) throw new AgentProtocolException(AgentErrorCode.ConnDuplicate);
             if (!SmpQueueInfo.TryParse(inv.QueueInfo, out var queue) || !RsaPublicKey.TryParse(queue!.EncryptionKey, out var peerKey))
                 throw GroupError(AgentErrorCode.GroupUnknown);
@@ -78,7 +91,7 @@ public sealed partial class SmpAgent
             tx.InsertConnection(new ConnectionRecord(conn, ConnectionKind.Group, ConnectionStatus.Joining, Owner: gid));
             AddSendQueue(tx, conn, queue, encryptKey, sndKey, signKey, "");
             tx.InsertJob(conn, JobKind.CreateReplyQueue);
-            tx.InsertMember(new MemberRecord(0, gid, null, inv.DirectAlias, conn, 0, MemberStatus.Joining, false, inv.InvId, null, "", true, false, 0, []));
+            tx.InsertMember(new MemberRecord(0, gid, null, inv.DirectAlias, conn, Math.Max(0, inv.Clvl - 1), MemberStatus.Joining, false, inv.InvId, null, "", true, false, 0, []));
             QueueEnvelope(tx, conn, new AgentEnvelope.GJoin(inv.InvId, inv.MemberId));
             tx.SetInvitationStatus(invId, InvitationStatus.Accepted);
         }, ct).ConfigureAwait(false);
@@ -180,6 +193,8 @@ public sealed partial class SmpAgent
                 if (QueueEnvelope(tx, m.GroupConn, remove)) fx.Kick.Add(m.GroupConn);
             }
             FailIntroductionsOf(tx, gid, target.Id, fx);
+            CheckEmpty(tx, tx.GetGroup(gid)!, target);
+            fx.Dispatch.Add(gid);
         }, ct).ConfigureAwait(false);
         await RunEffectsAsync(fx).ConfigureAwait(false);
     }
@@ -188,9 +203,10 @@ public sealed partial class SmpAgent
     public async Task<List<GroupMemberInfo>> GroupMembersAsync(string gid, CancellationToken ct = default) =>
         await _store.TransactAsync(tx =>
         {
-            if (!tx.GroupExists(gid)) throw GroupError(AgentErrorCode.GroupUnknown);
-            // A member introduced a moment ago has no direct connection, so no alias to name it by, yet.
-            return tx.ListMembers(gid).Where(m => m.DirectAlias.Length > 0)
+            RequireActiveGroup(tx, gid);
+            // A member introduced a moment ago has no direct connection, so no alias to name it by, and our
+            // inviter has no member id until its G_HELLO: those rows wait until they can be written.
+            return tx.ListMembers(gid).Where(m => m.DirectAlias.Length > 0 && m.MemberId is not null)
                 .Select(m => new GroupMemberInfo(m.DirectAlias, m.MemberId, WireStatus(m.Status))).ToList();
         }, ct).ConfigureAwait(false);
 

@@ -143,7 +143,27 @@ public sealed partial class SmpAgent
             await _store.TransactAsync(tx => tx.CountJobAttempt(job.Id)).ConfigureAwait(false);
             return Outcome.Retry;
         }
+        catch (SmpClientException e)
+        {
+            // The server refused (ERR) or the body cannot fit: trying again cannot help.
+            await FailJobAsync(job, e.Error.ToAgentError()).ConfigureAwait(false);
+            return Outcome.Failed;
+        }
+        catch (Exception e) when (e is not OperationCanceledException and not ObjectDisposedException)
+        {
+            // A fault of ours: a few more tries (it may be passing), then the job is given up, never the runner.
+            _log.LogError(e, "job {Kind} failed", job.Kind);
+            if (job.Attempts >= MaxFaultAttempts)
+            {
+                await FailJobAsync(job, AgentError.Internal(e.GetType().Name)).ConfigureAwait(false);
+                return Outcome.Failed;
+            }
+            await _store.TransactAsync(tx => tx.CountJobAttempt(job.Id)).ConfigureAwait(false);
+            return Outcome.Retry;
+        }
     }
+
+    private const int MaxFaultAttempts = 5;
 
     private async Task<Outcome> SendJobAsync(JobRecord job, bool signed)
     {
@@ -221,6 +241,12 @@ public sealed partial class SmpAgent
             var errorAlias = ErrorAlias(tx, job.Alias);
             if (job.Kind is JobKind.SendConfirmation or JobKind.SendHello && conn?.Status == ConnectionStatus.Joining && conn.Kind == ConnectionKind.Direct)
                 tx.DeleteConnection(job.Alias);
+            if (job.Kind == JobKind.GroupIntroInvite && tx.GetMember(BitConverter.ToInt64(job.Body)) is { IntroId: not null } member)
+            {
+                // The introducer must hear of it, or it waits for this introduction for ever (groups.md §3).
+                tx.SetMemberStatus(member.Id, MemberStatus.Removed);
+                QueueEnvelope(tx, job.Alias, new AgentEnvelope.GAddErr(member.IntroId, GroupAddErrorReason.JoinFailed));
+            }
             tx.InsertEvent(errorAlias, job.CorrId, AgentWire.Err(error));
             return errorAlias;
         }).ConfigureAwait(false);
@@ -313,7 +339,7 @@ public sealed partial class SmpAgent
             var g = tx.GetGroup(member.GroupAlias);
             var snd = tx.GetSndQueue(job.Alias);
             var current = tx.GetMember(member.Id);
-            if (g is null || snd is null || current?.Status != MemberStatus.Invited)
+            if (g is null || g.Status != GroupStatus.Active || snd is null || current?.Status != MemberStatus.Invited)
             {
                 tx.DeleteJob(job.Id);
                 return;

@@ -207,8 +207,9 @@ public sealed partial class SmpAgent
 
             case AgentPlaintext.Message { Envelope: var e } env when e.IsGroupEnvelope:
                 if (rcv.Status != QueueStatus.Active) { Reject(AgentErrorCode.AgentProhibited); return; }
-                if (!ApplyGroupEnvelope(tx, conn, env, fx)) { Reject(AgentErrorCode.AgentProhibited); return; }
+                // Received is received, accepted or not: the chain moves on, so the next MSG is not reported as a gap.
                 if (env.SndMsgId > 0) tx.RecordChain(alias, env.SndMsgId, SHA256.HashData(plaintext));
+                if (!ApplyGroupEnvelope(tx, conn, env, fx)) Reject(AgentErrorCode.AgentProhibited);
                 return;
 
             case AgentPlaintext.Message { Envelope: AgentEnvelope.Msg msg } env:

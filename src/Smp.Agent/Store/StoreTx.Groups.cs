@@ -24,6 +24,14 @@ public sealed partial class StoreTx
 
     public bool GroupExists(string alias) => Query("SELECT 1 FROM groups WHERE alias = $a", _ => true, ("$a", alias)).Count > 0;
 
+    /// <summary>Forgets a group and everything about its members (cascade); its connections go by their own jobs.</summary>
+    public void DeleteGroup(string alias)
+    {
+        Exec("DELETE FROM introductions WHERE group_alias = $a", ("$a", alias));
+        Exec("DELETE FROM members WHERE group_alias = $a", ("$a", alias));
+        Exec("DELETE FROM groups WHERE alias = $a", ("$a", alias));
+    }
+
     public void SetGroupStatus(string alias, GroupStatus status) =>
         Exec("UPDATE groups SET status = $s WHERE alias = $a", ("$a", alias), ("$s", (int)status));
 

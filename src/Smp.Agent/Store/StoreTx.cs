@@ -68,12 +68,16 @@ public sealed partial class StoreTx
     public void SetConnectionStatus(string alias, ConnectionStatus status) =>
         Exec("UPDATE connections SET status = $s WHERE alias = $a", ("$a", alias), ("$s", (int)status));
 
-    /// <summary>Takes the next agent message id and sender chain position for a message we send.</summary>
-    public (long InternalId, long SndId, byte[] PrevHash) NextSndIds(string alias)
+    /// <summary>
+    /// Takes the next sender chain position for a message we send and, for a client's message, the next
+    /// agent message id (SENT/R=); envelopes the agent sends on its own take none (0).
+    /// </summary>
+    public (long InternalId, long SndId, byte[] PrevHash) NextSndIds(string alias, bool clientMessage)
     {
         var c = GetConnection(alias) ?? throw new InvalidOperationException("no such connection");
-        Exec("UPDATE connections SET last_internal_id = last_internal_id + 1, last_snd_id = last_snd_id + 1 WHERE alias = $a", ("$a", alias));
-        return (c.LastInternalId + 1, c.LastSndId + 1, c.LastSndHash ?? []);
+        Exec("UPDATE connections SET last_internal_id = last_internal_id + $i, last_snd_id = last_snd_id + 1 WHERE alias = $a",
+            ("$a", alias), ("$i", clientMessage ? 1 : 0));
+        return (clientMessage ? c.LastInternalId + 1 : 0, c.LastSndId + 1, c.LastSndHash ?? []);
     }
 
     public void SetLastSndHash(string alias, byte[] hash) =>
