@@ -10,7 +10,8 @@ public static class Program
         var root = new RootCommand("SimpleX Messaging Protocol (SMP 0.3) tools")
         {
             ServerCommand.Create(),
-            AgentCommand.Create(),
+            AgentHostCommand.Create(),
+            Demo.DemoCommand.Create(),
         };
         // Graceful shutdown on SIGTERM/Ctrl-C: the action's token is cancelled; give it time to close the files.
         var config = new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(30) };

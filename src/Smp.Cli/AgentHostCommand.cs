@@ -7,7 +7,7 @@ using Smp.Protocol.Encodings;
 namespace Smp.Cli;
 
 /// <summary><c>smp agent</c>: runs an SMP agent with its client port until SIGTERM or Ctrl-C (docs/agent.md).</summary>
-internal static class AgentCommand
+internal static class AgentHostCommand
 {
     public static Command Create()
     {
