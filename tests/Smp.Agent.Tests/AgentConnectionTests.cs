@@ -73,3 +73,38 @@ public sealed class AgentConnectionTests : IAsyncLifetime
         await a.DeleteAsync("bob");
     }
 }
+
+public sealed class InProcessApiTests : IAsyncLifetime
+{
+    private readonly AgentHarness _h = new();
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync() => await _h.DisposeAsync();
+
+    [Fact]
+    public async Task An_app_hosting_agents_gets_typed_events_as_an_async_stream()
+    {
+        var server = await _h.StartServerAsync();
+        var a = await _h.StartAgentAsync("a", server);
+        var b = await _h.StartAgentAsync("b", server);
+        var alice = a.Connect("alice");
+        var bob = b.Connect("bob");
+        using var cts = new CancellationTokenSource(TestSupport.Patience);
+        var (_, inv) = await a.NewAsync(alice, "bob");
+        await b.JoinAsync(bob, "j", "alice", inv, noReply: false);
+        await using var bobEvents = b.EventsAsync(bob, cts.Token).GetAsyncEnumerator(cts.Token);
+        await using var aliceEvents = a.EventsAsync(alice, cts.Token).GetAsyncEnumerator(cts.Token);
+        Assert.True(await bobEvents.MoveNextAsync());
+        Assert.Equal(new AgentEvent("", "alice", new Protocol.Agent.AgentCommand.Con()), bobEvents.Current);
+        Assert.True(await aliceEvents.MoveNextAsync());
+        Assert.IsType<Protocol.Agent.AgentCommand.Con>(aliceEvents.Current.Command);
+        await a.SendAsync("s1", "bob", "typed"u8.ToArray());
+        Assert.True(await aliceEvents.MoveNextAsync());
+        Assert.Equal(new AgentEvent("s1", "bob", new Protocol.Agent.AgentCommand.Sent(1)), aliceEvents.Current);
+        Assert.True(await bobEvents.MoveNextAsync());
+        var msg = Assert.IsType<Protocol.Agent.AgentCommand.Msg>(bobEvents.Current.Command);
+        Assert.True(msg.Integrity.IsOk);
+        Assert.Equal("typed"u8.ToArray(), msg.Body.ToArray());
+    }
+}
