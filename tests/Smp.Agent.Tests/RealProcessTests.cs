@@ -1,0 +1,148 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Reflection;
+using System.Text;
+using Smp.Agent.Client;
+using Smp.Protocol.Agent;
+using Smp.Protocol.Encodings;
+
+namespace Smp.Agent.Tests;
+
+/// <summary>The `smp` executable as users run it: server, agents and the demo as separate processes.</summary>
+public sealed class RealProcessTests : IDisposable
+{
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("smp-process-tests-");
+    private readonly List<Process> _processes = [];
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(60);
+
+    private static string SmpDll()
+    {
+        var dll = typeof(RealProcessTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "SmpCliDll").Value!;
+        Assert.True(File.Exists(dll), $"build Smp.Cli first: {dll}");
+        return dll;
+    }
+
+    private Process Start(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(SmpDll());
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        var p = Process.Start(psi)!;
+        p.ErrorDataReceived += (_, _) => { };
+        p.BeginErrorReadLine();
+        _processes.Add(p);
+        return p;
+    }
+
+    private static async Task<string> LineStartingWithAsync(Process p, string prefix)
+    {
+        using var cts = new CancellationTokenSource(Wait);
+        while (true)
+        {
+            var line = await p.StandardOutput.ReadLineAsync(cts.Token) ?? throw new InvalidOperationException($"exited before printing '{prefix}'");
+            var at = line.IndexOf(prefix, StringComparison.Ordinal);
+            if (at >= 0) return line[(at + prefix.Length)..];
+        }
+    }
+
+    private async Task<SmpServerAddress> StartServerAsync() =>
+        SmpServerAddress.Parse(await LineStartingWithAsync(
+            Start("server", "--port", "0", "--data", Path.Combine(_dir.FullName, "server"), "--bind", "127.0.0.1", "--host", "127.0.0.1", "--log-level", "warning"),
+            "listening on "));
+
+    private async Task<(Process Process, int Port)> StartAgentAsync(string name, SmpServerAddress server, int port = 0)
+    {
+        var p = Start("agent", "--port", port.ToString(CultureInfo.InvariantCulture), "--server", server.ToString(),
+            "--db", Path.Combine(_dir.FullName, name + ".db"), "--key-bits", "1024", "--log-level", "warning");
+        return (p, int.Parse(await LineStartingWithAsync(p, "listening on port "), CultureInfo.InvariantCulture));
+    }
+
+    private static async Task<AgentTransmission> ExpectAsync(AgentTcpClient c, string alias, string prefix) =>
+        await c.ExpectAsync(t => t.Alias == alias && Encoding.UTF8.GetString(AgentWire.Payload(t.CommandOrError)).StartsWith(prefix, StringComparison.Ordinal), Wait);
+
+    [Fact]
+    public async Task Two_agent_processes_connect_through_a_server_process_and_survive_a_kill_9()
+    {
+        var server = await StartServerAsync();
+        var (_, alicePort) = await StartAgentAsync("alice", server);
+        var (bobProcess, bobPort) = await StartAgentAsync("bob", server);
+        await using var alice = await AgentTcpClient.ConnectAsync("127.0.0.1", alicePort);
+        var bob = await AgentTcpClient.ConnectAsync("127.0.0.1", bobPort);
+        var inv = (AgentCommand.Inv)(await alice.RequestAsync("bob", new AgentCommand.New(), Wait)).Command!;
+        await bob.SendAsync("1", "alice", new AgentCommand.Join(inv.QueueInfo));
+        await ExpectAsync(bob, "alice", "CON");
+        await ExpectAsync(alice, "bob", "CON");
+
+        // Bob's agent dies hard; Alice's messages wait on the relay; Bob's agent comes back on the same port.
+        bobProcess.Kill(entireProcessTree: true);
+        await bobProcess.WaitForExitAsync();
+        await bob.DisposeAsync();
+        for (var i = 1; i <= 3; i++)
+        {
+            await alice.SendAsync($"s{i}", "bob", new AgentCommand.Send(Encoding.ASCII.GetBytes($"m{i}")));
+            await ExpectAsync(alice, "bob", "SENT");
+        }
+        (_, _) = await StartAgentAsync("bob", server, bobPort);
+        await using var bobAgain = await AgentTcpClient.ConnectAsync("127.0.0.1", bobPort);
+        await bobAgain.SendAsync("2", "", new AgentCommand.SubAll());
+        for (var i = 1; i <= 3; i++)
+        {
+            var msg = (AgentCommand.Msg)(await ExpectAsync(bobAgain, "alice", "MSG OK")).Command!;
+            Assert.Equal($"m{i}", Encoding.ASCII.GetString(msg.Body.Span));
+        }
+    }
+
+    [Fact]
+    public async Task The_demo_runs_every_step_and_exits_zero()
+    {
+        var demo = Start("demo", "--quiet", "--no-color", "--key-bits", "1024");
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        var output = await demo.StandardOutput.ReadToEndAsync(cts.Token);
+        await demo.WaitForExitAsync(cts.Token);
+        Assert.True(demo.ExitCode == 0, output);
+        Assert.Contains("Every step happened", output);
+    }
+
+    [Fact]
+    public async Task The_devices_demo_runs_every_step_and_exits_zero()
+    {
+        var demo = Start("demo", "devices", "--quiet", "--no-color", "--key-bits", "1024");
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        var output = await demo.StandardOutput.ReadToEndAsync(cts.Token);
+        await demo.WaitForExitAsync(cts.Token);
+        Assert.True(demo.ExitCode == 0, output);
+        Assert.Contains("the three profiles are the same", output);
+    }
+
+    [Fact]
+    public async Task An_agent_without_a_server_refuses_to_start_with_a_usage_error()
+    {
+        var p = Start("agent", "--port", "0");
+        using var cts = new CancellationTokenSource(Wait);
+        await p.WaitForExitAsync(cts.Token);
+        Assert.NotEqual(0, p.ExitCode);
+    }
+
+    public void Dispose()
+    {
+        foreach (var p in _processes)
+        {
+            try
+            {
+                if (!p.HasExited) p.Kill(entireProcessTree: true);
+                p.WaitForExit(10_000);
+            }
+            catch (InvalidOperationException)
+            {
+            }
+            p.Dispose();
+        }
+        try
+        {
+            _dir.Delete(recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
