@@ -218,4 +218,15 @@ public sealed partial class SmpAgent
         MemberStatus.Left => GroupMemberStatus.Left,
         _ => GroupMemberStatus.Removed,
     };
+
+    /// <summary>Test hook: queues any envelope on a connection, as a misbehaving peer would send it.</summary>
+    internal async Task QueueEnvelopeForTestAsync(string alias, AgentEnvelope envelope)
+    {
+        await _store.TransactAsync(tx => QueueEnvelope(tx, alias, envelope)).ConfigureAwait(false);
+        KickJobs(alias);
+    }
+
+    /// <summary>Test hook: a group's record and its members as this agent holds them.</summary>
+    internal Task<(GroupRecord? Group, List<MemberRecord> Members)> GroupStateForTestAsync(string gid) =>
+        _store.TransactAsync(tx => (tx.GetGroup(gid), tx.ListMembers(gid)));
 }
