@@ -10,24 +10,13 @@ public sealed class AgentConnectionTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _h.DisposeAsync();
 
-    private static async Task<(ClientSession Alice, ClientSession Bob)> ConnectAsync(SmpAgent a, SmpAgent b)
-    {
-        var alice = a.Connect("alice");
-        var bob = b.Connect("bob");
-        var (_, inv) = await a.NewAsync(alice, "bob");
-        await b.JoinAsync(bob, "11", "alice", inv, noReply: false);
-        await bob.ExpectAsync("alice", "CON");
-        await alice.ExpectAsync("bob", "CON");
-        return (alice, bob);
-    }
-
     [Fact]
     public async Task Two_agents_on_one_server_connect_and_exchange_messages_both_ways()
     {
         var server = await _h.StartServerAsync();
         var a = await _h.StartAgentAsync("a", server);
         var b = await _h.StartAgentAsync("b", server);
-        var (alice, bob) = await ConnectAsync(a, b);
+        var (alice, bob) = await SessionExtensions.ConnectAliceAndBobAsync(a, b);
 
         Assert.Equal(1, await a.SendAsync("2", "bob", "hello"u8.ToArray()));
         Assert.Equal("SENT 1", (await alice.ExpectAsync("bob", "SENT")).Text());
@@ -52,7 +41,7 @@ public sealed class AgentConnectionTests : IAsyncLifetime
         var s2 = await _h.StartServerAsync("s2");
         var a = await _h.StartAgentAsync("a", s1);
         var b = await _h.StartAgentAsync("b", s2);
-        var (alice, bob) = await ConnectAsync(a, b);
+        var (alice, bob) = await SessionExtensions.ConnectAliceAndBobAsync(a, b);
         await b.SendAsync("1", "alice", Encoding.UTF8.GetBytes("über"));
         var m = await alice.ExpectAsync("bob", "MSG");
         Assert.EndsWith("\nüber", m.Text());
@@ -64,7 +53,7 @@ public sealed class AgentConnectionTests : IAsyncLifetime
         var server = await _h.StartServerAsync();
         var a = await _h.StartAgentAsync("a", server);
         var b = await _h.StartAgentAsync("b", server);
-        var (_, bob) = await ConnectAsync(a, b);
+        var (_, bob) = await SessionExtensions.ConnectAliceAndBobAsync(a, b);
         await a.SuspendAsync("bob");
         await b.SendAsync("17", "alice", "message 3"u8.ToArray());
         var err = await bob.ExpectAsync("alice", "ERR");

@@ -106,6 +106,24 @@ internal sealed class AgentHarness : IAsyncDisposable
 
 internal static class SessionExtensions
 {
+    /// <summary>Sessions "alice" on <paramref name="a"/> and "bob" on <paramref name="b"/>, connected as "bob" and "alice".</summary>
+    public static async Task<(ClientSession Alice, ClientSession Bob)> ConnectAliceAndBobAsync(SmpAgent a, SmpAgent b)
+    {
+        var alice = a.Connect("alice");
+        var bob = b.Connect("bob");
+        await ConnectAsync(a, alice, "bob", b, bob, "alice");
+        return (alice, bob);
+    }
+
+    /// <summary>x invites, y joins; waits for CON on both sides. x calls y <paramref name="yAlias"/>, y calls x <paramref name="xAlias"/>.</summary>
+    public static async Task ConnectAsync(SmpAgent x, ClientSession xs, string yAlias, SmpAgent y, ClientSession ys, string xAlias)
+    {
+        var (_, inv) = await x.NewAsync(xs, yAlias);
+        await y.JoinAsync(ys, "j", xAlias, inv, noReply: false);
+        await ys.ExpectAsync(xAlias, "CON");
+        await xs.ExpectAsync(yAlias, "CON");
+    }
+
     public static string Text(this AgentOutput o) => Encoding.UTF8.GetString(o.Payload);
 
     /// <summary>Waits for the next output of the session that matches; earlier non-matching ones are skipped and returned.</summary>

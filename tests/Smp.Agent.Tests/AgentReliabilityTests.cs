@@ -16,17 +16,6 @@ public sealed class AgentReliabilityTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _h.DisposeAsync();
 
-    private static async Task<(ClientSession Alice, ClientSession Bob)> ConnectAsync(SmpAgent a, SmpAgent b)
-    {
-        var alice = a.Connect("alice");
-        var bob = b.Connect("bob");
-        var (_, inv) = await a.NewAsync(alice, "bob");
-        await b.JoinAsync(bob, "11", "alice", inv, noReply: false);
-        await bob.ExpectAsync("alice", "CON");
-        await alice.ExpectAsync("bob", "CON");
-        return (alice, bob);
-    }
-
     private static async Task<List<string>> ReceiveBodiesAsync(ClientSession s, string alias, int count)
     {
         var bodies = new List<string>();
@@ -46,7 +35,7 @@ public sealed class AgentReliabilityTests : IAsyncLifetime
         var server = await _h.StartServerAsync();
         var a = await _h.StartAgentAsync("a", server);
         var b = await _h.StartAgentAsync("b", server);
-        var (alice, bob) = await ConnectAsync(a, b);
+        var (alice, bob) = await SessionExtensions.ConnectAliceAndBobAsync(a, b);
 
         await _h.StopServerAsync();
         await alice.ExpectAsync("bob", "DOWN");
@@ -66,7 +55,7 @@ public sealed class AgentReliabilityTests : IAsyncLifetime
         var server = await _h.StartServerAsync();
         var a = await _h.StartAgentAsync("a", server);
         var b = await _h.StartAgentAsync("b", server);
-        var (_, bob) = await ConnectAsync(a, b);
+        var (_, bob) = await SessionExtensions.ConnectAliceAndBobAsync(a, b);
 
         await _h.StopServerAsync();
         for (var i = 1; i <= 3; i++) await a.SendAsync($"c{i}", "bob", Encoding.ASCII.GetBytes($"m{i}"));
@@ -84,7 +73,7 @@ public sealed class AgentReliabilityTests : IAsyncLifetime
         var server = await _h.StartServerAsync();
         var a = await _h.StartAgentAsync("a", server);
         var b = await _h.StartAgentAsync("b", server);
-        var (alice, _) = await ConnectAsync(a, b);
+        var (alice, _) = await SessionExtensions.ConnectAliceAndBobAsync(a, b);
         b.Disconnect(b.Connect("nobody"));
         a.Disconnect(alice);
         for (var i = 1; i <= 3; i++) await b.SendAsync($"c{i}", "alice", Encoding.ASCII.GetBytes($"m{i}"));
@@ -101,7 +90,7 @@ public sealed class AgentReliabilityTests : IAsyncLifetime
         var server = await _h.StartServerAsync();
         var a = await _h.StartAgentAsync("a", server);
         var b = await _h.StartAgentAsync("b", server);
-        var (alice1, bob) = await ConnectAsync(a, b);
+        var (alice1, bob) = await SessionExtensions.ConnectAliceAndBobAsync(a, b);
         var alice2 = a.Connect("alice2");
         await a.SubscribeAsync(alice2, "bob");
         await alice1.ExpectAsync("bob", "END");

@@ -20,19 +20,11 @@ public sealed class GroupHostileTests : IAsyncLifetime
         _alice = _a.Connect("alice");
         _bob = _b.Connect("bob");
         _carol = _c.Connect("carol");
-        await ConnectAsync(_a, _alice, _b, _bob, "bob", "alice");
-        await ConnectAsync(_a, _alice, _c, _carol, "carol", "alice");
+        await SessionExtensions.ConnectAsync(_a, _alice, "bob", _b, _bob, "alice");
+        await SessionExtensions.ConnectAsync(_a, _alice, "carol", _c, _carol, "alice");
     }
 
     public async Task DisposeAsync() => await _h.DisposeAsync();
-
-    private static async Task ConnectAsync(SmpAgent x, ClientSession xs, SmpAgent y, ClientSession ys, string yName, string xName)
-    {
-        var (_, inv) = await x.NewAsync(xs, yName);
-        await y.JoinAsync(ys, "j", xName, inv, noReply: false);
-        await ys.ExpectAsync(xName, "CON");
-        await xs.ExpectAsync(yName, "CON");
-    }
 
     private static async Task AddAsync(SmpAgent x, ClientSession xs, string gid, SmpAgent y, ClientSession ys, string yAlias, string xAlias)
     {

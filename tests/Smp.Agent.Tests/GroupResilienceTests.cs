@@ -78,6 +78,20 @@ public sealed class GroupResilienceTests : IAsyncLifetime
         }
     }
 
+    /// <summary>Alice and Bob form group "g"; Carol is connected to Alice directly, ready to be invited.</summary>
+    private async Task<(Person Alice, Person Bob, Person Carol)> AliceAndBobInAGroupAndCarolConnectedAsync()
+    {
+        var server = await _h.StartServerAsync();
+        var alice = await PersonAsync("alice", server);
+        var bob = await PersonAsync("bob", server);
+        var carol = await PersonAsync("carol", server);
+        await ConnectAsync(alice, bob);
+        await ConnectAsync(alice, carol);
+        await alice.Agent.GroupNewAsync(alice.Session, "g", "g"u8.ToArray());
+        await AddAsync(alice, "g", bob);
+        return (alice, bob, carol);
+    }
+
     [Fact]
     public async Task Five_members_across_two_servers_all_connect_and_exchange_messages()
     {
@@ -96,15 +110,7 @@ public sealed class GroupResilienceTests : IAsyncLifetime
     [Fact]
     public async Task A_join_started_while_a_member_is_offline_completes_when_it_comes_back()
     {
-        var server = await _h.StartServerAsync();
-        var alice = await PersonAsync("alice", server);
-        var bob = await PersonAsync("bob", server);
-        var carol = await PersonAsync("carol", server);
-        await ConnectAsync(alice, bob);
-        await ConnectAsync(alice, carol);
-        await alice.Agent.GroupNewAsync(alice.Session, "g", "g"u8.ToArray());
-        await AddAsync(alice, "g", bob);
-
+        var (alice, bob, carol) = await AliceAndBobInAGroupAndCarolConnectedAsync();
         var bobOptions = await _h.StopAgentAsync(bob.Agent);
         var invId = await InviteAsync(alice, "g", carol);
         await carol.Agent.GroupJoinAsync(carol.Session, "g", invId);
@@ -121,16 +127,8 @@ public sealed class GroupResilienceTests : IAsyncLifetime
     [Fact]
     public async Task An_agent_restarted_in_the_middle_of_an_introduction_finishes_it()
     {
-        var server = await _h.StartServerAsync();
-        var alice = await PersonAsync("alice", server);
-        var bob = await PersonAsync("bob", server);
-        var carol = await PersonAsync("carol", server);
-        await ConnectAsync(alice, bob);
-        await ConnectAsync(alice, carol);
-        await alice.Agent.GroupNewAsync(alice.Session, "g", "g"u8.ToArray());
-        await AddAsync(alice, "g", bob);
-        var invId = await InviteAsync(alice, "g", carol);
-        await carol.Agent.GroupJoinAsync(carol.Session, "g", invId);
+        var (alice, bob, carol) = await AliceAndBobInAGroupAndCarolConnectedAsync();
+        await carol.Agent.GroupJoinAsync(carol.Session, "g", await InviteAsync(alice, "g", carol));
         // Carol restarts right after accepting, and Alice as soon as Carol has joined.
         carol.Agent = await _h.RestartAgentAsync(carol.Agent);
         carol.Session = carol.Agent.Connect("carol again");
@@ -147,16 +145,8 @@ public sealed class GroupResilienceTests : IAsyncLifetime
     [Fact]
     public async Task A_server_restart_in_the_middle_of_an_introduction_does_not_stop_it()
     {
-        var server = await _h.StartServerAsync();
-        var alice = await PersonAsync("alice", server);
-        var bob = await PersonAsync("bob", server);
-        var carol = await PersonAsync("carol", server);
-        await ConnectAsync(alice, bob);
-        await ConnectAsync(alice, carol);
-        await alice.Agent.GroupNewAsync(alice.Session, "g", "g"u8.ToArray());
-        await AddAsync(alice, "g", bob);
-        var invId = await InviteAsync(alice, "g", carol);
-        await carol.Agent.GroupJoinAsync(carol.Session, "g", invId);
+        var (alice, bob, carol) = await AliceAndBobInAGroupAndCarolConnectedAsync();
+        await carol.Agent.GroupJoinAsync(carol.Session, "g", await InviteAsync(alice, "g", carol));
         await _h.RestartServerAsync(0);
         await alice.WaitAsync("g", "GALL carol");
         await carol.WaitAsync("g", "GALL alice");
