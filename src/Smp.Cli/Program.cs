@@ -11,6 +11,7 @@ public static class Program
         {
             ServerCommand.Create(),
             AgentCommand.Create(),
+            ClientCommand.Create(),
         };
         // Graceful shutdown on SIGTERM/Ctrl-C: the action's token is cancelled; give it time to close the files.
         var config = new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(30) };
