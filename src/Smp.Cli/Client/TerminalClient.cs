@@ -21,6 +21,8 @@ internal sealed class TerminalClient
     private readonly TerminalClientOptions _options;
     private readonly Lock _outputLock = new();
     private readonly ConcurrentDictionary<string, PendingCommand> _pending = new(StringComparer.Ordinal);
+    private readonly TaskCompletionSource _firstAttempt = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource _answered = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private AgentTcpClient? _agent;
     private long _corrId;
     private volatile bool _wire;
@@ -50,6 +52,14 @@ internal sealed class TerminalClient
 
     private async Task InputLoopAsync(TextReader input, CancellationToken ct)
     {
+        // Lines piped in all at once must not race the first connection and be refused.
+        try
+        {
+            await _firstAttempt.Task.WaitAsync(_options.ConnectTimeout, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is TimeoutException or OperationCanceledException)
+        {
+        }
         while (!ct.IsCancellationRequested)
         {
             string? line;
@@ -66,6 +76,9 @@ internal sealed class TerminalClient
             var action = ClientCommandParser.Parse(line);
             switch (action)
             {
+                case ClientAction.Quit when line is null:
+                    await DrainAsync(ct).ConfigureAwait(false);
+                    return;
                 case ClientAction.Quit:
                     return;
                 case ClientAction.Nothing:
@@ -88,6 +101,30 @@ internal sealed class TerminalClient
                     await SendAsync(new PendingCommand(raw.Alias, null, "raw command"),
                         (a, id) => a.SendRawAsync(System.Text.Encoding.UTF8.GetBytes($"{id}\r\n{raw.Alias}\r\n{raw.CommandLine}\r\n"), ct)).ConfigureAwait(false);
                     break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// At the end of piped input, waits a little for the answers to what was sent, so that a script's
+    /// output is complete. JOIN (answered by a later CON) and SUBALL (no end mark) are not waited for.
+    /// </summary>
+    private async Task DrainAsync(CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow + _options.DrainTimeout;
+        while (true)
+        {
+            var answered = Volatile.Read(ref _answered).Task;
+            if (_agent is null || !_pending.Values.Any(p => p.Command is not (AgentCommand.Join or AgentCommand.SubAll))) return;
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero) return;
+            try
+            {
+                await answered.WaitAsync(left, ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is TimeoutException or OperationCanceledException)
+            {
+                return;
             }
         }
     }
@@ -129,6 +166,7 @@ internal sealed class TerminalClient
             }
             catch (Exception e) when (e is SocketException or IOException or OperationCanceledException)
             {
+                _firstAttempt.TrySetResult();
                 if (ct.IsCancellationRequested) return;
                 if (!announcedFailure)
                 {
@@ -169,6 +207,7 @@ internal sealed class TerminalClient
             _agent = agent;
             await SendAsync(new PendingCommand("", new AgentCommand.SubAll(), "/suball"),
                 (a, id) => a.SendAsync(id, "", new AgentCommand.SubAll(), ct)).ConfigureAwait(false);
+            _firstAttempt.TrySetResult();
             await foreach (var t in agent.Incoming.ReadAllAsync(ct).ConfigureAwait(false)) Show(t);
         }
         catch (OperationCanceledException)
@@ -177,6 +216,8 @@ internal sealed class TerminalClient
         finally
         {
             _agent = null;
+            _firstAttempt.TrySetResult();
+            SignalAnswered();
             agent.Wire -= OnWire;
             await agent.DisposeAsync().ConfigureAwait(false);
         }
@@ -191,6 +232,7 @@ internal sealed class TerminalClient
             foreach (var (id, p) in _pending)
                 if (p.Command is AgentCommand.Join && p.Alias == t.Alias) _pending.TryRemove(id, out _);
         Print(EventFormatter.Format(t, pending));
+        if (pending is not null) SignalAnswered();
     }
 
     /// <summary>Commands sent on a connection that dropped get no answer: say that their outcome is unknown.</summary>
@@ -202,6 +244,9 @@ internal sealed class TerminalClient
             Print(LineStyle.Warning, $"! no answer to {p.Label} before the connection dropped; the agent may still carry it out");
         }
     }
+
+    private void SignalAnswered() =>
+        Interlocked.Exchange(ref _answered, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
     private void OnWire(bool sent, string text)
     {

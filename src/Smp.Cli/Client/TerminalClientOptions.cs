@@ -17,4 +17,7 @@ internal sealed record TerminalClientOptions
 
     /// <summary>A connection attempt that takes longer fails (a host that drops packets would otherwise hang it).</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>At the end of input, how long to wait for answers still due (a script's output is then complete).</summary>
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(5);
 }
