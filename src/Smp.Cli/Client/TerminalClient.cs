@@ -73,6 +73,10 @@ internal sealed class TerminalClient
             {
                 return;
             }
+            catch (IOException)
+            {
+                line = null; // the terminal went away: the same as the end of input
+            }
             var action = ClientCommandParser.Parse(line);
             switch (action)
             {
@@ -231,7 +235,15 @@ internal sealed class TerminalClient
         if (t.Command is AgentCommand.Con && t.CorrId.Length == 0)
             foreach (var (id, p) in _pending)
                 if (p.Command is AgentCommand.Join && p.Alias == t.Alias) _pending.TryRemove(id, out _);
-        Print(EventFormatter.Format(t, pending));
+        try
+        {
+            Print(EventFormatter.Format(t, pending));
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException)
+        {
+            // A transmission we cannot show must not stop the connection loop (and with it reconnection).
+            Print(LineStyle.Warning, $"! could not show a transmission from the agent ({e.Message})");
+        }
         if (pending is not null) SignalAnswered();
     }
 
