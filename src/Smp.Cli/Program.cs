@@ -11,6 +11,7 @@ public static class Program
         {
             ServerCommand.Create(),
             AgentHostCommand.Create(),
+            ClientCommand.Create(),
             Demo.DemoCommand.Create(),
         };
         // Graceful shutdown on SIGTERM/Ctrl-C: the action's token is cancelled; give it time to close the files.
