@@ -1,0 +1,93 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Smp.Protocol.Encodings;
+
+namespace Smp.LoadGen;
+
+/// <summary>
+/// A group of --members agents (one per member, in this process) on --servers in-process servers. m0 connects
+/// directly to every other member, creates the group and adds them one by one; the time of the k-th member
+/// is GroupAdd → GALL at both m0 and the member, which includes its connections to the k-1 members before it.
+/// Then every member sends --messages to the group at once, and the run waits until all are delivered.
+/// </summary>
+internal static class GroupScenario
+{
+    private const string Gid = "bench";
+
+    public static async Task RunAsync(Options o, CancellationToken ct)
+    {
+        var memberCount = o.Int("members", 5);
+        var perMember = o.Int("messages", 4);
+        var serverCount = o.Int("servers", 2);
+        var keyBits = o.Int("key-bits", 2048);
+        var pool = o.Int("key-pool", 8);
+        await using var harness = new Harness();
+        var servers = new List<SmpServerAddress>();
+        for (var i = 0; i < serverCount; i++) servers.Add(await harness.StartServerAsync());
+        var members = new Person[memberCount];
+        for (var i = 0; i < memberCount; i++)
+        {
+            var name = "m" + i;
+            members[i] = new Person(name, await harness.StartAgentAsync(name, keyBits, pool, servers[i % serverCount]));
+        }
+        Console.WriteLine($"{memberCount} members on {serverCount} server(s), {keyBits}-bit queue keys, key pool {pool} per agent");
+        var inviter = members[0];
+
+        var started = Stopwatch.GetTimestamp();
+        foreach (var m in members.Skip(1)) await inviter.ConnectAsync(m, m.Name, inviter.Name, ct);
+        Report.Line("direct connections m0 -> each", $"{memberCount - 1} in {Report.Seconds(started):F1} s");
+
+        await inviter.Agent.GroupNewAsync(inviter.Session, Gid, "benchmark group"u8.ToArray(), ct);
+        var joinTimes = new List<string>();
+        var groupStarted = Stopwatch.GetTimestamp();
+        foreach (var m in members.Skip(1))
+        {
+            var t0 = Stopwatch.GetTimestamp();
+            await inviter.Agent.GroupAddAsync(Gid, m.Name, ct);
+            var ginv = await m.WaitAsync(inviter.Name, "GINV", ct);
+            var invId = Convert.FromBase64String(Person.Text(ginv).Split(' ')[1]);
+            await m.Agent.GroupJoinAsync(m.Session, Gid, invId, ct);
+            await inviter.WaitAsync(Gid, "GALL " + m.Name, ct, TimeSpan.FromMinutes(5));
+            await m.WaitAsync(Gid, "GALL " + inviter.Name, ct, TimeSpan.FromMinutes(5));
+            var seconds = Report.Seconds(t0);
+            joinTimes.Add(seconds.ToString("F1", CultureInfo.InvariantCulture));
+            Console.WriteLine($"  member {m.Name} (#{joinTimes.Count + 1}) reached GALL in {seconds:F1} s");
+        }
+        Report.Line("group complete", $"{Report.Seconds(groupStarted):F1} s for {memberCount - 1} additions");
+        Report.Line("n-th member to GALL (s), in order", $"{string.Join(' ', joinTimes)}");
+
+        // Every member's GCON for every other member has come before the messages are timed.
+        var messageStart = Stopwatch.GetTimestamp();
+        var latencies = new Latencies();
+        var sentAt = new Dictionary<string, long>();
+        foreach (var m in members)
+            for (var i = 0; i < perMember; i++) sentAt[$"{m.Name}-{i}"] = 0;
+        await Task.WhenAll(members.Select(m => Task.Run(async () =>
+        {
+            for (var i = 0; i < perMember; i++)
+            {
+                var key = $"{m.Name}-{i}";
+                lock (sentAt) sentAt[key] = Stopwatch.GetTimestamp();
+                await m.Agent.GroupSendAsync(Gid, Encoding.ASCII.GetBytes(key), ct);
+            }
+        }, ct)).Concat(members.Select(m => Task.Run(async () =>
+        {
+            for (var got = 0; got < perMember * (memberCount - 1); got++)
+            {
+                var msg = await m.WaitAsync(Gid, "GMSG", ct, TimeSpan.FromMinutes(5));
+                var text = Person.Text(msg);
+                var key = text[(text.IndexOf('\n') + 1)..];
+                long t0;
+                lock (sentAt) t0 = sentAt[key];
+                latencies.AddSince(t0);
+            }
+        }, ct))));
+        var total = Report.Seconds(messageStart);
+        var sent = memberCount * perMember;
+        Report.Line("group messages sent", $"{sent} ({perMember} per member, all at once)");
+        Report.Line("deliveries", $"{sent * (memberCount - 1)} in {total:F1} s");
+        Report.Line("throughput", $"{sent / total:F1} group msg/s = {sent * (memberCount - 1) / total:F1} deliveries/s");
+        Report.Line("latency GroupSendAsync -> GMSG", $"{latencies.Summary()}");
+    }
+}

@@ -1,0 +1,66 @@
+using Smp.LoadGen;
+
+// Load generator and scenario timer for the server, the agent and agent groups (docs/performance.md).
+// Loopback only; every loop is bounded by a message count and a duration.
+if (args.Length == 0 || args[0] is "-h" or "--help")
+{
+    Console.WriteLine("""
+        usage: smp-loadgen <scenario> [options]
+
+        scenarios
+          server-load      N sender/recipient pairs, SEND -> MSG -> ACK per queue (pre-signed transmissions)
+                             --pairs 100 --duration 15 --warmup 3 --messages 0 (0: no count bound)
+                             --body-size 3584 --key-bits 2048 --server host:port#keyHash (loopback only)
+          server-memory    bytes per idle queue on an in-process server
+                             --queues 100000 --secure true --key-bits 1024 --window 32
+          agent-setup      NEW -> both CON between two agents, one connection at a time
+                             --connections 10 --key-bits 2048
+          agent-messages   messages/s and latency through duplex connections between two agents
+                             --connections 1 --messages 200 --window 16 --key-bits 2048 --duration 60
+          agent-memory     bytes per idle duplex connection (both agents in one process)
+                             --connections 30 --key-bits 2048
+          group            n-th member to GALL and group messages/s, one agent per member
+                             --members 5 --messages 4 (per member) --servers 2 --key-bits 2048
+        """);
+    return 0;
+}
+
+var options = new Options(args.Skip(1));
+var scenario = args[0];
+using var stop = new CancellationTokenSource(options.Time("timeout", TimeSpan.FromMinutes(15)));
+Console.WriteLine($"# {scenario} {string.Join(' ', args.Skip(1))}");
+Console.WriteLine($"# {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, .NET {Environment.Version}, server GC {System.Runtime.GCSettings.IsServerGC}");
+try
+{
+    switch (scenario)
+    {
+        case "server-load":
+            await ServerLoad.RunAsync(options, stop.Token);
+            break;
+        case "server-memory":
+            await ServerMemory.RunAsync(options, stop.Token);
+            break;
+        case "agent-setup":
+            await AgentScenarios.SetupAsync(options, stop.Token);
+            break;
+        case "agent-messages":
+            await AgentScenarios.MessagesAsync(options, stop.Token);
+            break;
+        case "agent-memory":
+            await AgentScenarios.MemoryAsync(options, stop.Token);
+            break;
+        case "group":
+            await GroupScenario.RunAsync(options, stop.Token);
+            break;
+        default:
+            Console.Error.WriteLine($"unknown scenario {scenario}; --help lists them");
+            return 2;
+    }
+}
+catch (OperationCanceledException) when (stop.IsCancellationRequested)
+{
+    Console.Error.WriteLine("stopped: the scenario ran past --timeout");
+    return 1;
+}
+options.ThrowIfUnused();
+return 0;
