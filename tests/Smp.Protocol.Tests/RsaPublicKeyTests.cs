@@ -45,6 +45,39 @@ public class RsaPublicKeyTests
     }
 
     [Fact]
+    public void Oaep_under_a_key_with_an_exponent_larger_than_its_modulus_decrypts_with_its_private_key()
+    {
+        var (priv, spki) = ReferenceStyleKey();
+        using var pub = RsaPublicKey.Parse(spki);
+        var sealedBytes = pub.Encrypt("header bytes"u8);
+        var oaep = new Org.BouncyCastle.Crypto.Encodings.OaepEncoding(new Org.BouncyCastle.Crypto.Engines.RsaEngine(),
+            new Org.BouncyCastle.Crypto.Digests.Sha256Digest(), new Org.BouncyCastle.Crypto.Digests.Sha256Digest(), null);
+        oaep.Init(false, DotNetUtilities.GetRsaKeyPair(priv).Private);
+        Assert.Equal("header bytes"u8.ToArray(), oaep.ProcessBlock(sealedBytes, 0, sealedBytes.Length));
+        priv.Dispose();
+    }
+
+    [Theory]
+    [InlineData(1024)]
+    [InlineData(2048)]
+    public void The_big_integer_path_agrees_with_the_bcl_on_ordinary_keys(int bits)
+    {
+        using var rsa = RSA.Create(bits);
+        var p = rsa.ExportParameters(false);
+        var n = new System.Numerics.BigInteger(p.Modulus, isUnsigned: true, isBigEndian: true);
+        var e = new System.Numerics.BigInteger(p.Exponent, isUnsigned: true, isBigEndian: true);
+        var sig = SmpRsa.Sign(rsa, "data"u8);
+        Assert.True(RsaPublicOps.VerifyPss(n, e, bits, "data"u8, sig));
+        Assert.False(RsaPublicOps.VerifyPss(n, e, bits, "dato"u8, sig));
+        sig[^1] ^= 1;
+        Assert.False(RsaPublicOps.VerifyPss(n, e, bits, "data"u8, sig));
+        Assert.False(RsaPublicOps.VerifyPss(n, e, bits, "data"u8, new byte[bits / 8]));
+        var c = RsaPublicOps.EncryptOaep(n, e, bits / 8, "secret"u8);
+        Assert.True(SmpRsa.TryDecrypt(rsa, c, out var plain));
+        Assert.Equal("secret"u8.ToArray(), plain);
+    }
+
+    [Fact]
     public void An_ordinary_key_uses_the_bcl_path()
     {
         using var rsa = RSA.Create(2048);
