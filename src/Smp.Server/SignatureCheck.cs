@@ -19,18 +19,36 @@ internal static class SignatureCheck
         new(() => MakeDummy(512)),
     ];
 
+    /// <summary>Parsed keys cache per thread: parsing and importing a key costs more than verifying with it.</summary>
+    private const int CacheLimit = 4096;
+
+    [ThreadStatic]
+    private static Dictionary<byte[], RsaPublicKey>? t_keys;
+
     /// <summary>True when <paramref name="signature"/> is a valid PSS signature of <paramref name="signed"/> by <paramref name="keyDer"/>.</summary>
     public static bool Verify(byte[]? keyDer, ReadOnlySpan<byte> signature, ReadOnlySpan<byte> signed)
     {
-        if (keyDer is not null && RsaPublicKey.TryParse(keyDer, out var key))
-        {
-            using (key)
-            {
-                if (key!.ModulusBytes == signature.Length) return key.Verify(signed, signature);
-            }
-        }
+        if (keyDer is not null && Parsed(keyDer) is { } key && key.ModulusBytes == signature.Length) return key.Verify(signed, signature);
         DummyVerify(signature, signed);
         return false;
+    }
+
+    /// <summary>
+    /// The parsed key, from this thread's cache when it is there (an RSA object is not shared between threads).
+    /// Keys come from the queue store, so they parsed when stored; null only for a key that never would.
+    /// </summary>
+    private static RsaPublicKey? Parsed(byte[] keyDer)
+    {
+        var keys = t_keys ??= new Dictionary<byte[], RsaPublicKey>(ByteArrayComparer.Instance);
+        if (keys.TryGetValue(keyDer, out var key)) return key;
+        if (!RsaPublicKey.TryParse(keyDer, out key)) return null;
+        if (keys.Count >= CacheLimit)
+        {
+            foreach (var old in keys.Values) old.Dispose();
+            keys.Clear();
+        }
+        keys[keyDer] = key!;
+        return key;
     }
 
     /// <summary>Spends a verification's worth of time on a signature that is failed anyway.</summary>
