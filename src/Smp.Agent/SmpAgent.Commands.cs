@@ -66,7 +66,10 @@ public sealed partial class SmpAgent
     }
 
     /// <summary>SUB: this client becomes the holder of a connection or group; the previous one gets END.</summary>
-    public async Task SubscribeAsync(ClientSession session, string alias, CancellationToken ct = default)
+    public Task SubscribeAsync(ClientSession session, string alias, CancellationToken ct = default) => SubscribeAsync(session, alias, true, ct);
+
+    /// <summary>SUB; with <paramref name="dispatch"/> false the waiting events are left for the caller to dispatch after its OK.</summary>
+    internal async Task SubscribeAsync(ClientSession session, string alias, bool dispatch, CancellationToken ct)
     {
         var rcv = await _store.TransactAsync(tx =>
         {
@@ -87,15 +90,17 @@ public sealed partial class SmpAgent
                 throw;
             }
         }
-        Hold(session, alias);
+        Hold(session, alias, dispatch);
     }
 
     /// <summary>SUBALL: holds every direct connection and group; returns their aliases for one OK each.</summary>
-    public async Task<List<string>> SubscribeAllAsync(ClientSession session, CancellationToken ct = default)
+    public Task<List<string>> SubscribeAllAsync(ClientSession session, CancellationToken ct = default) => SubscribeAllAsync(session, true, ct);
+
+    internal async Task<List<string>> SubscribeAllAsync(ClientSession session, bool dispatch, CancellationToken ct)
     {
         var all = await _store.TransactAsync(tx =>
             tx.ListConnections(ConnectionKind.Direct).Select(c => c.Alias).Concat(tx.ListGroups().Select(g => g.Alias)).ToList(), ct).ConfigureAwait(false);
-        foreach (var alias in all) Hold(session, alias);
+        foreach (var alias in all) Hold(session, alias, dispatch);
         return all;
     }
 

@@ -28,14 +28,17 @@ public sealed partial class SmpAgent
                 case AgentCommand.Join j:
                     await JoinAsync(session, t.CorrId, t.Alias, j.QueueInfo, j.NoReply, ct).ConfigureAwait(false);
                     break;
+                // The OK comes first, then the events that were waiting for a holder.
                 case AgentCommand.Sub:
-                    await SubscribeAsync(session, t.Alias, ct).ConfigureAwait(false);
+                    await SubscribeAsync(session, t.Alias, false, ct).ConfigureAwait(false);
                     Respond(t.Alias, new AgentCommand.Ok());
+                    await DispatchAsync(t.Alias).ConfigureAwait(false);
                     break;
                 case AgentCommand.SubAll:
-                    var all = await SubscribeAllAsync(session, ct).ConfigureAwait(false);
+                    var all = await SubscribeAllAsync(session, false, ct).ConfigureAwait(false);
                     foreach (var a in all) Respond(a, new AgentCommand.Ok());
                     if (all.Count == 0) Respond("", new AgentCommand.Ok());
+                    foreach (var a in all) await DispatchAsync(a).ConfigureAwait(false);
                     break;
                 case AgentCommand.Send s:
                     await SendAsync(t.CorrId, t.Alias, s.Body, ct).ConfigureAwait(false);

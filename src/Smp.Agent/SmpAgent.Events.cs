@@ -8,7 +8,8 @@ namespace Smp.Agent;
 public sealed partial class SmpAgent
 {
     /// <summary>Makes <paramref name="session"/> the holder of <paramref name="alias"/>; the previous holder gets END.</summary>
-    internal void Hold(ClientSession session, string alias)
+    /// <remarks>With <paramref name="dispatch"/> false the caller dispatches, after writing its own response first.</remarks>
+    internal void Hold(ClientSession session, string alias, bool dispatch = true)
     {
         ClientSession? previous;
         lock (_holdersLock)
@@ -18,7 +19,7 @@ public sealed partial class SmpAgent
             session.Queued.Remove(alias);
         }
         if (previous is not null && previous != session) previous.Send(new AgentOutput("", alias, AgentWire.End));
-        _ = DispatchAsync(alias);
+        if (dispatch) _ = DispatchAsync(alias);
     }
 
     internal void Release(string alias)

@@ -68,6 +68,8 @@ public sealed partial class SmpAgent
         var g = tx.GetGroup(member.GroupAlias);
         if (g is null) return false;
         DropMemberConnection(tx, member, fx);
+        // A group we have left or deleted has nothing to tell about it.
+        if (g.Status != GroupStatus.Active) return true;
         tx.SetMemberStatus(member.Id, MemberStatus.Rejected);
         GroupEvent(tx, g, new AgentCommand.GRejected(member.DirectAlias));
         fx.Dispatch.Add(g.Alias);

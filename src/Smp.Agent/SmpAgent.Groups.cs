@@ -36,14 +36,16 @@ public sealed partial class SmpAgent
     {
         gid = gid.Length == 0 ? NewAlias() : gid;
         if (info.Length > MaxGroupInfoSize) throw new AgentProtocolException(AgentErrorCode.CmdLarge);
+        var fx = new Effects();
         await _store.TransactAsync(tx =>
         {
             if (tx.GetGroup(gid) is { Status: GroupStatus.Active }) throw GroupError(AgentErrorCode.GroupDuplicate);
-            tx.DeleteGroup(gid);
+            ForgetGroup(tx, gid, fx);
             if (tx.ConnectionExists(gid)) throw new AgentProtocolException(AgentErrorCode.ConnDuplicate);
             tx.InsertGroup(new GroupRecord(gid, RandomNumberGenerator.GetBytes(AgentEnvelope.GroupIdSize), RandomNumberGenerator.GetBytes(AgentEnvelope.MemberIdSize),
                 0, info.ToArray(), GroupStatus.Active, "", 0, []));
         }, ct).ConfigureAwait(false);
+        await RunEffectsAsync(fx).ConfigureAwait(false);
         Hold(session, gid);
         return gid;
     }
@@ -72,6 +74,7 @@ public sealed partial class SmpAgent
         gid = gid.Length == 0 ? NewAlias() : gid;
         using var sndKey = _keys.Take();
         using var signKey = _keys.Take();
+        var fx = new Effects();
         var conn = NewGroupConnAlias();
         await _store.TransactAsync(tx =>
         {
@@ -81,8 +84,8 @@ public sealed partial class SmpAgent
                 throw GroupError(AgentErrorCode.GroupDuplicate);
             // A group we left, were removed from or saw deleted keeps its record (commands get NOT_MEMBER)
             // until its alias or its id is used again.
-            tx.DeleteGroup(gid);
-            if (tx.FindGroupById(inv.GroupId) is { } old) tx.DeleteGroup(old.Alias);
+            ForgetGroup(tx, gid, fx);
+            if (tx.FindGroupById(inv.GroupId) is { } old) ForgetGroup(tx, old.Alias, fx);
             if (tx.ConnectionExists(gid)) throw new AgentProtocolException(AgentErrorCode.ConnDuplicate);
             if (!SmpQueueInfo.TryParse(inv.QueueInfo, out var queue) || !RsaPublicKey.TryParse(queue!.EncryptionKey, out var peerKey))
                 throw GroupError(AgentErrorCode.GroupUnknown);
@@ -95,6 +98,7 @@ public sealed partial class SmpAgent
             QueueEnvelope(tx, conn, new AgentEnvelope.GJoin(inv.InvId, inv.MemberId));
             tx.SetInvitationStatus(invId, InvitationStatus.Accepted);
         }, ct).ConfigureAwait(false);
+        await RunEffectsAsync(fx).ConfigureAwait(false);
         Hold(session, gid);
         KickJobs(conn);
         return gid;
@@ -163,6 +167,13 @@ public sealed partial class SmpAgent
             tx.SetGroupStatus(gid, status);
         }, ct).ConfigureAwait(false);
         await RunEffectsAsync(fx).ConfigureAwait(false);
+    }
+
+    /// <summary>Forgets a finished group whose alias or id is used again, ending any group connection it still has.</summary>
+    private static void ForgetGroup(StoreTx tx, string gid, Effects fx)
+    {
+        foreach (var m in tx.ListMembers(gid)) DropMemberConnection(tx, m, fx);
+        tx.DeleteGroup(gid);
     }
 
     /// <summary>Queues the end of a member's group connection after whatever is already queued on it.</summary>

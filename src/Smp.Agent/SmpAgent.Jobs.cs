@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Smp.Agent.Smp;
 using Smp.Agent.Store;
@@ -23,6 +24,9 @@ public sealed partial class SmpAgent
     private readonly object _jobsLock = new();
     private readonly HashSet<string> _running = new(StringComparer.Ordinal);
     private readonly Dictionary<string, TaskCompletionSource> _wake = new(StringComparer.Ordinal);
+
+    /// <summary>Faults (bugs, store errors) per job, apart from the attempts a passing network failure counts.</summary>
+    private readonly ConcurrentDictionary<long, int> _faults = new();
 
     /// <summary>Starts the connection's job runner, or wakes it if it is waiting to retry.</summary>
     internal void KickJobs(string alias)
@@ -72,7 +76,17 @@ public sealed partial class SmpAgent
                         return;
                     }
                 }
-                var outcome = await ExecuteAsync(job).ConfigureAwait(false);
+                Outcome outcome;
+                try
+                {
+                    outcome = await ExecuteAsync(job).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OperationCanceledException and not ObjectDisposedException)
+                {
+                    // Even reporting the failure failed (the store?): wait and try the job again, never stop the runner.
+                    _log.LogError(e, "job {Kind} could not be handled", job.Kind);
+                    outcome = Outcome.Retry;
+                }
                 if (outcome != Outcome.Retry) continue;
                 var delay = RetryDelay(job.Attempts);
                 await Task.WhenAny(Task.Delay(delay, _stop.Token), wake.Task).ConfigureAwait(false);
@@ -153,8 +167,9 @@ public sealed partial class SmpAgent
         {
             // A fault of ours: a few more tries (it may be passing), then the job is given up, never the runner.
             _log.LogError(e, "job {Kind} failed", job.Kind);
-            if (job.Attempts >= MaxFaultAttempts)
+            if (_faults.AddOrUpdate(job.Id, 1, (_, n) => n + 1) > MaxFaultAttempts)
             {
+                _faults.TryRemove(job.Id, out _);
                 await FailJobAsync(job, AgentError.Internal(e.GetType().Name)).ConfigureAwait(false);
                 return Outcome.Failed;
             }

@@ -48,6 +48,24 @@ public sealed class AgentConnectionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_join_without_reply_makes_a_one_way_connection_that_carries_messages()
+    {
+        var server = await _h.StartServerAsync();
+        var a = await _h.StartAgentAsync("a", server);
+        var b = await _h.StartAgentAsync("b", server);
+        var alice = a.Connect("alice");
+        var bob = b.Connect("bob");
+        var (_, inv) = await a.NewAsync(alice, "bob");
+        await b.JoinAsync(bob, "j", "alice", inv, noReply: true);
+        await b.SendAsync("s1", "alice", "one way"u8.ToArray());
+        Assert.Equal("SENT 1", (await bob.ExpectAsync("alice", "SENT")).Text());
+        Assert.EndsWith("\none way", (await alice.ExpectAsync("bob", "MSG")).Text());
+        // Alice has no way back: her side is receive-only.
+        var e = await Assert.ThrowsAsync<Protocol.Agent.AgentProtocolException>(() => a.SendAsync("s2", "bob", "x"u8.ToArray()));
+        Assert.Equal("CONN SIMPLEX", e.Error.ToString());
+    }
+
+    [Fact]
     public async Task A_send_after_the_peer_suspended_its_queue_fails_with_smp_auth()
     {
         var server = await _h.StartServerAsync();

@@ -216,4 +216,26 @@ public sealed class ClientProtocolTests : IAsyncLifetime
         await bob.SendAsync("4", "", new AgentCommand.GJoin(ginv.InvitationId));
         await ExpectAsync(bob, "4", "", "ERR GROUP UNKNOWN");
     }
+
+    [Fact]
+    public async Task Sub_answers_ok_before_the_events_that_waited_for_a_client()
+    {
+        var server = await _h.StartServerAsync();
+        var alicePort = await AgentPortAsync("a", server);
+        var alice = await ClientAsync(alicePort);
+        var bob = await ClientAsync(await AgentPortAsync("b", server));
+        await ConnectAsync(alice, bob);
+        await alice.DisposeAsync();
+        _clients.Remove(alice);
+        for (var i = 1; i <= 2; i++)
+        {
+            await bob.SendAsync($"s{i}", "alice", new AgentCommand.Send(Encoding.ASCII.GetBytes($"m{i}")));
+            await ExpectAsync(bob, $"s{i}", "alice", "SENT");
+        }
+        var later = await ClientAsync(alicePort);
+        await later.SendAsync("21", "bob", new AgentCommand.Sub());
+        Assert.Equal("21|bob|OK", Line(await later.ExpectAsync(_ => true, Wait)));
+        Assert.StartsWith("|bob|MSG OK", Line(await later.ExpectAsync(_ => true, Wait)), StringComparison.Ordinal);
+        Assert.StartsWith("|bob|MSG OK", Line(await later.ExpectAsync(_ => true, Wait)), StringComparison.Ordinal);
+    }
 }

@@ -97,6 +97,8 @@ public sealed class GroupTests : IAsyncLifetime
         await bob.Session.ExpectAsync("team", "GMDELETED " + bob.Alias["carol"]);
         await bob.Session.ExpectAsync("team", "GEMPTY");
         await carol.Session.ExpectAsync("team", "GMDELETED " + carol.Alias["bob"]);
+        var again = await Assert.ThrowsAsync<AgentProtocolException>(() => alice.Agent.GroupRemoveAsync("team", "bob"));
+        Assert.Equal("GROUP STATE", again.Error.ToString());
         await Assert.ThrowsAsync<AgentProtocolException>(() => bob.Agent.GroupSendAsync("team", "x"u8.ToArray()));
 
         // Carol leaves; Alice is alone.
