@@ -13,9 +13,7 @@ public sealed class AgentConnectionTests : IAsyncLifetime
     [Fact]
     public async Task Two_agents_on_one_server_connect_and_exchange_messages_both_ways()
     {
-        var server = await _h.StartServerAsync();
-        var a = await _h.StartAgentAsync("a", server);
-        var b = await _h.StartAgentAsync("b", server);
+        var (server, a, b) = await _h.ServerAndTwoAgentsAsync();
         var (alice, bob) = await SessionExtensions.ConnectAliceAndBobAsync(a, b);
 
         Assert.Equal(1, await a.SendAsync("2", "bob", "hello"u8.ToArray()));
@@ -50,9 +48,7 @@ public sealed class AgentConnectionTests : IAsyncLifetime
     [Fact]
     public async Task A_join_without_reply_makes_a_one_way_connection_that_carries_messages()
     {
-        var server = await _h.StartServerAsync();
-        var a = await _h.StartAgentAsync("a", server);
-        var b = await _h.StartAgentAsync("b", server);
+        var (server, a, b) = await _h.ServerAndTwoAgentsAsync();
         var alice = a.Connect("alice");
         var bob = b.Connect("bob");
         var (_, inv) = await a.NewAsync(alice, "bob");
@@ -68,9 +64,7 @@ public sealed class AgentConnectionTests : IAsyncLifetime
     [Fact]
     public async Task A_send_after_the_peer_suspended_its_queue_fails_with_smp_auth()
     {
-        var server = await _h.StartServerAsync();
-        var a = await _h.StartAgentAsync("a", server);
-        var b = await _h.StartAgentAsync("b", server);
+        var (server, a, b) = await _h.ServerAndTwoAgentsAsync();
         var (_, bob) = await SessionExtensions.ConnectAliceAndBobAsync(a, b);
         await a.SuspendAsync("bob");
         await b.SendAsync("17", "alice", "message 3"u8.ToArray());
@@ -92,9 +86,7 @@ public sealed class InProcessApiTests : IAsyncLifetime
     [Fact]
     public async Task An_app_hosting_agents_gets_typed_events_as_an_async_stream()
     {
-        var server = await _h.StartServerAsync();
-        var a = await _h.StartAgentAsync("a", server);
-        var b = await _h.StartAgentAsync("b", server);
+        var (server, a, b) = await _h.ServerAndTwoAgentsAsync();
         var alice = a.Connect("alice");
         var bob = b.Connect("bob");
         using var cts = new CancellationTokenSource(TestSupport.Patience);

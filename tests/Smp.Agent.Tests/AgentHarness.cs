@@ -58,6 +58,13 @@ internal sealed class AgentHarness : IAsyncDisposable
         LoggerFactory = new ConsoleTestLoggerFactory(name),
     };
 
+    /// <summary>One server and agents "a" and "b" on it: the arrangement most tests start from.</summary>
+    public async Task<(SmpServerAddress Server, SmpAgent A, SmpAgent B)> ServerAndTwoAgentsAsync()
+    {
+        var server = await StartServerAsync();
+        return (server, await StartAgentAsync("a", server), await StartAgentAsync("b", server));
+    }
+
     public async Task<SmpAgent> StartAgentAsync(string name, params SmpServerAddress[] servers)
     {
         var agent = await SmpAgent.StartAsync(Options(name, servers));

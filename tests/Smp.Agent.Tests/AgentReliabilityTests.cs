@@ -32,9 +32,7 @@ public sealed class AgentReliabilityTests : IAsyncLifetime
     [Fact]
     public async Task Sends_while_the_server_is_down_wait_in_the_outbox_and_arrive_in_order_once_it_is_back()
     {
-        var server = await _h.StartServerAsync();
-        var a = await _h.StartAgentAsync("a", server);
-        var b = await _h.StartAgentAsync("b", server);
+        var (server, a, b) = await _h.ServerAndTwoAgentsAsync();
         var (alice, bob) = await SessionExtensions.ConnectAliceAndBobAsync(a, b);
 
         await _h.StopServerAsync();
@@ -52,9 +50,7 @@ public sealed class AgentReliabilityTests : IAsyncLifetime
     [Fact]
     public async Task An_agent_restarted_with_messages_in_its_outbox_sends_them_after_the_restart()
     {
-        var server = await _h.StartServerAsync();
-        var a = await _h.StartAgentAsync("a", server);
-        var b = await _h.StartAgentAsync("b", server);
+        var (server, a, b) = await _h.ServerAndTwoAgentsAsync();
         var (_, bob) = await SessionExtensions.ConnectAliceAndBobAsync(a, b);
 
         await _h.StopServerAsync();
@@ -70,9 +66,7 @@ public sealed class AgentReliabilityTests : IAsyncLifetime
     [Fact]
     public async Task Messages_that_arrive_while_no_client_holds_the_connection_wait_for_the_next_one()
     {
-        var server = await _h.StartServerAsync();
-        var a = await _h.StartAgentAsync("a", server);
-        var b = await _h.StartAgentAsync("b", server);
+        var (server, a, b) = await _h.ServerAndTwoAgentsAsync();
         var (alice, _) = await SessionExtensions.ConnectAliceAndBobAsync(a, b);
         b.Disconnect(b.Connect("nobody"));
         a.Disconnect(alice);
@@ -87,9 +81,7 @@ public sealed class AgentReliabilityTests : IAsyncLifetime
     [Fact]
     public async Task A_second_client_subscribing_takes_the_connection_and_the_first_gets_end()
     {
-        var server = await _h.StartServerAsync();
-        var a = await _h.StartAgentAsync("a", server);
-        var b = await _h.StartAgentAsync("b", server);
+        var (server, a, b) = await _h.ServerAndTwoAgentsAsync();
         var (alice1, bob) = await SessionExtensions.ConnectAliceAndBobAsync(a, b);
         var alice2 = a.Connect("alice2");
         await a.SubscribeAsync(alice2, "bob");
@@ -101,9 +93,7 @@ public sealed class AgentReliabilityTests : IAsyncLifetime
     [Fact]
     public async Task The_server_restarting_mid_handshake_does_not_stop_the_connection_from_completing()
     {
-        var server = await _h.StartServerAsync();
-        var a = await _h.StartAgentAsync("a", server);
-        var b = await _h.StartAgentAsync("b", server);
+        var (server, a, b) = await _h.ServerAndTwoAgentsAsync();
         var alice = a.Connect("alice");
         var bob = b.Connect("bob");
         var (_, inv) = await a.NewAsync(alice, "bob");
@@ -118,9 +108,7 @@ public sealed class AgentReliabilityTests : IAsyncLifetime
     [Fact]
     public async Task Hostile_envelopes_are_reported_change_nothing_and_do_not_stall_the_queue()
     {
-        var server = await _h.StartServerAsync();
-        var a = await _h.StartAgentAsync("a", server);
-        var b = await _h.StartAgentAsync("b", server);
+        var (server, a, b) = await _h.ServerAndTwoAgentsAsync();
         var alice = a.Connect("alice");
         var (_, inv) = await a.NewAsync(alice, "bob");
         await using var attacker = new SmpClientPool(TestSupport.FastOptions());
