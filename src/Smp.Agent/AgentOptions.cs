@@ -34,6 +34,12 @@ public sealed record AgentOptions
     /// <summary>How long HELLO keeps being retried while the peer has not secured its queue.</summary>
     public TimeSpan HelloRetryLimit { get; init; } = TimeSpan.FromDays(7);
 
+    /// <summary>
+    /// How long server message ids are kept for dropping redeliveries; longer than any relay keeps a
+    /// message (the relay's default expiry is 30 days). Pruned at start.
+    /// </summary>
+    public TimeSpan SeenIdRetention { get; init; } = TimeSpan.FromDays(45);
+
     public SmpClientOptions SmpClient { get; init; } = new();
 
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;

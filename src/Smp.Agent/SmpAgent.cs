@@ -69,7 +69,11 @@ public sealed partial class SmpAgent : IAsyncDisposable
     /// <summary>Subscribes every receive queue and restarts every connection's outbox.</summary>
     private async Task ResumeAsync()
     {
-        var (queues, withJobs) = await _store.TransactAsync(tx => (tx.ListRcvQueues(), tx.AliasesWithJobs())).ConfigureAwait(false);
+        var (queues, withJobs) = await _store.TransactAsync(tx =>
+        {
+            tx.PruneSeen(DateTime.UtcNow - _options.SeenIdRetention);
+            return (tx.ListRcvQueues(), tx.AliasesWithJobs());
+        }).ConfigureAwait(false);
         foreach (var q in queues) _ = SubscribeQueueAsync(q);
         foreach (var alias in withJobs) KickJobs(alias);
     }

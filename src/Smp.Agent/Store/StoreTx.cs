@@ -183,6 +183,13 @@ public sealed partial class StoreTx
 
     // --- duplicate suppression by server message id (agent.md §5) ---
 
+    /// <summary>
+    /// Forgets server message ids seen before <paramref name="before"/>: a relay redelivers only messages it
+    /// still holds, and it expires them (30 days by default), so older ids can never come back.
+    /// </summary>
+    public int PruneSeen(DateTime before) =>
+        Exec("DELETE FROM rcv_seen WHERE seen_at < $t", ("$t", before.ToUniversalTime().ToString("O", CultureInfo.InvariantCulture)));
+
     /// <summary>Records a server message id; false when it was seen before on this connection.</summary>
     public bool MarkSeen(string alias, byte[] brokerId) =>
         Exec("INSERT OR IGNORE INTO rcv_seen (alias, broker_id, seen_at) VALUES ($a, $b, $t)", ("$a", alias), ("$b", brokerId), ("$t", Now())) == 1;
