@@ -15,13 +15,17 @@ public sealed record AgentOutput(string CorrId, string Alias, byte[] Payload)
 /// </summary>
 public sealed class ClientSession
 {
-    private static long s_next;
-    private readonly Channel<AgentOutput> _out = Channel.CreateUnbounded<AgentOutput>(new UnboundedChannelOptions { SingleReader = true });
+    /// <summary>Outputs that may wait for a client before it counts as not reading (its events stay in the store).</summary>
+    public const int DefaultCapacity = 10_000;
 
-    internal ClientSession(string name)
+    private static long s_next;
+    private readonly Channel<AgentOutput> _out;
+
+    internal ClientSession(string name, int capacity = DefaultCapacity)
     {
         Id = Interlocked.Increment(ref s_next);
         Name = name;
+        _out = Channel.CreateBounded<AgentOutput>(new BoundedChannelOptions(capacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
     }
 
     public long Id { get; }
@@ -36,7 +40,14 @@ public sealed class ClientSession
 
     internal bool Closed { get; private set; }
 
-    internal void Send(AgentOutput output) => _out.Writer.TryWrite(output);
+    /// <summary>
+    /// Queues an output; a client that has let <see cref="DefaultCapacity"/> pile up is closed rather than
+    /// allowed to grow the agent's memory. Stored events are not lost: they wait for its next session.
+    /// </summary>
+    internal void Send(AgentOutput output)
+    {
+        if (!_out.Writer.TryWrite(output)) Close();
+    }
 
     internal void Close()
     {

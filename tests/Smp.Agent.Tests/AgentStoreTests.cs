@@ -78,3 +78,17 @@ public sealed class AgentStoreTests
         }
     }
 }
+
+public sealed class ClientSessionTests
+{
+    [Fact]
+    public void A_client_that_stops_reading_is_closed_instead_of_growing_the_agents_memory()
+    {
+        var session = new ClientSession("slow", capacity: 3);
+        for (var i = 0; i < 3; i++) session.Send(new AgentOutput("", "a", [(byte)'X']));
+        Assert.False(session.Closed);
+        session.Send(new AgentOutput("", "a", [(byte)'X']));
+        Assert.True(session.Closed);
+        Assert.True(session.Output.TryRead(out _));
+    }
+}

@@ -83,7 +83,7 @@ public sealed class AgentListener : IAsyncDisposable
         {
             AgentTransmissionCodec.WriteWelcome(writer);
             await writer.FlushAsync(sessionStop.Token).ConfigureAwait(false);
-            writing = WriteLoopAsync(session, writer, sessionStop.Token);
+            writing = WriteLoopAsync(session, writer, sessionStop);
             var parser = new AgentTransmissionParser(AgentParty.Client);
             while (true)
             {
@@ -131,18 +131,28 @@ public sealed class AgentListener : IAsyncDisposable
         }
     }
 
-    /// <summary>corrId CRLF alias CRLF payload CRLF; a stored event leaves the store once written.</summary>
-    private async Task WriteLoopAsync(ClientSession session, PipeWriter writer, CancellationToken ct)
+    /// <summary>
+    /// corrId CRLF alias CRLF payload CRLF; a stored event leaves the store once written. When the session
+    /// is closed (the client stopped reading and its outputs piled up) the whole session ends.
+    /// </summary>
+    private async Task WriteLoopAsync(ClientSession session, PipeWriter writer, CancellationTokenSource stop)
     {
-        await foreach (var output in session.Output.ReadAllAsync(ct).ConfigureAwait(false))
+        try
         {
-            WireLine(writer, output.CorrId);
-            WireLine(writer, output.Alias);
-            writer.Write(output.Payload);
-            writer.Write("\r\n"u8);
-            var flush = await writer.FlushAsync(ct).ConfigureAwait(false);
-            if (flush.IsCompleted) return;
-            await _agent.DeliveredAsync(output).ConfigureAwait(false);
+            await foreach (var output in session.Output.ReadAllAsync(stop.Token).ConfigureAwait(false))
+            {
+                WireLine(writer, output.CorrId);
+                WireLine(writer, output.Alias);
+                writer.Write(output.Payload);
+                writer.Write("\r\n"u8);
+                var flush = await writer.FlushAsync(stop.Token).ConfigureAwait(false);
+                if (flush.IsCompleted) return;
+                await _agent.DeliveredAsync(output).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
         }
     }
 
