@@ -15,20 +15,15 @@ public sealed partial class SmpAgent
     {
         alias = alias.Length == 0 ? NewAlias() : alias;
         if (await _store.TransactAsync(tx => tx.ConnectionExists(alias) || tx.GroupExists(alias), ct).ConfigureAwait(false)) throw new AgentProtocolException(AgentErrorCode.ConnDuplicate);
-        var server = PickServer();
-        using var rcvKey = _keys.Take();
-        using var e2e = _e2eKeys.Take();
-        var (rid, sid) = await Broker(() => _smp.CreateQueueAsync(server, rcvKey, ct)).ConfigureAwait(false);
-        var encryptKey = e2e.ExportSubjectPublicKeyInfo();
+        var (invitation, record) = await Broker(() => CreateReceiveQueueAsync(alias, ct)).ConfigureAwait(false);
         await _store.TransactAsync(tx =>
         {
             if (tx.ConnectionExists(alias) || tx.GroupExists(alias)) throw new AgentProtocolException(AgentErrorCode.ConnDuplicate);
             tx.InsertConnection(new ConnectionRecord(alias, ConnectionKind.Direct, ConnectionStatus.Pending));
-            tx.InsertRcvQueue(new RcvQueueRecord(alias, server.ToString(), rid, sid, rcvKey.ExportPkcs8PrivateKey(),
-                e2e.ExportPkcs8PrivateKey(), encryptKey, null, null, QueueStatus.New));
+            tx.InsertRcvQueue(record);
         }, ct).ConfigureAwait(false);
         Hold(session, alias);
-        return (alias, new SmpQueueInfo(server, sid, encryptKey));
+        return (alias, invitation);
     }
 
     /// <summary>

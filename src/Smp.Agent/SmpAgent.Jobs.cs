@@ -277,18 +277,13 @@ public sealed partial class SmpAgent
             await _store.TransactAsync(tx => tx.DeleteJob(job.Id)).ConfigureAwait(false);
             return Outcome.Done;
         }
-        var server = PickServer();
-        using var rcvKey = _keys.Take();
-        using var e2e = _e2eKeys.Take();
-        var (rid, sid) = await _smp.CreateQueueAsync(server, rcvKey, _stop.Token).ConfigureAwait(false);
-        var encryptKey = e2e.ExportSubjectPublicKeyInfo();
+        var (invitation, record) = await CreateReceiveQueueAsync(job.Alias, _stop.Token).ConfigureAwait(false);
         using var peerKey = RsaPublicKey.Parse(snd.EncryptKey);
         using var signKey = ImportPrivate(snd.SignKey);
-        var reply = E2eEnvelope.Seal(peerKey, signKey, AgentWire.Unchained(new AgentEnvelope.Reply(new SmpQueueInfo(server, sid, encryptKey))), PaddedSize);
+        var reply = E2eEnvelope.Seal(peerKey, signKey, AgentWire.Unchained(new AgentEnvelope.Reply(invitation)), PaddedSize);
         await _store.TransactAsync(tx =>
         {
-            tx.InsertRcvQueue(new RcvQueueRecord(job.Alias, server.ToString(), rid, sid, rcvKey.ExportPkcs8PrivateKey(),
-                e2e.ExportPkcs8PrivateKey(), encryptKey, null, null, QueueStatus.New));
+            tx.InsertRcvQueue(record);
             tx.ReplaceJob(job.Id, JobKind.SendReply, reply);
         }).ConfigureAwait(false);
         return Outcome.Done;
@@ -327,12 +322,12 @@ public sealed partial class SmpAgent
     }
 
     /// <summary>Makes a receive queue for a new connection: the "NEW" half of a handshake, done inside the agent.</summary>
-    private async Task<(SmpQueueInfo Invitation, RcvQueueRecord Record)> CreateReceiveQueueAsync(string alias)
+    private async Task<(SmpQueueInfo Invitation, RcvQueueRecord Record)> CreateReceiveQueueAsync(string alias, CancellationToken ct)
     {
         var server = PickServer();
         using var rcvKey = _keys.Take();
         using var e2e = _e2eKeys.Take();
-        var (rid, sid) = await _smp.CreateQueueAsync(server, rcvKey, _stop.Token).ConfigureAwait(false);
+        var (rid, sid) = await _smp.CreateQueueAsync(server, rcvKey, ct).ConfigureAwait(false);
         var encryptKey = e2e.ExportSubjectPublicKeyInfo();
         return (new SmpQueueInfo(server, sid, encryptKey),
             new RcvQueueRecord(alias, server.ToString(), rid, sid, rcvKey.ExportPkcs8PrivateKey(), e2e.ExportPkcs8PrivateKey(), encryptKey, null, null, QueueStatus.New));
@@ -348,7 +343,7 @@ public sealed partial class SmpAgent
             return Outcome.Done;
         }
         var conn = NewGroupConnAlias();
-        var (invitation, record) = await CreateReceiveQueueAsync(conn).ConfigureAwait(false);
+        var (invitation, record) = await CreateReceiveQueueAsync(conn, _stop.Token).ConfigureAwait(false);
         await _store.TransactAsync(tx =>
         {
             var g = tx.GetGroup(member.GroupAlias);
@@ -380,8 +375,8 @@ public sealed partial class SmpAgent
         }
         var groupConn = NewGroupConnAlias();
         var direct = NewAlias();
-        var (groupInv, groupRecord) = await CreateReceiveQueueAsync(groupConn).ConfigureAwait(false);
-        var (directInv, directRecord) = await CreateReceiveQueueAsync(direct).ConfigureAwait(false);
+        var (groupInv, groupRecord) = await CreateReceiveQueueAsync(groupConn, _stop.Token).ConfigureAwait(false);
+        var (directInv, directRecord) = await CreateReceiveQueueAsync(direct, _stop.Token).ConfigureAwait(false);
         var fx = new Effects();
         await _store.TransactAsync(tx =>
         {

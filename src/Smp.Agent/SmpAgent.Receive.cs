@@ -161,15 +161,12 @@ public sealed partial class SmpAgent
         fx.Dispatch.Add(errorAlias);
         void Reject(AgentErrorCode error) => tx.InsertEvent(errorAlias, "", AgentWire.Err(error));
 
-        if (!TryOpen(rcv, m.Body.Span, out var signature, out var encrypted, out var plaintext))
+        // Parsed once: its size splits the body, then it checks the signature.
+        using var verifyKey = rcv.VerifyKey is null ? null : RsaPublicKey.Parse(rcv.VerifyKey);
+        if (!TryOpen(rcv, verifyKey, m.Body.Span, out var signature, out var encrypted, out var plaintext))
             { Reject(AgentErrorCode.AgentEncryption); return; }
         if (!AgentPlaintextCodec.TryDecode(plaintext, out var message)) { Reject(AgentErrorCode.AgentMessage); return; }
-
-        if (rcv.VerifyKey is not null)
-        {
-            using var vk = RsaPublicKey.Parse(rcv.VerifyKey);
-            if (!vk.Verify(encrypted, signature)) { Reject(AgentErrorCode.AgentSignature); return; }
-        }
+        if (verifyKey is not null && !verifyKey.Verify(encrypted, signature)) { Reject(AgentErrorCode.AgentSignature); return; }
 
         if (IsResent(tx, conn, rcv, message, plaintext)) return;
 
@@ -248,10 +245,10 @@ public sealed partial class SmpAgent
     /// Splits and decrypts a body. Before HELLO we do not know the sender's signing key size, so the
     /// usual sizes are tried; the OAEP layer fails fast on a wrong split.
     /// </summary>
-    private static bool TryOpen(RcvQueueRecord rcv, ReadOnlySpan<byte> body, out byte[] signature, out byte[] encrypted, out byte[] plaintext)
+    private static bool TryOpen(RcvQueueRecord rcv, RsaPublicKey? verifyKey, ReadOnlySpan<byte> body, out byte[] signature, out byte[] encrypted, out byte[] plaintext)
     {
         using var key = ImportPrivate(rcv.DecryptKey);
-        int[] sizes = rcv.VerifyKey is null ? [256, 128, 512] : [VerifySize(rcv.VerifyKey)];
+        int[] sizes = verifyKey is null ? [256, 128, 512] : [verifyKey.ModulusBytes];
         foreach (var size in sizes)
         {
             if (!E2eEnvelope.TrySplit(body, size, out var sig, out var enc)) continue;
@@ -264,11 +261,5 @@ public sealed partial class SmpAgent
         }
         signature = encrypted = plaintext = [];
         return false;
-    }
-
-    private static int VerifySize(byte[] spki)
-    {
-        using var k = RsaPublicKey.Parse(spki);
-        return k.ModulusBytes;
     }
 }

@@ -31,13 +31,7 @@ internal static class AgentHostCommand
             DefaultValueFactory = _ => defaults.DatabasePath,
             HelpName = "file",
         };
-        var bind = new Option<IPAddress>("--bind")
-        {
-            Description = "Address the client port listens on (127.0.0.1: this machine only).",
-            DefaultValueFactory = _ => IPAddress.Loopback,
-            CustomParser = r => IPAddress.TryParse(r.Tokens[0].Value, out var a) ? a : FailAddress(r),
-            HelpName = "addr",
-        };
+        var bind = CliOptions.Bind("Address the client port listens on (127.0.0.1: this machine only).", IPAddress.Loopback);
         var keyBits = new Option<int>("--key-bits")
         {
             Description = "Size of the queue and signing keys (end-to-end encryption keys are always 2048 bits).",
@@ -111,11 +105,5 @@ internal static class AgentHostCommand
     {
         r.AddError($"'{value}' is not a server address (host[:port][#keyhash])");
         return null!;
-    }
-
-    private static IPAddress FailAddress(System.CommandLine.Parsing.ArgumentResult r)
-    {
-        r.AddError($"'{r.Tokens[0].Value}' is not an IP address");
-        return IPAddress.Loopback;
     }
 }

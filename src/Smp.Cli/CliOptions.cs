@@ -34,6 +34,21 @@ internal static class CliOptions
         return TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out value);
     }
 
+    /// <summary><c>--bind</c>: the address a listener binds.</summary>
+    public static Option<System.Net.IPAddress> Bind(string description, System.Net.IPAddress defaultValue) => new("--bind")
+    {
+        Description = description,
+        DefaultValueFactory = _ => defaultValue,
+        CustomParser = r =>
+        {
+            var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+            if (System.Net.IPAddress.TryParse(text, out var address)) return address;
+            r.AddError($"'{text}' is not an IP address");
+            return defaultValue;
+        },
+        HelpName = "addr",
+    };
+
     public static Option<TimeSpan> Duration(string name, string description, TimeSpan defaultValue) => new(name)
     {
         Description = description,

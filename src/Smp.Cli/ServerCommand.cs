@@ -27,13 +27,7 @@ internal static class ServerCommand
             DefaultValueFactory = _ => "./smp-server-data",
             HelpName = "dir",
         };
-        var bind = new Option<IPAddress>("--bind")
-        {
-            Description = "Address to listen on (0.0.0.0 for all IPv4 interfaces, :: for all, 127.0.0.1 for this machine only).",
-            DefaultValueFactory = _ => defaults.BindAddress,
-            CustomParser = r => IPAddress.TryParse(r.Tokens[0].Value, out var a) ? a : Fail<IPAddress>(r, "is not an IP address"),
-            HelpName = "addr",
-        };
+        var bind = CliOptions.Bind("Address to listen on (0.0.0.0 for all IPv4 interfaces, :: for all, 127.0.0.1 for this machine only).", defaults.BindAddress);
         var ttl = CliOptions.Duration("--message-ttl", "Messages not ACKed within this time are dropped (e.g. 30d, 12h, 90m).", defaults.MessageTtl);
         var maxMessages = new Option<int>("--max-queue-messages")
         {
@@ -109,11 +103,5 @@ internal static class ServerCommand
             return 0;
         });
         return command;
-    }
-
-    private static T Fail<T>(System.CommandLine.Parsing.ArgumentResult r, string message)
-    {
-        r.AddError($"'{r.Tokens[0].Value}' {message}");
-        return default!;
     }
 }
