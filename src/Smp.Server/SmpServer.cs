@@ -30,9 +30,10 @@ public sealed partial class SmpServer : IAsyncDisposable
     private Task _stats = Task.CompletedTask;
     private Task? _stopTask;
 
-    private SmpServer(SmpServerOptions options, ILoggerFactory loggerFactory, RSA key, ServerState state, TcpListener listener)
+    private SmpServer(SmpServerOptions options, ILoggerFactory loggerFactory, RSA key, ServerState state, TcpListener listener, SmpServerRecovery recovery)
     {
         _options = options;
+        Recovery = recovery;
         _logger = loggerFactory.CreateLogger<SmpServer>();
         _key = key;
         _keyDer = SmpRsa.ExportPublicKey(key);
@@ -50,11 +51,14 @@ public sealed partial class SmpServer : IAsyncDisposable
 
     public SmpServerStats Stats => _state.Counters.Snapshot(_state.Store.Count);
 
+    /// <summary>What start-up could not restore from the data directory, and which files it kept aside.</summary>
+    public SmpServerRecovery Recovery { get; }
+
     internal ServerState State => _state;
 
     /// <summary>
-    /// Loads or creates the server key, replays and compacts the store log and message journal, and starts
-    /// listening. Returns once connections are accepted.
+    /// Loads or creates the server key, replays the store log and message journal, keeps aside whatever of
+    /// them could not be read, compacts them, and starts listening. Returns once connections are accepted.
     /// </summary>
     public static Task<SmpServer> StartAsync(SmpServerOptions options, ILoggerFactory? loggerFactory = null, CancellationToken ct = default)
     {
@@ -69,18 +73,26 @@ public sealed partial class SmpServer : IAsyncDisposable
             Directory.CreateDirectory(options.DataDirectory);
             var key = ServerKeyFile.LoadOrCreate(options.DataDirectory, options.KeyBits, out var created);
             QueueStore? store = null;
+            MessageJournal? journal = null;
             try
             {
                 if (created) logger.LogInformation("created server key {File}", ServerKeyFile.FileName);
-                store = QueueStore.Open(options.DataDirectory, options.FsyncEveryWrite, logger);
-                var journal = MessageJournal.Open(options.DataDirectory, options.FsyncEveryWrite, store, options.TimeProvider.GetUtcNow() - options.MessageTtl, logger);
+                var damage = new StartupDamage(options.TimeProvider);
+                store = QueueStore.Load(options.DataDirectory, damage);
+                journal = MessageJournal.Load(options.DataDirectory, options.FsyncEveryWrite, store, options.TimeProvider.GetUtcNow() - options.MessageTtl, damage, logger);
+                damage.Settle(store.IsKnown);
+                // Journal first: once the store log is compacted its DELETE records are gone, and the
+                // journal must no longer hold messages of the queues they deleted.
+                journal.Compact(damage);
+                store.CompactAndOpen(options.FsyncEveryWrite, damage);
+                var recovery = damage.Report(logger);
                 var counters = new ServerCounters();
                 counters.Loaded(store.Queues.Sum(q => (long)q.MessageCount));
                 var state = new ServerState(options, store, journal, counters, loggerFactory);
                 var listener = new TcpListener(options.BindAddress, options.Port);
                 if (options.BindAddress.Equals(IPAddress.IPv6Any)) listener.Server.DualMode = true;
                 listener.Start(512);
-                var server = new SmpServer(options, loggerFactory, key, state, listener);
+                var server = new SmpServer(options, loggerFactory, key, state, listener, recovery);
                 server.Begin();
                 logger.LogInformation("{Queues} queue(s) and {Messages} message(s) restored", store.Count, counters.Stored);
                 logger.LogInformation("SMP server listening on {Address}", server.Address);
@@ -88,6 +100,7 @@ public sealed partial class SmpServer : IAsyncDisposable
             }
             catch
             {
+                journal?.Dispose();
                 store?.Dispose();
                 key.Dispose();
                 throw;
