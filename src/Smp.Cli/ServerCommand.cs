@@ -54,11 +54,15 @@ internal static class ServerCommand
             HelpName = "bits",
         };
         keyBits.AcceptOnlyFromAmong("2048", "3072", "4096");
+        var newKey = new Option<bool>("--new-key")
+        {
+            Description = "Make a new server key when server_key.pem is missing beside an existing store (without this the server refuses to start). A new key is a new server address: every client of the stored queues must be given it.",
+        };
         var logLevel = CliOptions.LogLevel();
 
         var command = new Command("server", "Run an SMP relay server. Prints 'SMP server listening on host:port#keyhash' once it accepts connections.")
         {
-            host, port, data, bind, ttl, maxMessages, fsync, handshake, stats, sendQueue, keyBits, logLevel,
+            host, port, data, bind, ttl, maxMessages, fsync, handshake, stats, sendQueue, keyBits, newKey, logLevel,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -75,6 +79,7 @@ internal static class ServerCommand
                 StatsInterval = parse.GetValue(stats),
                 SendQueueCapacity = parse.GetValue(sendQueue),
                 KeyBits = parse.GetValue(keyBits),
+                AllowNewKey = parse.GetValue(newKey),
             };
             using var loggers = CliOptions.CreateLoggerFactory(parse.GetValue(logLevel));
             SmpServer server;
@@ -82,7 +87,7 @@ internal static class ServerCommand
             {
                 server = await SmpServer.StartAsync(options, loggers, ct).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is ArgumentException or IOException or InvalidOperationException or UnauthorizedAccessException or System.Net.Sockets.SocketException)
+            catch (Exception e) when (e is SmpServerStartException or ArgumentException or IOException or InvalidOperationException or UnauthorizedAccessException or System.Net.Sockets.SocketException)
             {
                 await Console.Error.WriteLineAsync($"smp server: {e.Message}").ConfigureAwait(false);
                 return 1;

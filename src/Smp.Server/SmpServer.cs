@@ -23,6 +23,7 @@ public sealed partial class SmpServer : IAsyncDisposable
     private readonly byte[] _keyDer;
     private readonly ServerState _state;
     private readonly TcpListener _listener;
+    private readonly DataDirectoryLock _lock;
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<ClientSession, Task> _sessions = new();
     private Task _acceptLoop = Task.CompletedTask;
@@ -30,9 +31,10 @@ public sealed partial class SmpServer : IAsyncDisposable
     private Task _stats = Task.CompletedTask;
     private Task? _stopTask;
 
-    private SmpServer(SmpServerOptions options, ILoggerFactory loggerFactory, RSA key, ServerState state, TcpListener listener, SmpServerRecovery recovery)
+    private SmpServer(SmpServerOptions options, ILoggerFactory loggerFactory, RSA key, ServerState state, TcpListener listener, DataDirectoryLock dataLock, SmpServerRecovery recovery)
     {
         _options = options;
+        _lock = dataLock;
         Recovery = recovery;
         _logger = loggerFactory.CreateLogger<SmpServer>();
         _key = key;
@@ -57,8 +59,10 @@ public sealed partial class SmpServer : IAsyncDisposable
     internal ServerState State => _state;
 
     /// <summary>
-    /// Loads or creates the server key, replays the store log and message journal, keeps aside whatever of
-    /// them could not be read, compacts them, and starts listening. Returns once connections are accepted.
+    /// Locks the data directory, loads or creates the server key, replays the store log and message journal,
+    /// keeps aside whatever of them could not be read, compacts them, and starts listening. Returns once
+    /// connections are accepted. Throws <see cref="SmpServerStartException"/> when the data directory is in
+    /// use or the key is missing beside an existing store.
     /// </summary>
     public static Task<SmpServer> StartAsync(SmpServerOptions options, ILoggerFactory? loggerFactory = null, CancellationToken ct = default)
     {
@@ -70,31 +74,43 @@ public sealed partial class SmpServer : IAsyncDisposable
         // Start-up is file work; run it off the caller's context.
         return Task.Run(() =>
         {
-            Directory.CreateDirectory(options.DataDirectory);
-            var key = ServerKeyFile.LoadOrCreate(options.DataDirectory, options.KeyBits, out var created);
+            var dir = Path.GetFullPath(options.DataDirectory);
+            Directory.CreateDirectory(dir);
+            // First the lock: nothing in the directory is read or written by a second server.
+            var dataLock = DataDirectoryLock.Acquire(dir);
+            if (!DataDirectoryLock.LockingEnabled)
+                logger.LogWarning("file locking is turned off (DOTNET_SYSTEM_IO_DISABLEFILELOCKING): nothing stops a second server from using {Directory} at the same time", dir);
+            RSA? key = null;
             QueueStore? store = null;
             MessageJournal? journal = null;
             try
             {
-                if (created) logger.LogInformation("created server key {File}", ServerKeyFile.FileName);
+                var storeExists = QueueStore.ExistsIn(dir) || MessageJournal.ExistsIn(dir);
+                key = ServerKeyFile.LoadOrCreate(dir, options.KeyBits, storeExists, options.AllowNewKey, out var created);
+                var keyPath = Path.Combine(dir, ServerKeyFile.FileName);
+                if (created && storeExists)
+                    logger.LogWarning("made a new server key {File} for an existing store, as allowed: the server address has changed, and clients that know the old one cannot reach this server until given the new one", keyPath);
+                else if (created) logger.LogInformation("created server key {File}", keyPath);
+
                 var damage = new StartupDamage(options.TimeProvider);
-                store = QueueStore.Load(options.DataDirectory, damage);
-                journal = MessageJournal.Load(options.DataDirectory, options.FsyncEveryWrite, store, options.TimeProvider.GetUtcNow() - options.MessageTtl, damage, logger);
+                store = QueueStore.Load(dir, damage);
+                journal = MessageJournal.Load(dir, options.FsyncEveryWrite, store, options.TimeProvider.GetUtcNow() - options.MessageTtl, damage, logger);
                 damage.Settle(store.IsKnown);
                 // Journal first: once the store log is compacted its DELETE records are gone, and the
                 // journal must no longer hold messages of the queues they deleted.
                 journal.Compact(damage);
                 store.CompactAndOpen(options.FsyncEveryWrite, damage);
                 var recovery = damage.Report(logger);
+
                 var counters = new ServerCounters();
                 counters.Loaded(store.Queues.Sum(q => (long)q.MessageCount));
                 var state = new ServerState(options, store, journal, counters, loggerFactory);
                 var listener = new TcpListener(options.BindAddress, options.Port);
                 if (options.BindAddress.Equals(IPAddress.IPv6Any)) listener.Server.DualMode = true;
                 listener.Start(512);
-                var server = new SmpServer(options, loggerFactory, key, state, listener, recovery);
+                var server = new SmpServer(options, loggerFactory, key, state, listener, dataLock, recovery);
                 server.Begin();
-                logger.LogInformation("{Queues} queue(s) and {Messages} message(s) restored", store.Count, counters.Stored);
+                logger.LogInformation("{Queues} queue(s) and {Messages} message(s) restored from {Directory}", store.Count, counters.Stored, dir);
                 logger.LogInformation("SMP server listening on {Address}", server.Address);
                 return server;
             }
@@ -102,7 +118,8 @@ public sealed partial class SmpServer : IAsyncDisposable
             {
                 journal?.Dispose();
                 store?.Dispose();
-                key.Dispose();
+                key?.Dispose();
+                dataLock.Dispose();
                 throw;
             }
         }, ct);
@@ -185,6 +202,8 @@ public sealed partial class SmpServer : IAsyncDisposable
         _state.Journal.Dispose();
         _state.Store.Dispose();
         _key.Dispose();
+        // Last: only now may another server open the files.
+        _lock.Dispose();
         _stopping.Dispose();
         _logger.LogInformation("SMP server stopped");
     }

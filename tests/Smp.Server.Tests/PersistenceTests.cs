@@ -76,7 +76,8 @@ public sealed class PersistenceTests
             $"SECURE {B64.EncodeString(rid2)} rsa:%%%",
             "") + "CREATE rid=torn");
         var asFound = await File.ReadAllBytesAsync(Path.Combine(dir, QueueStore.StoreLogName));
-        await using var s = await TestServer.StartAsync(dir: dir);
+        // A store brought from elsewhere, without its key: the new key must be asked for.
+        await using var s = await TestServer.StartAsync(o => o.AllowNewKey = true, dir);
         Assert.Equal(1, s.Server.Stats.Queues);
         // Three lines are no records (one of them a CREATE: a queue not restored); the last was cut off.
         var r = s.Server.Recovery;
