@@ -24,12 +24,16 @@ public sealed partial class SmpServer : IAsyncDisposable
     private readonly ServerState _state;
     private readonly TcpListener _listener;
     private readonly DataDirectoryLock _lock;
+    private readonly ServerMetrics _metrics;
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<ClientSession, Task> _sessions = new();
     private Task _acceptLoop = Task.CompletedTask;
     private Task _maintenance = Task.CompletedTask;
     private Task _stats = Task.CompletedTask;
     private Task? _stopTask;
+
+    /// <summary>The name of the <see cref="System.Diagnostics.Metrics.Meter"/> every server publishes its instruments on.</summary>
+    public const string MeterName = "Smp.Server";
 
     private SmpServer(SmpServerOptions options, ILoggerFactory loggerFactory, RSA key, ServerState state, TcpListener listener, DataDirectoryLock dataLock, SmpServerRecovery recovery)
     {
@@ -43,6 +47,7 @@ public sealed partial class SmpServer : IAsyncDisposable
         _listener = listener;
         Port = ((IPEndPoint)listener.LocalEndpoint).Port;
         Address = new SmpServerAddress(options.Host, Port, SmpRsa.KeyHash(_keyDer));
+        _metrics = new ServerMetrics(state);
     }
 
     /// <summary>The port accepting connections (the one picked when <see cref="SmpServerOptions.Port"/> was 0).</summary>
@@ -55,6 +60,12 @@ public sealed partial class SmpServer : IAsyncDisposable
 
     /// <summary>What start-up could not restore from the data directory, and which files it kept aside.</summary>
     public SmpServerRecovery Recovery { get; }
+
+    /// <summary>True from start until <see cref="StopAsync"/> begins: new connections are accepted.</summary>
+    public bool Accepting => !_stopping.IsCancellationRequested;
+
+    /// <summary>This server's meter (named <see cref="MeterName"/>), for listeners that want this server's instruments only.</summary>
+    public System.Diagnostics.Metrics.Meter Meter => _metrics.Meter;
 
     internal ServerState State => _state;
 
@@ -201,6 +212,7 @@ public sealed partial class SmpServer : IAsyncDisposable
         await Task.WhenAll(_maintenance, _stats).ConfigureAwait(false);
         _state.Journal.Dispose();
         _state.Store.Dispose();
+        _metrics.Dispose();
         _key.Dispose();
         // Last: only now may another server open the files.
         _lock.Dispose();
