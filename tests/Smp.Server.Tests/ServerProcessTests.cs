@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
+using System.Net;
 using System.Reflection;
 using Smp.Protocol.Encodings;
 using Smp.Protocol.Smp;
@@ -10,7 +11,7 @@ using static Smp.Server.Tests.Replies;
 
 namespace Smp.Server.Tests;
 
-/// <summary>The real <c>smp server</c> as operators run it: the data directory lock and the key refusal.</summary>
+/// <summary>The real <c>smp server</c> as operators run it: the data directory lock, the key refusal and the metrics endpoint.</summary>
 public sealed class ServerProcessTests : IDisposable
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(60);
@@ -153,6 +154,48 @@ public sealed class ServerProcessTests : IDisposable
         var renewed = Start("--new-key");
         var newAddress = await renewed.AddressAsync();
         Assert.NotEqual(address.KeyHash, newAddress.KeyHash);
+    }
+
+    [Fact]
+    public async Task The_metrics_endpoint_serves_prometheus_text_whose_counters_move_and_a_health_check()
+    {
+        var server = Start("--metrics", "127.0.0.1:0");
+        var address = await server.AddressAsync();
+        // "metrics on http://127.0.0.1:P/metrics, health on http://127.0.0.1:P/health"
+        var parts = server.MetricsLine!["metrics on ".Length..].Split(", health on ");
+        var metrics = new Uri(parts[0]);
+        var health = new Uri(parts[1]);
+        Assert.Equal("/metrics", metrics.AbsolutePath);
+        Assert.NotEqual(0, metrics.Port);
+
+        using var http = new HttpClient { Timeout = Wait };
+        var ok = await http.GetAsync(health);
+        Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        Assert.Equal("ok", (await ok.Content.ReadAsStringAsync()).Trim());
+
+        var before = await http.GetStringAsync(metrics);
+        Assert.Equal(0, Value(before, "smp_server_messages_in_total"));
+        foreach (var name in new[] { "smp_server_connections", "smp_server_queues", "smp_server_messages_stored", "smp_server_messages_out_total",
+                     "smp_server_messages_expired_total", "smp_server_handshake_failures_total", "smp_server_journal_size_bytes" })
+            Assert.Contains(name, before, StringComparison.Ordinal);
+
+        await using (var c = await TestClient.ConnectAsync(address))
+        {
+            var (_, sid) = await c.CreateQueueAsync(TestKeys.Recipient);
+            Assert.IsType<SmpCommand.Ok>(await c.CommandAsync(null, sid, Send("counted")));
+            var after = await http.GetStringAsync(metrics);
+            Assert.Equal(1, Value(after, "smp_server_messages_in_total"));
+            Assert.Equal(1, Value(after, "smp_server_queues"));
+            Assert.True(Value(after, "smp_server_journal_size_bytes") > 0);
+        }
+    }
+
+    /// <summary>The value of the one sample of a metric in Prometheus text format.</summary>
+    private static double Value(string exposition, string name)
+    {
+        var line = Assert.Single(exposition.Split('\n'), l => l.StartsWith(name + "{", StringComparison.Ordinal) || l.StartsWith(name + " ", StringComparison.Ordinal));
+        var value = line[(line.LastIndexOf('}') + 1)..].Trim().Split(' ')[0];
+        return double.Parse(value, CultureInfo.InvariantCulture);
     }
 
     public void Dispose()
