@@ -222,6 +222,34 @@ public sealed class DamageTests
         await AssertCleanRestartAsync(s);
     }
 
+    /// <summary>No message names the queue, but its SECURE record in the store log, or its OFF record in the suspension log, does.</summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_queue_missing_from_the_store_log_is_found_through_its_SECURE_or_OFF_record(bool secure)
+    {
+        await using var s = await TestServer.StartAsync();
+        var a = await QueueWithAsync(s);
+        await using (var c = await s.ConnectAsync())
+        {
+            var change = secure ? new SmpCommand.Key(SmpRsa.ExportPublicKey(TestKeys.Sender)) : SmpCommand.OffCommand;
+            Assert.IsType<SmpCommand.Ok>(await c.CommandAsync(Rk, a.Rid, change));
+        }
+        await s.Server.StopAsync();
+        var lines = File.ReadAllLines(StoreLog(s));
+        Assert.StartsWith("CREATE ", lines[0], StringComparison.Ordinal);
+        await File.WriteAllTextAsync(StoreLog(s), string.Concat(lines.Skip(1).Select(l => l + "\n")));
+        var naming = secure ? StoreLog(s) : Path.Combine(s.DataDirectory, QueueStore.SuspendLogName);
+        var asFound = await File.ReadAllBytesAsync(naming);
+
+        await s.RestartAsync();
+        var r = s.Server.Recovery;
+        Assert.Equal((0, 0, 1, 0L), (r.UnreadableRecords, r.TornRecords, r.QueuesNotRestored, r.MessagesNotRestored));
+        Assert.Contains(r.Files, f => f.Path == StoreLog(s));
+        AssertKeptAside(r, naming, asFound, unreadable: 0, torn: false, messages: 0);
+        await AssertCleanRestartAsync(s);
+    }
+
     [Fact]
     public async Task Garbage_and_a_damaged_record_in_the_journal_are_counted_and_kept_aside()
     {
