@@ -17,8 +17,13 @@ internal sealed class QueueStore : IDisposable
 
     private readonly ConcurrentDictionary<byte[], QueueRecord> _byRecipient = new(ByteArrayComparer.Instance);
     private readonly ConcurrentDictionary<byte[], QueueRecord> _bySender = new(ByteArrayComparer.Instance);
+    private readonly string _storePath;
+    private readonly string _suspendPath;
     private AppendOnlyFile? _storeLog;
     private AppendOnlyFile? _suspendLog;
+
+    /// <summary>RIDs a replayed DELETE removed: their messages may still be in the journal. Dropped once compacted.</summary>
+    private HashSet<byte[]>? _deletedAtReplay = new(ByteArrayComparer.Instance);
 
     public int Count => _byRecipient.Count;
 
@@ -28,19 +33,11 @@ internal sealed class QueueStore : IDisposable
 
     public QueueRecord? FindBySender(byte[] sid) => _bySender.TryGetValue(sid, out var q) ? q : null;
 
-    private readonly string _storePath;
-    private readonly string _suspendPath;
-
-    /// <summary>RIDs a replayed DELETE removed: their messages may still be in the journal. Dropped once compacted.</summary>
-    private HashSet<byte[]>? _deletedAtReplay = new(ByteArrayComparer.Instance);
-
     private QueueStore(string directory)
     {
         _storePath = Path.Combine(directory, StoreLogName);
         _suspendPath = Path.Combine(directory, SuspendLogName);
     }
-
-    public string StoreLogPath => _storePath;
 
     /// <summary>True when the directory holds queues, or once did: a server key made now would orphan them.</summary>
     public static bool ExistsIn(string directory) =>
