@@ -50,7 +50,8 @@ internal sealed class DataDirectoryLock : IDisposable
         }
         try
         {
-            AppendOnlyFile.ReplaceAtomically(pidPath, f => f.Write(Encoding.ASCII.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{Environment.ProcessId}\n"))));
+            // Advice for the refusal message only, so not fsynced: a pid file lost to a power cut just reads as "another process".
+            File.WriteAllText(pidPath, string.Create(CultureInfo.InvariantCulture, $"{Environment.ProcessId}\n"), Encoding.ASCII);
         }
         catch
         {
