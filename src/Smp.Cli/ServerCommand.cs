@@ -54,11 +54,16 @@ internal static class ServerCommand
             HelpName = "bits",
         };
         keyBits.AcceptOnlyFromAmong("2048", "3072", "4096");
+        var newKey = new Option<bool>("--new-key")
+        {
+            Description = "Make a new server key when server_key.pem is missing beside an existing store (without this the server refuses to start). A new key is a new server address: every client of the stored queues must be given it.",
+        };
+        var metrics = MetricsEndpoint.CreateOption("Serve Prometheus metrics at http://ADDR:PORT/metrics and a health check at /health (e.g. 127.0.0.1:9464; port 0 picks a free one). Off unless given.");
         var logLevel = CliOptions.LogLevel();
 
         var command = new Command("server", "Run an SMP relay server. Prints 'SMP server listening on host:port#keyhash' once it accepts connections.")
         {
-            host, port, data, bind, ttl, maxMessages, fsync, handshake, stats, sendQueue, keyBits, logLevel,
+            host, port, data, bind, ttl, maxMessages, fsync, handshake, stats, sendQueue, keyBits, newKey, metrics, logLevel,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -75,6 +80,7 @@ internal static class ServerCommand
                 StatsInterval = parse.GetValue(stats),
                 SendQueueCapacity = parse.GetValue(sendQueue),
                 KeyBits = parse.GetValue(keyBits),
+                AllowNewKey = parse.GetValue(newKey),
             };
             using var loggers = CliOptions.CreateLoggerFactory(parse.GetValue(logLevel));
             SmpServer server;
@@ -82,13 +88,28 @@ internal static class ServerCommand
             {
                 server = await SmpServer.StartAsync(options, loggers, ct).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is ArgumentException or IOException or InvalidOperationException or UnauthorizedAccessException or System.Net.Sockets.SocketException)
+            catch (Exception e) when (e is SmpServerStartException or ArgumentException or IOException or InvalidOperationException or UnauthorizedAccessException or System.Net.Sockets.SocketException)
             {
                 await Console.Error.WriteLineAsync($"smp server: {e.Message}").ConfigureAwait(false);
                 return 1;
             }
             await using (server.ConfigureAwait(false))
             {
+                MetricsEndpoint? endpoint = null;
+                if (parse.GetValue(metrics) is { } metricsAt)
+                {
+                    try
+                    {
+                        endpoint = await MetricsEndpoint.StartAsync(metricsAt, [SmpServer.MeterName], "smp-server", () => server.Accepting, loggers, ct).ConfigureAwait(false);
+                    }
+                    catch (IOException e)
+                    {
+                        await Console.Error.WriteLineAsync($"smp server: cannot serve metrics on {metricsAt}: {e.Message}").ConfigureAwait(false);
+                        return 1;
+                    }
+                    Console.Out.WriteLine($"metrics on {endpoint.MetricsUri}, health on {endpoint.HealthUri}");
+                }
+                await using var metricsEndpoint = endpoint;
                 Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"SMP server listening on {server.Address}"));
                 Console.Out.Flush();
                 try

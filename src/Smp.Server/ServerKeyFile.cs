@@ -10,10 +10,18 @@ internal static class ServerKeyFile
 {
     public const string FileName = "server_key.pem";
 
-    public static RSA LoadOrCreate(string directory, int keyBits, out bool created)
+    /// <summary>
+    /// Loads the key, or makes one when there is none. When <paramref name="storeExists"/>, a missing key
+    /// is made only if <paramref name="allowNew"/>: a new key is a new server address, and every client of
+    /// the stored queues would stop reaching this server.
+    /// </summary>
+    public static RSA LoadOrCreate(string directory, int keyBits, bool storeExists, bool allowNew, out bool created)
     {
         var path = Path.Combine(directory, FileName);
         created = false;
+        if (!File.Exists(path) && storeExists && !allowNew)
+            throw new SmpServerStartException(SmpServerStartFailure.KeyMissing, path,
+                $"the server key {path} is missing but {directory} holds queues and messages; a new key would be a new server address for every client, so none is made. Restore the key from a backup, or allow a new key explicitly (smp server --new-key)");
         if (File.Exists(path))
         {
             var rsa = RSA.Create();

@@ -35,6 +35,12 @@ public sealed class SmpServerOptions
     /// <summary>How often expired messages are dropped and the journal is considered for compaction.</summary>
     public TimeSpan MaintenanceInterval { get; set; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// Make a new server key when <c>server_key.pem</c> is missing beside an existing store. Off: start-up
+    /// refuses, because a new key is a new address for every client of the stored queues.
+    /// </summary>
+    public bool AllowNewKey { get; set; }
+
     /// <summary>Size of the server key made on first run.</summary>
     public int KeyBits { get; set; } = 2048;
 

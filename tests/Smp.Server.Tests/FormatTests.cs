@@ -86,9 +86,27 @@ public sealed class FormatTests
         try
         {
             File.WriteAllText(path, "one\ntwo\nthr");
-            var seen = new List<(string, bool)>();
-            LineFiles.ForEachLine(path, (line, _, terminated) => seen.Add((Encoding.ASCII.GetString(line), terminated)));
-            Assert.Equal([("one", true), ("two", true), ("thr", false)], seen);
+            var seen = new List<(string, LineEnd)>();
+            LineFiles.ForEachLine(path, (line, _, end) => seen.Add((Encoding.ASCII.GetString(line), end)));
+            Assert.Equal([("one", LineEnd.Lf), ("two", LineEnd.Lf), ("thr", LineEnd.Eof)], seen);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    /// <summary>An over-long line must be reported as such, not passed as an empty line that a replay would skip unseen.</summary>
+    [Fact]
+    public void Line_reader_reports_an_over_long_line_with_its_number()
+    {
+        var path = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(path, "one\n" + new string('x', LineFiles.MaxLineLength + 100) + "\nthree\n" + new string('y', LineFiles.MaxLineLength * 5));
+            var seen = new List<(string, long, LineEnd)>();
+            LineFiles.ForEachLine(path, (line, number, end) => seen.Add((Encoding.ASCII.GetString(line), number, end)));
+            Assert.Equal([("one", 1, LineEnd.Lf), ("", 2, LineEnd.TooLong), ("three", 3, LineEnd.Lf), ("", 4, LineEnd.TooLong)], seen);
         }
         finally
         {

@@ -73,7 +73,7 @@ public sealed class LoadTests
         var rk = TestKeys.Recipient.ExportSubjectPublicKeyInfo();
         using var bigger = System.Security.Cryptography.RSA.Create(2048);
         var sk = bigger.ExportSubjectPublicKeyInfo();
-        var store = new QueueStore();
+        var store = QueueStore.Unlogged();
         var before = GC.GetTotalMemory(forceFullCollection: true);
         var rng = new Random(1);
         for (var i = 0; i < count; i++)

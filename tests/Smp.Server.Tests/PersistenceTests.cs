@@ -75,8 +75,14 @@ public sealed class PersistenceTests
             $"DELETE {B64.EncodeString(rid2)}",
             $"SECURE {B64.EncodeString(rid2)} rsa:%%%",
             "") + "CREATE rid=torn");
-        await using var s = await TestServer.StartAsync(dir: dir);
+        var asFound = await File.ReadAllBytesAsync(Path.Combine(dir, QueueStore.StoreLogName));
+        // A store brought from elsewhere, without its key: the new key must be asked for.
+        await using var s = await TestServer.StartAsync(o => o.AllowNewKey = true, dir);
         Assert.Equal(1, s.Server.Stats.Queues);
+        // Three lines are no records (one of them a CREATE: a queue not restored); the last was cut off.
+        var r = s.Server.Recovery;
+        Assert.Equal((3, 1, 1, 0L), (r.UnreadableRecords, r.TornRecords, r.QueuesNotRestored, r.MessagesNotRestored));
+        Assert.Equal(asFound, await File.ReadAllBytesAsync(Assert.Single(r.Files).KeptAsidePath));
         await using var c = await s.ConnectAsync();
         Assert.Equal(SmpErrorCode.Auth, ErrorOf(await c.CommandAsync(null, sid1, Send("unsigned"))));
         Assert.IsType<SmpCommand.Ok>(await c.CommandAsync(TestKeys.Sender, sid1, Send("signed")));

@@ -187,11 +187,14 @@ internal static class TestKeys
 /// <summary>An in-process server on a loopback port 0 in a temporary data directory, removed at the end.</summary>
 internal sealed class TestServer : IAsyncDisposable
 {
-    private TestServer(string dir, SmpServerOptions options, SmpServer server)
+    private readonly Microsoft.Extensions.Logging.ILoggerFactory? _loggers;
+
+    private TestServer(string dir, SmpServerOptions options, SmpServer server, Microsoft.Extensions.Logging.ILoggerFactory? loggers)
     {
         DataDirectory = dir;
         Options = options;
         Server = server;
+        _loggers = loggers;
     }
 
     public string DataDirectory { get; }
@@ -209,19 +212,19 @@ internal sealed class TestServer : IAsyncDisposable
         HandshakeTimeout = TimeSpan.FromSeconds(5),
     };
 
-    public static async Task<TestServer> StartAsync(Action<SmpServerOptions>? configure = null, string? dir = null)
+    public static async Task<TestServer> StartAsync(Action<SmpServerOptions>? configure = null, string? dir = null, Microsoft.Extensions.Logging.ILoggerFactory? loggers = null)
     {
         dir ??= NewDataDirectory();
         var options = DefaultOptions(dir);
         configure?.Invoke(options);
-        return new TestServer(dir, options, await SmpServer.StartAsync(options));
+        return new TestServer(dir, options, await SmpServer.StartAsync(options, loggers), loggers);
     }
 
     /// <summary>Stops the server and starts a new one on the same data directory.</summary>
     public async Task RestartAsync()
     {
         await Server.StopAsync();
-        Server = await SmpServer.StartAsync(Options);
+        Server = await SmpServer.StartAsync(Options, _loggers);
     }
 
     public Task<TestClient> ConnectAsync(bool read = true) => TestClient.ConnectAsync(Server, read);

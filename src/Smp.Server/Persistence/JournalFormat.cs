@@ -91,6 +91,9 @@ internal static class JournalFormat
         return true;
     }
 
+    /// <summary>For a line that did not parse: whether it starts as a MSG record, so that start-up counts a message lost.</summary>
+    public static bool LooksLikeMessage(ReadOnlySpan<byte> line) => line.StartsWith(MsgKw);
+
     private static void Check(ReadOnlySpan<byte> content, Span<byte> hex)
     {
         Span<byte> hash = stackalloc byte[32];

@@ -6,12 +6,10 @@ internal static class LineFiles
     /// <summary>Longest line accepted: a journal MSG line for a full block, with room to spare.</summary>
     public const int MaxLineLength = 16 * 1024;
 
-    public delegate void LineHandler(ReadOnlySpan<byte> line, long lineNumber, bool terminated);
-
     /// <summary>
-    /// Calls <paramref name="handler"/> for every line. <c>terminated</c> is false only for a last line
-    /// that has no LF (a torn write). Lines longer than <see cref="MaxLineLength"/> are passed as empty
-    /// spans, which every parser refuses.
+    /// Calls <paramref name="handler"/> for every line, without its LF. <see cref="LineEnd.Eof"/> marks a
+    /// last line with no LF (a write cut short); a line longer than <see cref="MaxLineLength"/> is passed
+    /// as an empty span with <see cref="LineEnd.TooLong"/>.
     /// </summary>
     public static void ForEachLine(string path, LineHandler handler)
     {
@@ -31,14 +29,16 @@ internal static class LineFiles
                 var lf = buffer.AsSpan(start, filled - start).IndexOf((byte)'\n');
                 if (lf < 0) break;
                 lineNumber++;
-                handler(skipping ? [] : buffer.AsSpan(start, lf), lineNumber, true);
+                if (skipping || lf > MaxLineLength) handler([], lineNumber, LineEnd.TooLong);
+                else handler(buffer.AsSpan(start, lf), lineNumber, LineEnd.Lf);
                 skipping = false;
                 start += lf + 1;
             }
             var left = filled - start;
             if (eof)
             {
-                if (left > 0 || skipping) handler(skipping ? [] : buffer.AsSpan(start, left), lineNumber + 1, false);
+                if (skipping || left > MaxLineLength) handler([], lineNumber + 1, LineEnd.TooLong);
+                else if (left > 0) handler(buffer.AsSpan(start, left), lineNumber + 1, LineEnd.Eof);
                 return;
             }
             if (left > MaxLineLength)
@@ -50,31 +50,92 @@ internal static class LineFiles
             filled = left;
         }
     }
+
+    public delegate void LineHandler(ReadOnlySpan<byte> line, long lineNumber, LineEnd end);
 }
 
-/// <summary>An append-only file: every record is written with one call and flushed to the OS (optionally fsynced).</summary>
+/// <summary>How a line passed to <see cref="LineFiles.LineHandler"/> ended.</summary>
+internal enum LineEnd
+{
+    /// <summary>With LF: a record written whole.</summary>
+    Lf,
+
+    /// <summary>At the end of the file without LF: the tail of a write cut short, unless it parses.</summary>
+    Eof,
+
+    /// <summary>Longer than any record; its bytes are not passed.</summary>
+    TooLong,
+}
+
+/// <summary>
+/// An append-only file of LF-terminated records. Each record goes to the OS in one write, with its LF,
+/// before <see cref="Append"/> returns, and only then may the command be answered: so a crash can cut
+/// off only a record that was never answered (docs/protocol/smp.md §11). A write that fails part-way is
+/// cut back off the file, so the next record cannot be glued onto its remains; if even that fails, the
+/// file refuses every later record rather than risk it.
+/// </summary>
 internal sealed class AppendOnlyFile : IDisposable
 {
-    private readonly FileStream _stream;
+    private readonly Stream _stream;
     private readonly bool _fsync;
     private readonly Lock _lock = new();
+    private long _length;
+    private IOException? _broken;
 
     public AppendOnlyFile(string path, bool fsync)
-    {
         // bufferSize 0: no managed buffer, so Write hands the record straight to the OS.
-        _stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read, 0);
+        : this(new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read, 0), path, fsync)
+    {
+    }
+
+    /// <summary>Over any seekable stream positioned at its end; tests pass one that fails.</summary>
+    internal AppendOnlyFile(Stream stream, string path, bool fsync)
+    {
+        _stream = stream;
         _fsync = fsync;
+        _length = stream.Length;
         Path = path;
     }
 
     public string Path { get; }
 
+    /// <summary>Bytes in the file: what was there when opened plus every record appended.</summary>
+    public long Length => Interlocked.Read(ref _length);
+
     public void Append(ReadOnlySpan<byte> record)
     {
         lock (_lock)
         {
-            _stream.Write(record);
-            if (_fsync) _stream.Flush(flushToDisk: true);
+            if (_broken is not null) throw new IOException($"{Path}: an earlier write failed and could not be undone, so no more records are written to it", _broken);
+            var end = _length;
+            try
+            {
+                _stream.Write(record);
+                if (_fsync)
+                {
+                    if (_stream is FileStream f) f.Flush(flushToDisk: true);
+                    else _stream.Flush();
+                }
+            }
+            catch (IOException)
+            {
+                Undo(end);
+                throw;
+            }
+            Interlocked.Exchange(ref _length, end + record.Length);
+        }
+    }
+
+    private void Undo(long end)
+    {
+        try
+        {
+            _stream.SetLength(end);
+            _stream.Position = end;
+        }
+        catch (IOException e)
+        {
+            _broken = e;
         }
     }
 
@@ -84,7 +145,7 @@ internal sealed class AppendOnlyFile : IDisposable
         {
             try
             {
-                _stream.Flush(flushToDisk: true);
+                if (_stream is FileStream f) f.Flush(flushToDisk: true);
             }
             catch (IOException)
             {

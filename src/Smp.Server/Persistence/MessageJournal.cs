@@ -39,18 +39,28 @@ internal sealed class MessageJournal : IDisposable
 
     public long RecordsSinceCompaction => Interlocked.Read(ref _recordsSinceCompaction);
 
-    /// <summary>Replays the journal into the queues of <paramref name="store"/>, dropping expired messages, and compacts it.</summary>
-    public static MessageJournal Open(string directory, bool fsync, QueueStore store, DateTimeOffset expiredBefore, ILogger logger)
+    /// <summary>Bytes in the current generation's journal file.</summary>
+    public long Size => Volatile.Read(ref _file)?.Length ?? 0;
+
+    /// <summary>True when the directory holds a journal or snapshot: messages of queues a server key made now would orphan.</summary>
+    public static bool ExistsIn(string directory) =>
+        Generations(directory, JournalSuffix).Count > 0 || Generations(directory, SnapshotSuffix).Count > 0;
+
+    /// <summary>
+    /// Replays snapshot and journals into the queues of <paramref name="store"/>, dropping expired messages
+    /// and recording in <paramref name="damage"/> what it cannot use. Nothing is written or deleted but the
+    /// leftovers of an interrupted compaction; <see cref="Compact(StartupDamage)"/> comes next.
+    /// </summary>
+    public static MessageJournal Load(string directory, bool fsync, QueueStore store, DateTimeOffset expiredBefore, StartupDamage damage, ILogger logger)
     {
         var journal = new MessageJournal(directory, fsync, store, logger);
         foreach (var tmp in Directory.EnumerateFiles(directory, Prefix + "*.tmp")) File.Delete(tmp);
         var snapshots = Generations(directory, SnapshotSuffix);
         var journals = Generations(directory, JournalSuffix);
         var from = snapshots.Count > 0 ? snapshots[^1] : 0;
-        if (snapshots.Count > 0) journal.Replay(SnapshotPath(directory, from), expiredBefore);
-        foreach (var g in journals.Where(g => g >= from)) journal.Replay(JournalPath(directory, g), expiredBefore);
+        if (snapshots.Count > 0) journal.Replay(SnapshotPath(directory, from), expiredBefore, damage);
+        foreach (var g in journals.Where(g => g >= from)) journal.Replay(JournalPath(directory, g), expiredBefore, damage);
         journal._generation = Math.Max(from, journals.Count > 0 ? journals[^1] : 0);
-        journal.Compact();
         return journal;
     }
 
@@ -71,27 +81,32 @@ internal sealed class MessageJournal : IDisposable
         return list;
     }
 
-    private void Replay(string path, DateTimeOffset expiredBefore)
+    private void Replay(string path, DateTimeOffset expiredBefore, StartupDamage damage)
     {
-        var bad = 0;
-        LineFiles.ForEachLine(path, (line, number, terminated) =>
+        LineFiles.ForEachLine(path, (line, number, end) =>
         {
-            if (!JournalFormat.TryParse(line, out var r))
+            if (end == LineEnd.TooLong || !JournalFormat.TryParse(line, out var r))
             {
-                // A last line without LF is a write cut short by a crash: expected, and its SEND was never answered OK.
-                if (!terminated) _logger.LogInformation("{File}: incomplete last record ignored", Path.GetFileName(path));
+                // A cut-off last line is a write a crash interrupted: its SEND or ACK was never answered.
+                if (end == LineEnd.Eof) damage.Torn(path);
                 else
                 {
-                    _logger.LogWarning("{File} line {Line}: malformed record skipped", Path.GetFileName(path), number);
-                    bad++;
+                    damage.Unreadable(path, number);
+                    if (JournalFormat.LooksLikeMessage(line)) damage.UnreadableMessage(path);
                 }
                 return;
             }
-            if (_store.FindByRecipient(r.RecipientId) is not { } q) return;
+            if (_store.FindByRecipient(r.RecipientId) is not { } q)
+            {
+                // Deleted queues leave their messages behind until the next compaction; any other queue is lost.
+                if (_store.IsKnown(r.RecipientId)) return;
+                if (r.Op == JournalOp.Ack) damage.OrphanAck(r.RecipientId, r.MsgId);
+                else damage.OrphanMessage(path, r.RecipientId, r.MsgId, expired: r.Timestamp < expiredBefore);
+                return;
+            }
             if (r.Op == JournalOp.Ack) q.Remove(r.MsgId);
             else if (r.Timestamp >= expiredBefore && !q.Contains(r.MsgId)) q.Enqueue(new StoredMessage(r.MsgId, r.Timestamp, r.Body!));
         });
-        if (bad > 0) _logger.LogWarning("{File}: {Count} malformed record(s) skipped", Path.GetFileName(path), bad);
     }
 
     /// <summary>Records an accepted message; the caller holds the queue lock and answers OK only after this returns.</summary>
@@ -120,7 +135,13 @@ internal sealed class MessageJournal : IDisposable
     }
 
     /// <summary>Starts a new generation, then snapshots every live message and removes older files.</summary>
-    public void Compact()
+    public void Compact() => Compact(null);
+
+    /// <summary>
+    /// As <see cref="Compact()"/>; at start, the older files that <paramref name="damage"/> found
+    /// something unusable in are renamed aside instead of deleted, once the new snapshot is durable.
+    /// </summary>
+    public void Compact(StartupDamage? damage)
     {
         lock (_compactLock)
         {
@@ -149,9 +170,25 @@ internal sealed class MessageJournal : IDisposable
                     live += messages.Length;
                 }
             });
-            foreach (var g in Generations(_directory, JournalSuffix).Where(g => g < generation)) File.Delete(JournalPath(_directory, g));
-            foreach (var g in Generations(_directory, SnapshotSuffix).Where(g => g < generation)) File.Delete(SnapshotPath(_directory, g));
+            var older = Generations(_directory, JournalSuffix).Where(g => g < generation).Select(g => JournalPath(_directory, g))
+                .Concat(Generations(_directory, SnapshotSuffix).Where(g => g < generation).Select(g => SnapshotPath(_directory, g)));
+            foreach (var path in older.ToList())
+            {
+                if (damage?.MustKeepAside(path) == true) damage.KeepAside(path, copy: false);
+                else File.Delete(path);
+            }
             _logger.LogDebug("message journal compacted to generation {Generation}: {Live} live message(s)", generation, live);
+        }
+    }
+
+    /// <summary>For tests: the current journal from now on goes through a stream of the test's making (one that fails, say).</summary>
+    internal void ReopenForTests(Func<string, Stream> open)
+    {
+        lock (_writeLock)
+        {
+            var path = JournalPath(_directory, _generation);
+            _file!.Dispose();
+            _file = new AppendOnlyFile(open(path), path, _fsync);
         }
     }
 

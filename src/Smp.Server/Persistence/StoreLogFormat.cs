@@ -106,6 +106,19 @@ internal static class StoreLogFormat
         return false;
     }
 
+    /// <summary>
+    /// For a line that did not parse: whether it starts as a CREATE, and its RID when that part is still
+    /// readable, so that start-up can count the queue as lost.
+    /// </summary>
+    public static bool LooksLikeCreate(ReadOnlySpan<byte> line, out byte[]? recipientId)
+    {
+        recipientId = null;
+        if (!line.StartsWith(CreateKw)) return false;
+        var rest = line[CreateKw.Length..];
+        if (TakeUntil(ref rest, SidKw, out var rid) && B64.TryDecode(rid, out var ridBytes) && ridBytes.Length > 0) recipientId = ridBytes;
+        return true;
+    }
+
     private static bool TryParseIdOnly(ReadOnlySpan<byte> text, StoreLogOp op, out StoreLogRecord record)
     {
         record = default;

@@ -105,7 +105,11 @@ internal sealed partial class ClientSession
         {
             if (q.Deleted || q.Suspended || !ReferenceEquals(q.SenderKey, senderKey)) throw Error(SmpErrorCode.Auth);
             _state.Counters.Expired(q.DropExpired(_state.ExpiryCutoff));
-            if (q.MessageCount >= _state.Options.MaxMessagesPerQueue) throw Error(SmpErrorCode.Quota);
+            if (q.MessageCount >= _state.Options.MaxMessagesPerQueue)
+            {
+                _state.Counters.RefusedByQuota();
+                throw Error(SmpErrorCode.Quota);
+            }
             var message = new StoredMessage(RandomNumberGenerator.GetBytes(MsgIdBytes), _state.Now(), body);
             _state.Journal.AppendMessage(q, message);
             q.Enqueue(message);

@@ -77,6 +77,8 @@ internal sealed partial class ClientSession
         }
         finally
         {
+            // Before Abort cancels ct: a handshake that did not finish while the server was not stopping failed.
+            if (_transport is null && !ct.IsCancellationRequested) _state.Counters.HandshakeFailed();
             Abort();
             _outgoing.Writer.TryComplete();
             if (writer is not null)
