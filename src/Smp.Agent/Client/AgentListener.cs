@@ -103,12 +103,9 @@ public sealed class AgentListener : IAsyncDisposable
                 if (result.IsCompleted || result.IsCanceled || writing.IsCompleted) break;
             }
         }
-        catch (OperationCanceledException)
+        catch (Exception e) when (IsTeardown(e))
         {
-        }
-        catch (IOException)
-        {
-            // The client went away: expected teardown.
+            // The client went away or the agent is stopping: expected, nothing to report.
         }
         catch (Exception e)
         {
@@ -118,16 +115,29 @@ public sealed class AgentListener : IAsyncDisposable
         {
             _agent.Disconnect(session);
             await sessionStop.CancelAsync().ConfigureAwait(false);
-            try
-            {
-                await writing.ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is OperationCanceledException or IOException)
-            {
-            }
-            await reader.CompleteAsync().ConfigureAwait(false);
-            await writer.CompleteAsync().ConfigureAwait(false);
+            // A peer that is gone makes each of these fail (a broken pipe while flushing what was left);
+            // none of it may escape, or stopping the agent would fail because one client left.
+            await QuietlyAsync(() => writing).ConfigureAwait(false);
+            await QuietlyAsync(() => reader.CompleteAsync().AsTask()).ConfigureAwait(false);
+            await QuietlyAsync(() => writer.CompleteAsync().AsTask()).ConfigureAwait(false);
             tcp.Dispose();
+        }
+    }
+
+    private static bool IsTeardown(Exception e) => e is OperationCanceledException or IOException or SocketException or ObjectDisposedException;
+
+    private async Task QuietlyAsync(Func<Task> teardown)
+    {
+        try
+        {
+            await teardown().ConfigureAwait(false);
+        }
+        catch (Exception e) when (IsTeardown(e))
+        {
+        }
+        catch (Exception e)
+        {
+            _log.LogWarning(e, "closing a client session failed");
         }
     }
 
@@ -172,6 +182,7 @@ public sealed class AgentListener : IAsyncDisposable
         await _accept.ConfigureAwait(false);
         Task[] sessions;
         lock (_sessionsLock) sessions = [.. _sessions];
+        // Sessions end quietly whatever their peers did (RunSessionAsync catches everything).
         await Task.WhenAll(sessions).ConfigureAwait(false);
         _stop.Dispose();
     }
