@@ -72,9 +72,9 @@ public sealed class RealProcessTests : IDisposable
             Start("server", "--port", "0", "--data", Path.Combine(_dir.FullName, "server"), "--bind", "127.0.0.1", "--host", "127.0.0.1", "--log-level", "warning"),
             "listening on "));
 
-    private async Task<(Process Process, int Port)> StartAgentAsync(string name, SmpServerAddress server, int port = 0)
+    private async Task<(Process Process, int Port)> StartAgentAsync(string name, SmpServerAddress server)
     {
-        var p = Start("agent", "--port", port.ToString(CultureInfo.InvariantCulture), "--server", server.ToString(),
+        var p = Start("agent", "--port", "0", "--server", server.ToString(),
             "--db", Path.Combine(_dir.FullName, name + ".db"), "--key-bits", "1024", "--log-level", "warning");
         return (p, int.Parse(await LineStartingWithAsync(p, "listening on port "), CultureInfo.InvariantCulture));
     }
@@ -95,7 +95,7 @@ public sealed class RealProcessTests : IDisposable
         await ExpectAsync(bob, "alice", "CON");
         await ExpectAsync(alice, "bob", "CON");
 
-        // Bob's agent dies hard; Alice's messages wait on the relay; Bob's agent comes back on the same port.
+        // Bob's agent dies hard; Alice's messages wait on the relay; Bob's agent comes back on its database.
         bobProcess.Kill(entireProcessTree: true);
         await bobProcess.WaitForExitAsync();
         await bob.DisposeAsync();
@@ -104,8 +104,8 @@ public sealed class RealProcessTests : IDisposable
             await alice.SendAsync($"s{i}", "bob", new AgentCommand.Send(Encoding.ASCII.GetBytes($"m{i}")));
             await ExpectAsync(alice, "bob", "SENT");
         }
-        (_, _) = await StartAgentAsync("bob", server, bobPort);
-        await using var bobAgain = await AgentTcpClient.ConnectAsync("127.0.0.1", bobPort);
+        var (_, bobPortAgain) = await StartAgentAsync("bob", server);
+        await using var bobAgain = await AgentTcpClient.ConnectAsync("127.0.0.1", bobPortAgain);
         await bobAgain.SendAsync("2", "", new AgentCommand.SubAll());
         for (var i = 1; i <= 3; i++)
         {

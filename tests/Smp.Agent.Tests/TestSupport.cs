@@ -15,14 +15,16 @@ internal static class TestSupport
     /// <summary>Signing keys in tests are 1024-bit to keep the suite fast.</summary>
     public static RSA SigningKey() => RSA.Create(1024);
 
-    /// <summary>A loopback port nobody listens on right now.</summary>
-    public static int UnusedPort()
+    /// <summary>
+    /// A loopback port that refuses connections for as long as the socket lives: bound, so the OS gave it to
+    /// us and nobody else gets it, but never listening.
+    /// </summary>
+    public static Socket RefusingPort(out int port)
     {
-        var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
-        return port;
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        port = ((IPEndPoint)socket.LocalEndPoint!).Port;
+        return socket;
     }
 
     public static SmpClientOptions FastOptions(TimeSpan? requestTimeout = null) => new()

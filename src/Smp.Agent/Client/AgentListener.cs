@@ -16,28 +16,47 @@ public sealed class AgentListener : IAsyncDisposable
     public const int DefaultPort = 5224;
 
     private readonly SmpAgent _agent;
-    private readonly TcpListener _listener;
+    private readonly Socket _listener;
     private readonly ILogger _log;
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _sessions = [];
     private readonly Lock _sessionsLock = new();
     private Task _accept = Task.CompletedTask;
 
-    private AgentListener(SmpAgent agent, TcpListener listener)
+    private AgentListener(SmpAgent agent, Socket listener)
     {
         _agent = agent;
         _listener = listener;
         _log = agent.Options.LoggerFactory.CreateLogger("Smp.Agent.Listener");
     }
 
-    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+    public int Port => ((IPEndPoint)_listener.LocalEndPoint!).Port;
 
     /// <summary>Starts accepting clients on <paramref name="address"/>:<paramref name="port"/> (0 picks a free port).</summary>
     public static AgentListener Start(SmpAgent agent, IPAddress address, int port)
     {
-        var listener = new TcpListener(address, port);
-        listener.Start();
-        var l = new AgentListener(agent, listener);
+        var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            socket.Bind(new IPEndPoint(address, port));
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+        return Start(agent, socket);
+    }
+
+    /// <summary>
+    /// Starts accepting clients on a socket that is already bound (handed over by whoever reserved the
+    /// address, e.g. a service manager); the listener owns it from now on.
+    /// </summary>
+    public static AgentListener Start(SmpAgent agent, Socket bound)
+    {
+        ArgumentNullException.ThrowIfNull(bound);
+        bound.Listen(512);
+        var l = new AgentListener(agent, bound);
         l._accept = Task.Run(l.AcceptLoopAsync);
         return l;
     }
@@ -48,8 +67,7 @@ public sealed class AgentListener : IAsyncDisposable
         {
             while (true)
             {
-                var tcp = await _listener.AcceptTcpClientAsync(_stop.Token).ConfigureAwait(false);
-                tcp.NoDelay = true;
+                var tcp = new TcpClient { Client = await _listener.AcceptAsync(_stop.Token).ConfigureAwait(false), NoDelay = true };
                 var task = Task.Run(() => RunSessionAsync(tcp));
                 lock (_sessionsLock)
                 {
@@ -178,7 +196,7 @@ public sealed class AgentListener : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
-        _listener.Stop();
+        _listener.Dispose();
         await _accept.ConfigureAwait(false);
         Task[] sessions;
         lock (_sessionsLock) sessions = [.. _sessions];
