@@ -8,7 +8,8 @@ namespace Smp.Agent.Connections;
 /// <summary>
 /// ACKs (agent.md §4). SMP 0.3's ACK names no message: it removes whatever the server delivered last on
 /// the queue. So a redelivery of the message last ACKed is never ACKed again (that would remove the next
-/// message unseen), and an ACK that failed for a passing reason is kept until the server is up again.
+/// message unseen), an ACK that could not be sent is kept until the server is up again, and one that was
+/// sent but not answered is never repeated.
 /// <para>
 /// Both live in memory only, and a restart cannot lose anything by it: a message is ACKed only after the
 /// transaction that applied it committed, the server keeps an unACKed message and delivers it again on the
@@ -38,10 +39,18 @@ internal sealed class AckTracker(SmpClientPool smp, ILogger log, CancellationTok
             _lastAcked[queueKey] = msgId;
             _pending.TryRemove(queueKey, out _);
         }
-        catch (SmpClientException e) when (SmpErrorPolicy.Classify(SmpOperation.Ack, e.Error) == SmpFailure.Passing)
+        catch (SmpClientException e) when (SmpErrorPolicy.Classify(SmpOperation.Ack, e.Error) == SmpFailure.Passing && !e.MayHaveArrived)
         {
+            // Never sent (the server is down, or a re-subscription delivered before the pool reported it up).
             _pending[queueKey] = new PendingAck(server, recipientId, msgId, rcvKey);
             log.LogInformation("ACK on {Server} postponed: {Error}", server, e.Error);
+        }
+        catch (SmpClientException e) when (SmpErrorPolicy.Classify(SmpOperation.Ack, e.Error) == SmpFailure.Passing)
+        {
+            // Sent, answer lost: the server may have removed the message and delivered the next one. Sending it
+            // again could remove that one unseen; if it did not arrive, the re-subscription delivers the message
+            // again and its redelivery is ACKed then.
+            log.LogInformation("ACK on {Server} unanswered: {Error}; not repeated", server, e.Error);
         }
         catch (SmpClientException e)
         {
