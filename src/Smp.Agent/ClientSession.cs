@@ -35,8 +35,6 @@ public sealed class ClientSession
     /// <summary>Everything the agent sends this client, in order.</summary>
     public ChannelReader<AgentOutput> Output => _out.Reader;
 
-    /// <summary>Highest event id already queued per alias, so a re-dispatch does not repeat one.</summary>
-    internal Dictionary<string, long> Queued { get; } = new(StringComparer.Ordinal);
 
     internal bool Closed { get; private set; }
 

@@ -1,154 +1,195 @@
-using System.Collections.Concurrent;
-using System.Security.Cryptography;
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
+using Smp.Agent.Client;
+using Smp.Agent.Connections;
+using Smp.Agent.Events;
+using Smp.Agent.Groups;
+using Smp.Agent.Runtime;
 using Smp.Agent.Smp;
 using Smp.Agent.Store;
 using Smp.Protocol.Agent;
-using Smp.Protocol.Encodings;
 
 namespace Smp.Agent;
 
+/// <summary>A member as GMEMBERS lists it.</summary>
+public sealed record GroupMemberInfo(string Alias, byte[]? MemberId, GroupMemberStatus Status);
+
 /// <summary>
-/// The SMP agent (agent.md): turns simplex queues into duplex connections for its clients. It listens on
-/// every receive queue itself, whether or not a client is connected (agent.md §5), keeps a persistent
-/// outbox of jobs per connection, and keeps events in the store until the holding client has them.
-/// Split by concern: commands, receiving, jobs, event routing.
+/// The SMP agent (agent.md): turns simplex queues into duplex connections for its clients, and connections
+/// into groups. This type only composes the layers (architecture.md, "Layers") and is the in-process API;
+/// the work is theirs: <see cref="ConnectionEngine"/> and <see cref="Receiver"/> below,
+/// <see cref="GroupLayer"/> above through <see cref="IConnections"/>, with the <see cref="Outbox"/>,
+/// the <see cref="EventRouter"/> and the store shared beneath.
 /// </summary>
-public sealed partial class SmpAgent : IAsyncDisposable
+public sealed class SmpAgent : IAsyncDisposable
 {
-    /// <summary>Transport block size the padded envelope size is computed for (smp-wire.md §2).</summary>
-    public const int BlockSize = 4096;
+    /// <summary>Transport block size the padded envelope size is computed for (smp.md §2).</summary>
+    public const int BlockSize = Envelopes.BlockSize;
 
     /// <summary>End-to-end keys are RSA-2048: the envelope header does not fit OAEP under 1024 bits.</summary>
-    public const int E2eKeyBits = 2048;
+    public const int E2eKeyBits = Envelopes.E2eKeyBits;
 
-    private readonly AgentOptions _options;
-    private readonly AgentStore _store;
+    /// <inheritdoc cref="GroupLayer.MaxGroupInfoSize"/>
+    public const int MaxGroupInfoSize = GroupLayer.MaxGroupInfoSize;
+
+    private readonly CancellationTokenSource _stop = new();
+    private readonly ILogger _log;
     private readonly SmpClientPool _smp;
     private readonly KeyPool _keys;
     private readonly KeyPool _e2eKeys;
-    private readonly ILogger _log;
-    private readonly CancellationTokenSource _stop = new();
-    private readonly object _holdersLock = new();
-    private readonly Dictionary<string, ClientSession> _holders = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, Task> _jobRunners = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, bool> _jobRerun = new(StringComparer.Ordinal);
+    private readonly BackgroundTasks _tasks;
+    private readonly Receiver _receiver;
+    private readonly CommandDispatcher _commands;
     private Task _receiveLoop = Task.CompletedTask;
 
-    private SmpAgent(AgentOptions options, AgentStore store, SmpClientPool smp)
+    private SmpAgent(AgentOptions options, AgentStore store)
     {
-        _options = options;
-        _store = store;
-        _smp = smp;
+        Options = options;
+        Store = store;
         _log = options.LoggerFactory.CreateLogger("Smp.Agent");
+        var stopping = _stop.Token;
+        _smp = new SmpClientPool(options.SmpClient);
         _keys = new KeyPool(options.KeyBits, options.KeyPoolSize);
         _e2eKeys = options.KeyBits == E2eKeyBits ? _keys : new KeyPool(E2eKeyBits, Math.Max(1, options.KeyPoolSize / 2));
+        _tasks = new BackgroundTasks(_log, stopping);
+        Events = new EventRouter(store, _tasks, _log, stopping);
+        Outbox = new Jobs.Outbox(store, options, Events, _tasks, _log, stopping);
+        Connections = new ConnectionEngine(options, store, _smp, _keys, _e2eKeys, Events, Outbox, _tasks, _log, stopping);
+        new ConnectionJobs(Connections, store, Events, Outbox, options).Register();
+        Groups = new GroupLayer(store, Connections, Events, Outbox);
+        Connections.Attach(Groups);
+        _receiver = new Receiver(Connections, store, Events, Outbox, _log, stopping);
+        _commands = new CommandDispatcher(Connections, Groups, Events, _log, stopping);
     }
 
-    public AgentOptions Options => _options;
+    public AgentOptions Options { get; }
 
-    internal AgentStore Store => _store;
+    internal AgentStore Store { get; }
+
+    internal EventRouter Events { get; }
+
+    internal Jobs.Outbox Outbox { get; }
+
+    internal ConnectionEngine Connections { get; }
+
+    internal GroupLayer Groups { get; }
 
     /// <summary>Padded plaintext size of every envelope we seal: 3,072 bytes with 4,096-byte blocks.</summary>
-    public static int PaddedSize => E2eEnvelope.PaddedSize(BlockSize, E2eKeyBits / 8);
+    public static int PaddedSize => Envelopes.PaddedSize;
 
-    /// <summary>
-    /// Opens the store, starts listening on every receive queue and resumes every unfinished job.
-    /// </summary>
+    /// <summary>Opens the store, starts listening on every receive queue and resumes every unfinished job.</summary>
     public static async Task<SmpAgent> StartAsync(AgentOptions options, CancellationToken ct = default)
     {
+        ArgumentNullException.ThrowIfNull(options);
         if (options.Servers.Count == 0) throw new ArgumentException("at least one SMP server is needed", nameof(options));
         var store = await AgentStore.OpenAsync(options.DatabasePath, options.FullSync, ct).ConfigureAwait(false);
-        var smp = new SmpClientPool(options.SmpClient);
-        var agent = new SmpAgent(options, store, smp);
-        agent._receiveLoop = Task.Run(agent.ReceiveLoopAsync, CancellationToken.None);
-        await agent.ResumeAsync().ConfigureAwait(false);
+        var agent = new SmpAgent(options, store);
+        agent._receiveLoop = Task.Run(agent.ReceiveAsync, CancellationToken.None);
+        await agent.Connections.ResumeAsync().ConfigureAwait(false);
         return agent;
     }
 
-    /// <summary>Subscribes every receive queue and restarts every connection's outbox.</summary>
-    private async Task ResumeAsync()
-    {
-        var (queues, withJobs) = await _store.TransactAsync(tx =>
-        {
-            tx.PruneSeen(DateTime.UtcNow - _options.SeenIdRetention);
-            return (tx.ListRcvQueues(), tx.AliasesWithJobs());
-        }).ConfigureAwait(false);
-        foreach (var q in queues) _ = SubscribeQueueAsync(q);
-        foreach (var alias in withJobs) KickJobs(alias);
-    }
-
-    private async Task SubscribeQueueAsync(RcvQueueRecord q)
+    private async Task ReceiveAsync()
     {
         try
         {
-            using var key = ImportPrivate(q.RcvKey);
-            await _smp.SubscribeAsync(SmpServerAddress.Parse(q.Server), q.RcvId, key, _stop.Token).ConfigureAwait(false);
+            await _receiver.RunAsync().ConfigureAwait(false);
         }
-        catch (SmpClientException e)
+        catch (Exception e) when (_stop.IsCancellationRequested && e is OperationCanceledException or ObjectDisposedException)
         {
-            // A server that is down now is resubscribed by the pool when it comes back.
-            _log.LogInformation("subscription to a queue on {Server} not made now: {Error}", q.Server, e.Error);
         }
-        catch (OperationCanceledException)
+        catch (Exception e)
         {
+            _log.LogCritical(e, "the receive loop stopped; no more messages are received until the agent restarts");
         }
     }
 
-    /// <summary>A new client of this agent; dispose it with <see cref="Disconnect"/>.</summary>
+    /// <summary>A new client of this agent; end it with <see cref="Disconnect"/>.</summary>
     public ClientSession Connect(string name = "client") => new(name);
 
     /// <summary>Forgets a client: its held connections wait (events stay stored) for the next holder.</summary>
-    public void Disconnect(ClientSession session)
+    public void Disconnect(ClientSession session) => Events.Disconnect(session);
+
+    /// <summary>Handles a parsed transmission from <paramref name="session"/>, writing its direct responses to it.</summary>
+    public Task HandleAsync(ClientSession session, AgentTransmission t, CancellationToken ct = default) => _commands.HandleAsync(session, t, ct);
+
+    /// <summary>Called by a front end once an output has been written to its client: a stored event leaves the store.</summary>
+    public Task DeliveredAsync(AgentOutput output) => Events.DeliveredAsync(output);
+
+    /// <summary>
+    /// Everything the agent sends <paramref name="session"/>, parsed. A stored event leaves the store once the
+    /// consumer asks for the next one, so an app that stops mid-way gets the rest after a restart.
+    /// </summary>
+    public async IAsyncEnumerable<AgentEvent> EventsAsync(ClientSession session, [EnumeratorCancellation] CancellationToken ct = default)
     {
-        lock (_holdersLock)
+        ArgumentNullException.ThrowIfNull(session);
+        await foreach (var output in session.Output.ReadAllAsync(ct).ConfigureAwait(false))
         {
-            foreach (var alias in _holders.Where(kv => kv.Value == session).Select(kv => kv.Key).ToList()) _holders.Remove(alias);
+            yield return new AgentEvent(output.CorrId, output.Alias, AgentEvent.ParsePayload(output.Payload));
+            await Events.DeliveredAsync(output).ConfigureAwait(false);
         }
-        session.Close();
     }
 
-    internal SmpServerAddress PickServer() => _options.Servers[RandomNumberGenerator.GetInt32(_options.Servers.Count)];
+    // --- connections (agent.md §2.4) ---
 
-    internal static RSA ImportPrivate(byte[] pkcs8)
-    {
-        var rsa = RSA.Create();
-        rsa.ImportPkcs8PrivateKey(pkcs8, out _);
-        return rsa;
-    }
+    /// <summary>NEW: creates a receive queue and returns the invitation for the peer.</summary>
+    public Task<(string Alias, Protocol.Encodings.SmpQueueInfo Invitation)> NewAsync(ClientSession session, string alias, CancellationToken ct = default) =>
+        Connections.NewAsync(session, alias, ct);
 
-    internal static string NewAlias() =>
-        Convert.ToBase64String(RandomNumberGenerator.GetBytes(9)).Replace('+', '-').Replace('/', '_');
+    /// <summary>JOIN: CON follows when the handshake completes; errors carry <paramref name="corrId"/>.</summary>
+    public Task<string> JoinAsync(ClientSession session, string corrId, string alias, Protocol.Encodings.SmpQueueInfo invitation, bool noReply,
+        CancellationToken ct = default) => Connections.JoinAsync(session, corrId, alias, invitation, noReply, ct);
 
+    /// <summary>SUB: this client becomes the holder of a connection or group; the previous one gets END.</summary>
+    public Task SubscribeAsync(ClientSession session, string alias, CancellationToken ct = default) => Connections.SubscribeAsync(session, alias, true, ct);
+
+    /// <summary>SUBALL: holds every direct connection and group; returns their aliases.</summary>
+    public Task<List<string>> SubscribeAllAsync(ClientSession session, CancellationToken ct = default) => Connections.SubscribeAllAsync(session, true, ct);
+
+    /// <summary>SEND: SENT follows with this corrId when the server accepts the message; returns its agent message id.</summary>
+    public Task<long> SendAsync(string corrId, string alias, ReadOnlyMemory<byte> body, CancellationToken ct = default) =>
+        Connections.SendAsync(corrId, alias, body, ct);
+
+    /// <summary>OFF: suspends our receive queue.</summary>
+    public Task SuspendAsync(string alias, CancellationToken ct = default) => Connections.SuspendAsync(alias, ct);
+
+    /// <summary>DEL: deletes our receive queue and the connection.</summary>
+    public Task DeleteAsync(string alias, CancellationToken ct = default) => Connections.DeleteAsync(alias, ct);
+
+    // --- groups (groups.md §2) ---
+
+    public Task<string> GroupNewAsync(ClientSession session, string gid, ReadOnlyMemory<byte> info, CancellationToken ct = default) =>
+        Groups.NewAsync(session, gid, info, ct);
+
+    public Task GroupAddAsync(string gid, string memberAlias, CancellationToken ct = default) => Groups.AddAsync(gid, memberAlias, ct);
+
+    public Task<string> GroupJoinAsync(ClientSession session, string gid, byte[] invId, CancellationToken ct = default) => Groups.JoinAsync(session, gid, invId, ct);
+
+    public Task GroupRejectAsync(string directAlias, byte[] invId, CancellationToken ct = default) => Groups.RejectAsync(directAlias, invId, ct);
+
+    public Task<byte[]> GroupSendAsync(string gid, ReadOnlyMemory<byte> body, CancellationToken ct = default) => Groups.SendAsync(gid, body, ct);
+
+    public Task GroupLeaveAsync(string gid, CancellationToken ct = default) => Groups.LeaveAsync(gid, ct);
+
+    public Task GroupDeleteAsync(string gid, CancellationToken ct = default) => Groups.DeleteAsync(gid, ct);
+
+    public Task GroupRemoveAsync(string gid, string memberAlias, CancellationToken ct = default) => Groups.RemoveAsync(gid, memberAlias, ct);
+
+    public Task<List<GroupMemberInfo>> GroupMembersAsync(string gid, CancellationToken ct = default) => Groups.MembersAsync(gid, ct);
+
+    /// <summary>Stops receiving and sending, waits for every background task, closes every session and the store.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (_stop.IsCancellationRequested) return;
         await _stop.CancelAsync().ConfigureAwait(false);
+        // Completing the pool's events ends the receive loop; pending SMP calls fail with NETWORK.
         await _smp.DisposeAsync().ConfigureAwait(false);
-        try
-        {
-            await _receiveLoop.ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-        }
-        foreach (var runner in _jobRunners.Values)
-        {
-            try
-            {
-                await runner.ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-            }
-        }
-        lock (_holdersLock)
-        {
-            foreach (var s in _holders.Values.Distinct()) s.Close();
-            _holders.Clear();
-        }
+        await _receiveLoop.ConfigureAwait(false);
+        await _tasks.DrainAsync().ConfigureAwait(false);
+        Events.CloseAll();
         _keys.Dispose();
         if (!ReferenceEquals(_keys, _e2eKeys)) _e2eKeys.Dispose();
-        await _store.DisposeAsync().ConfigureAwait(false);
+        await Store.DisposeAsync().ConfigureAwait(false);
         _stop.Dispose();
     }
 }

@@ -9,41 +9,57 @@ namespace Smp.Agent.Tests;
 internal sealed class AgentHarness : IAsyncDisposable
 {
     private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("smp-agent-tests-");
-    private readonly List<SmpServer> _servers = [];
+    private readonly List<ServerSlot> _servers = [];
     private readonly List<SmpAgent> _agents = [];
+
+    /// <summary>A server behind a gate whose port stays while the server stops and starts again on a fresh port.</summary>
+    private sealed class ServerSlot(string name, TcpGate gate)
+    {
+        public string Name { get; } = name;
+        public TcpGate Gate { get; } = gate;
+        public SmpServer? Server { get; set; }
+    }
 
     public string Dir => _dir.FullName;
 
-    public async Task<SmpServerAddress> StartServerAsync(string name = "server", int port = 0)
+    /// <summary>Starts a server; its address stays valid across <see cref="StopServerAsync"/> and <see cref="RestartServerAsync"/>.</summary>
+    public async Task<SmpServerAddress> StartServerAsync(string name = "server")
     {
-        var server = await SmpServer.StartAsync(new SmpServerOptions
-        {
-            DataDirectory = Path.Combine(Dir, name),
-            Port = port,
-            BindAddress = IPAddress.Loopback,
-            StatsInterval = TimeSpan.Zero,
-        });
-        _servers.Add(server);
-        return new SmpServerAddress("127.0.0.1", server.Port, server.Address.KeyHash);
+        var slot = new ServerSlot(name, TcpGate.Start());
+        _servers.Add(slot);
+        return await RunAsync(slot);
     }
 
-    public SmpServer Server(int i = 0) => _servers[i];
-
-    public async Task StopServerAsync(int i = 0) => await _servers[i].DisposeAsync();
-
-    public async Task<SmpServerAddress> RestartServerAsync(int i, string name = "server")
+    private async Task<SmpServerAddress> RunAsync(ServerSlot slot)
     {
-        var port = _servers[i].Port;
-        await _servers[i].DisposeAsync();
         var server = await SmpServer.StartAsync(new SmpServerOptions
         {
-            DataDirectory = Path.Combine(Dir, name),
-            Port = port,
+            DataDirectory = Path.Combine(Dir, slot.Name),
+            Port = 0,
             BindAddress = IPAddress.Loopback,
             StatsInterval = TimeSpan.Zero,
         });
-        _servers[i] = server;
-        return new SmpServerAddress("127.0.0.1", server.Port, server.Address.KeyHash);
+        slot.Server = server;
+        slot.Gate.Backend = server.Port;
+        return new SmpServerAddress("127.0.0.1", slot.Gate.Port, server.Address.KeyHash);
+    }
+
+    public SmpServer Server(int i = 0) => _servers[i].Server ?? throw new InvalidOperationException("server stopped");
+
+    /// <summary>Stops server <paramref name="i"/> as a process that goes away: its connections drop and new ones are refused.</summary>
+    public async Task StopServerAsync(int i = 0)
+    {
+        var slot = _servers[i];
+        slot.Gate.Backend = 0;
+        if (slot.Server is { } server) await server.DisposeAsync();
+        slot.Server = null;
+    }
+
+    /// <summary>Stops (if running) and starts server <paramref name="i"/> again on its data directory, at the same address.</summary>
+    public async Task<SmpServerAddress> RestartServerAsync(int i)
+    {
+        await StopServerAsync(i);
+        return await RunAsync(_servers[i]);
     }
 
     public AgentOptions Options(string name, params SmpServerAddress[] servers) => new()
@@ -100,7 +116,11 @@ internal sealed class AgentHarness : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         foreach (var a in _agents) await a.DisposeAsync();
-        foreach (var s in _servers) await s.DisposeAsync();
+        foreach (var slot in _servers)
+        {
+            if (slot.Server is { } server) await server.DisposeAsync();
+            await slot.Gate.DisposeAsync();
+        }
         try
         {
             _dir.Delete(recursive: true);
@@ -133,18 +153,61 @@ internal static class SessionExtensions
 
     public static string Text(this AgentOutput o) => Encoding.UTF8.GetString(o.Payload);
 
-    /// <summary>Waits for the next output of the session that matches; earlier non-matching ones are skipped and returned.</summary>
-    public static async Task<AgentOutput> ExpectAsync(this ClientSession session, Func<AgentOutput, bool> match, List<AgentOutput>? skipped = null)
+    /// <summary>
+    /// Waits for the next output of the session that matches; earlier non-matching ones are skipped and
+    /// returned. Skipping cannot hide a bug: an ERR nobody waits for, or an event the session was given twice
+    /// (the same stored event, or the same notification), fails the test at once.
+    /// </summary>
+    public static async Task<AgentOutput> ExpectAsync(this ClientSession session, Func<AgentOutput, bool> match, List<AgentOutput>? skipped = null,
+        TimeSpan? patience = null)
     {
-        using var cts = new CancellationTokenSource(TestSupport.Patience);
+        using var cts = new CancellationTokenSource(patience ?? TestSupport.Patience);
+        var log = Logs.GetOrCreateValue(session);
         while (true)
         {
-            var o = await session.Output.ReadAsync(cts.Token);
+            AgentOutput o;
+            try
+            {
+                o = await session.Output.ReadAsync(cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                throw new TimeoutException($"{session}: nothing matched within {patience ?? TestSupport.Patience}; recent: {string.Join(" | ", log.Recent)}");
+            }
+            log.Check(session, o);
             if (match(o)) return o;
+            if (o.Text().StartsWith("ERR ", StringComparison.Ordinal))
+                Assert.Fail($"{session}: unexpected '{o.Text()}' (alias '{o.Alias}', corrId '{o.CorrId}') while waiting for something else");
             skipped?.Add(o);
         }
     }
 
     public static Task<AgentOutput> ExpectAsync(this ClientSession session, string alias, string prefix, List<AgentOutput>? skipped = null) =>
         session.ExpectAsync(o => o.Alias == alias && o.Text().StartsWith(prefix, StringComparison.Ordinal), skipped);
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ClientSession, SessionLog> Logs = new();
+
+    /// <summary>What a session was given so far, to catch duplicates.</summary>
+    private sealed class SessionLog
+    {
+        private readonly HashSet<long> _eventIds = [];
+        private readonly HashSet<string> _notifications = new(StringComparer.Ordinal);
+        public Queue<string> Recent { get; } = new();
+
+        public void Check(ClientSession session, AgentOutput o)
+        {
+            var text = o.Text();
+            Recent.Enqueue($"{o.Alias}: {text.Split('\n')[0]}");
+            if (Recent.Count > 20) Recent.Dequeue();
+            if (o.EventId != 0 && !_eventIds.Add(o.EventId))
+                Assert.Fail($"{session}: stored event {o.EventId} ('{text}' on '{o.Alias}') was given twice");
+            // Notifications are unique by content (ids, sequence numbers, timestamps), except the ones that
+            // may legitimately recur: ERR (reported per bad envelope), END, DOWN and UP.
+            if (o.CorrId.Length == 0 && !Recurring(text) && !_notifications.Add(o.Alias + "\n" + text))
+                Assert.Fail($"{session}: notification '{text}' on '{o.Alias}' was given twice");
+        }
+
+        private static bool Recurring(string text) =>
+            text.StartsWith("ERR ", StringComparison.Ordinal) || text == "END" || text == "OK" || text.StartsWith("DOWN ", StringComparison.Ordinal) || text.StartsWith("UP ", StringComparison.Ordinal);
+    }
 }

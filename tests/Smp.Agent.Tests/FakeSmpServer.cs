@@ -28,16 +28,18 @@ internal sealed class FakeSmpServer : IAsyncDisposable
     private readonly Lock _sync = new();
     private readonly Task _acceptLoop;
 
-    private FakeSmpServer(int port)
+    private FakeSmpServer()
     {
-        _listener = new TcpListener(IPAddress.Loopback, port);
-        _listener.Server.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        _listener = new TcpListener(IPAddress.Loopback, 0);
         _listener.Start();
         Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
         _acceptLoop = AcceptLoopAsync();
     }
 
-    public static FakeSmpServer Start(int port = 0) => new(port);
+    public static FakeSmpServer Start() => new();
+
+    /// <summary>This fake's address at another port, e.g. a <see cref="TcpGate"/> in front of it.</summary>
+    public static SmpServerAddress AddressAt(int port) => new("127.0.0.1", port, KeyHash);
 
     public int Port { get; }
 

@@ -1,4 +1,5 @@
 using System.Text;
+using Smp.Agent.Groups;
 using Smp.Agent.Store;
 using Smp.Protocol.Agent;
 
@@ -40,13 +41,13 @@ public sealed class GroupHostileTests : IAsyncLifetime
     {
         await _a.GroupNewAsync(_alice, "g", "g"u8.ToArray());
         await AddAsync(_a, _alice, "g", _b, _bob, "bob", "alice");
-        var before = await _b.GroupStateForTestAsync("g");
-        await _a.QueueEnvelopeForTestAsync("bob", new AgentEnvelope.GMsg(new byte[12], 99, [], "smuggled"u8.ToArray()));
+        var before = await _b.GroupStateAsync("g");
+        await _a.QueueEnvelopeAsync("bob", new AgentEnvelope.GMsg(new byte[12], 99, [], "smuggled"u8.ToArray()));
         Assert.Equal("ERR AGENT A_PROHIBITED", (await _bob.ExpectAsync("alice", "ERR")).Text());
         // The direct connection still works and the group is as it was.
         await _a.SendAsync("1", "bob", "still here"u8.ToArray());
         Assert.EndsWith("still here", (await _bob.ExpectAsync("alice", "MSG")).Text());
-        var after = await _b.GroupStateForTestAsync("g");
+        var after = await _b.GroupStateAsync("g");
         Assert.Equal((before.Group!.Status, before.Group.LastSeq, before.Group.InviterConn), (after.Group!.Status, after.Group.LastSeq, after.Group.InviterConn));
         Assert.Equal(before.Members.Select(m => (m.Status, m.LastSeq)), after.Members.Select(m => (m.Status, m.LastSeq)));
     }
@@ -57,12 +58,12 @@ public sealed class GroupHostileTests : IAsyncLifetime
         await _a.GroupNewAsync(_alice, "g", "g"u8.ToArray());
         await AddAsync(_a, _alice, "g", _b, _bob, "bob", "alice");
         await AddAsync(_a, _alice, "g", _c, _carol, "carol", "alice");
-        var before = await _b.GroupStateForTestAsync("g");
+        var before = await _b.GroupStateAsync("g");
         var carolId = before.Members.Single(m => m.DirectAlias != "alice").MemberId!;
-        var toBob = (await _a.GroupStateForTestAsync("g")).Members.Single(m => m.DirectAlias == "bob").GroupConn;
-        await _a.QueueEnvelopeForTestAsync(toBob, new AgentEnvelope.GMem(new byte[12], carolId, 1));
+        var toBob = (await _a.GroupStateAsync("g")).Members.Single(m => m.DirectAlias == "bob").GroupConn;
+        await _a.QueueEnvelopeAsync(toBob, new AgentEnvelope.GMem(new byte[12], carolId, 1));
         Assert.Equal("ERR AGENT A_PROHIBITED", (await _bob.ExpectAsync("g", "ERR")).Text());
-        var after = await _b.GroupStateForTestAsync("g");
+        var after = await _b.GroupStateAsync("g");
         Assert.Equal(before.Members.Count, after.Members.Count);
         Assert.Equal(before.Members.Select(m => m.Status), after.Members.Select(m => m.Status));
     }
@@ -73,13 +74,13 @@ public sealed class GroupHostileTests : IAsyncLifetime
         await _a.GroupNewAsync(_alice, "g", "g"u8.ToArray());
         await AddAsync(_a, _alice, "g", _b, _bob, "bob", "alice");
         await AddAsync(_a, _alice, "g", _c, _carol, "carol", "alice");
-        var bobState = await _b.GroupStateForTestAsync("g");
+        var bobState = await _b.GroupStateAsync("g");
         // Carol (introduced to Bob, not his inviter) tries to introduce a stranger to Bob.
         var carolAtBob = bobState.Members.Single(m => m.DirectAlias != "alice");
-        var bobAtCarol = (await _c.GroupStateForTestAsync("g")).Members.Single(m => m.MemberId!.AsSpan().SequenceEqual(bobState.Group!.MemberId));
-        await _c.QueueEnvelopeForTestAsync(bobAtCarol.GroupConn, new AgentEnvelope.GMem(new byte[12], new byte[16], 1));
+        var bobAtCarol = (await _c.GroupStateAsync("g")).Members.Single(m => m.MemberId!.AsSpan().SequenceEqual(bobState.Group!.MemberId));
+        await _c.QueueEnvelopeAsync(bobAtCarol.GroupConn, new AgentEnvelope.GMem(new byte[12], new byte[16], 1));
         Assert.Equal("ERR AGENT A_PROHIBITED", (await _bob.ExpectAsync("g", "ERR")).Text());
-        Assert.Equal(bobState.Members.Count, (await _b.GroupStateForTestAsync("g")).Members.Count);
+        Assert.Equal(bobState.Members.Count, (await _b.GroupStateAsync("g")).Members.Count);
         Assert.Equal(MemberStatus.Connected, carolAtBob.Status);
     }
 
@@ -88,11 +89,11 @@ public sealed class GroupHostileTests : IAsyncLifetime
     {
         await _a.GroupNewAsync(_alice, "g", "g"u8.ToArray());
         await AddAsync(_a, _alice, "g", _b, _bob, "bob", "alice");
-        var toBob = (await _a.GroupStateForTestAsync("g")).Members.Single(m => m.DirectAlias == "bob");
-        var bobToAlice = (await _b.GroupStateForTestAsync("g")).Members.Single(m => m.DirectAlias == "alice").GroupConn;
-        await _b.QueueEnvelopeForTestAsync(bobToAlice, new AgentEnvelope.GJoin(new byte[12], toBob.MemberId!));
+        var toBob = (await _a.GroupStateAsync("g")).Members.Single(m => m.DirectAlias == "bob");
+        var bobToAlice = (await _b.GroupStateAsync("g")).Members.Single(m => m.DirectAlias == "alice").GroupConn;
+        await _b.QueueEnvelopeAsync(bobToAlice, new AgentEnvelope.GJoin(new byte[12], toBob.MemberId!));
         Assert.Equal("ERR AGENT A_PROHIBITED", (await _alice.ExpectAsync("g", "ERR")).Text());
-        Assert.Equal(MemberStatus.Connected, (await _a.GroupStateForTestAsync("g")).Members.Single(m => m.DirectAlias == "bob").Status);
+        Assert.Equal(MemberStatus.Connected, (await _a.GroupStateAsync("g")).Members.Single(m => m.DirectAlias == "bob").Status);
         // And the group still carries messages.
         await _b.GroupSendAsync("g", Encoding.ASCII.GetBytes("fine"));
         Assert.EndsWith("fine", (await _alice.ExpectAsync("g", "GMSG")).Text());

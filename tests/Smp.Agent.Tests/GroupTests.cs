@@ -46,6 +46,29 @@ public sealed class GroupTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_message_sent_right_after_an_invitation_keeps_the_direct_connections_chain_in_order()
+    {
+        // The invitation's envelope is sealed only when its queue exists, after the SEND was sealed: it must
+        // go out after it, or the peer sees the chain out of order.
+        var server = await _h.StartServerAsync();
+        var alice = await PersonAsync("alice", server);
+        var bob = await PersonAsync("bob", server);
+        await ConnectAsync(alice, bob);
+        await alice.Agent.GroupNewAsync(alice.Session, "team", "t"u8.ToArray());
+
+        await alice.Agent.GroupAddAsync("team", "bob");
+        await alice.Agent.SendAsync("s1", "bob", "right after"u8.ToArray());
+        await alice.Agent.SendAsync("s2", "bob", "and again"u8.ToArray());
+
+        var skipped = new List<AgentOutput>();
+        var first = await bob.Session.ExpectAsync("alice", "MSG", skipped);
+        var second = await bob.Session.ExpectAsync("alice", "MSG", skipped);
+        await bob.Session.ExpectAsync("alice", "GINV", skipped);
+        Assert.StartsWith("MSG OK", first.Text());
+        Assert.StartsWith("MSG OK", second.Text());
+    }
+
+    [Fact]
     public async Task Three_members_connect_to_each_other_and_every_message_reaches_everyone_once()
     {
         var server = await _h.StartServerAsync();

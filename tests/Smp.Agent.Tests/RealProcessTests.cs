@@ -22,16 +22,38 @@ public sealed class RealProcessTests : IDisposable
         return dll;
     }
 
+    private readonly Dictionary<Process, StringBuilder> _stderr = [];
+
     private Process Start(params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add(SmpDll());
         foreach (var a in args) psi.ArgumentList.Add(a);
         var p = Process.Start(psi)!;
-        p.ErrorDataReceived += (_, _) => { };
+        var err = new StringBuilder();
+        lock (_stderr) _stderr[p] = err;
+        p.ErrorDataReceived += (_, e) =>
+        {
+            lock (err) err.AppendLine(e.Data);
+        };
         p.BeginErrorReadLine();
         _processes.Add(p);
         return p;
+    }
+
+    private string Stderr(Process p)
+    {
+        var err = _stderr[p];
+        lock (err) return err.ToString();
+    }
+
+    /// <summary>SIGTERM, as a service manager stops a process.</summary>
+    private static async Task TerminateAsync(Process p)
+    {
+        using var kill = Process.Start("kill", ["-TERM", p.Id.ToString(CultureInfo.InvariantCulture)])!;
+        await kill.WaitForExitAsync();
+        using var cts = new CancellationTokenSource(Wait);
+        await p.WaitForExitAsync(cts.Token);
     }
 
     private static async Task<string> LineStartingWithAsync(Process p, string prefix)
@@ -50,9 +72,9 @@ public sealed class RealProcessTests : IDisposable
             Start("server", "--port", "0", "--data", Path.Combine(_dir.FullName, "server"), "--bind", "127.0.0.1", "--host", "127.0.0.1", "--log-level", "warning"),
             "listening on "));
 
-    private async Task<(Process Process, int Port)> StartAgentAsync(string name, SmpServerAddress server, int port = 0)
+    private async Task<(Process Process, int Port)> StartAgentAsync(string name, SmpServerAddress server)
     {
-        var p = Start("agent", "--port", port.ToString(CultureInfo.InvariantCulture), "--server", server.ToString(),
+        var p = Start("agent", "--port", "0", "--server", server.ToString(),
             "--db", Path.Combine(_dir.FullName, name + ".db"), "--key-bits", "1024", "--log-level", "warning");
         return (p, int.Parse(await LineStartingWithAsync(p, "listening on port "), CultureInfo.InvariantCulture));
     }
@@ -73,7 +95,7 @@ public sealed class RealProcessTests : IDisposable
         await ExpectAsync(bob, "alice", "CON");
         await ExpectAsync(alice, "bob", "CON");
 
-        // Bob's agent dies hard; Alice's messages wait on the relay; Bob's agent comes back on the same port.
+        // Bob's agent dies hard; Alice's messages wait on the relay; Bob's agent comes back on its database.
         bobProcess.Kill(entireProcessTree: true);
         await bobProcess.WaitForExitAsync();
         await bob.DisposeAsync();
@@ -82,14 +104,42 @@ public sealed class RealProcessTests : IDisposable
             await alice.SendAsync($"s{i}", "bob", new AgentCommand.Send(Encoding.ASCII.GetBytes($"m{i}")));
             await ExpectAsync(alice, "bob", "SENT");
         }
-        (_, _) = await StartAgentAsync("bob", server, bobPort);
-        await using var bobAgain = await AgentTcpClient.ConnectAsync("127.0.0.1", bobPort);
+        var (_, bobPortAgain) = await StartAgentAsync("bob", server);
+        await using var bobAgain = await AgentTcpClient.ConnectAsync("127.0.0.1", bobPortAgain);
         await bobAgain.SendAsync("2", "", new AgentCommand.SubAll());
         for (var i = 1; i <= 3; i++)
         {
             var msg = (AgentCommand.Msg)(await ExpectAsync(bobAgain, "alice", "MSG OK")).Command!;
             Assert.Equal($"m{i}", Encoding.ASCII.GetString(msg.Body.Span));
         }
+    }
+
+    [Fact]
+    public async Task An_agent_told_to_stop_after_a_client_left_with_unread_answers_exits_cleanly()
+    {
+        // Found by a fault test: a client that wrote many commands and closed without reading left the
+        // agent writing to a broken pipe, and SIGTERM then ended it with an unhandled IOException.
+        var server = await StartServerAsync();
+        var (agent, port) = await StartAgentAsync("alice", server);
+        using (var tcp = new System.Net.Sockets.TcpClient())
+        {
+            await tcp.ConnectAsync("127.0.0.1", port);
+            var stream = tcp.GetStream();
+            var commands = new StringBuilder();
+            for (var i = 0; i < 500; i++) commands.Append(CultureInfo.InvariantCulture, $"{i}\r\nnobody\r\nSEND :x\r\n");
+            await stream.WriteAsync(Encoding.ASCII.GetBytes(commands.ToString()));
+            // Unread data makes the close a reset: the agent's next writes fail with a broken pipe.
+            tcp.Client.LingerState = new System.Net.Sockets.LingerOption(true, 0);
+        }
+        // The agent still works for a new client: it has answered the old one's commands.
+        await using (var probe = await AgentTcpClient.ConnectAsync("127.0.0.1", port))
+        {
+            var reply = await probe.RequestAsync("nobody", new AgentCommand.Send("x"u8.ToArray()), Wait);
+            Assert.Equal("ERR CONN UNKNOWN", Encoding.UTF8.GetString(AgentWire.Payload(reply.Command!)));
+        }
+        await TerminateAsync(agent);
+        Assert.True(agent.ExitCode == 0, $"exit code {agent.ExitCode}: {Stderr(agent)}");
+        Assert.DoesNotContain("Unhandled exception", Stderr(agent), StringComparison.Ordinal);
     }
 
     [Fact]

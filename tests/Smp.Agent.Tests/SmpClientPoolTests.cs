@@ -139,12 +139,13 @@ public sealed class SmpClientPoolTests
     [Fact]
     public async Task A_first_connection_that_fails_is_BROKER_NETWORK_and_the_next_call_tries_again()
     {
-        var port = TestSupport.UnusedPort();
+        await using var gate = TcpGate.Start();
         await using var pool = new SmpClientPool(TestSupport.FastOptions());
-        var address = new Protocol.Encodings.SmpServerAddress("127.0.0.1", port, FakeSmpServer.KeyHash);
+        var address = FakeSmpServer.AddressAt(gate.Port);
 
         var e = await Assert.ThrowsAsync<SmpClientException>(() => pool.SendAsync(address, [1], null, "x"u8.ToArray()));
-        await using var server = FakeSmpServer.Start(port);
+        await using var server = FakeSmpServer.Start();
+        gate.Backend = server.Port;
         await pool.SendAsync(address, [1], null, "x"u8.ToArray());
 
         Assert.Equal("BROKER NETWORK", e.Error.ToWireText());
@@ -154,8 +155,10 @@ public sealed class SmpClientPoolTests
     [Fact]
     public async Task After_the_server_goes_away_and_comes_back_the_pool_reports_down_then_up_and_subscribes_again()
     {
+        await using var gate = TcpGate.Start();
         var server = FakeSmpServer.Start();
-        var address = server.Address;
+        gate.Backend = server.Port;
+        var address = FakeSmpServer.AddressAt(gate.Port);
         await using var pool = new SmpClientPool(TestSupport.FastOptions());
         using var created = TestSupport.SigningKey();
         using var subscribed = TestSupport.SigningKey();
@@ -163,11 +166,13 @@ public sealed class SmpClientPoolTests
         byte[] rid2 = [2, 2, 2, 2];
         await pool.SubscribeAsync(address, rid2, subscribed);
 
+        gate.Backend = 0;
         await server.DisposeAsync();
         await pool.Events.ExpectAsync<SmpClientEvent.ServerDown>();
         var whileDown = await Assert.ThrowsAsync<SmpClientException>(() => pool.SendAsync(address, ids.SenderId, null, "x"u8.ToArray()));
 
-        await using var again = FakeSmpServer.Start(server.Port);
+        await using var again = FakeSmpServer.Start();
+        gate.Backend = again.Port;
         var skipped = new List<SmpClientEvent>();
         var up = await pool.Events.ExpectAsync<SmpClientEvent.ServerUp>(skipped);
 
@@ -193,8 +198,10 @@ public sealed class SmpClientPoolTests
     [Fact]
     public async Task A_resubscription_the_server_refuses_is_reported_and_dropped_while_the_others_come_back()
     {
+        await using var gate = TcpGate.Start();
         var server = FakeSmpServer.Start();
-        var address = server.Address;
+        gate.Backend = server.Port;
+        var address = FakeSmpServer.AddressAt(gate.Port);
         await using var pool = new SmpClientPool(TestSupport.FastOptions());
         using var key = TestSupport.SigningKey();
         byte[] gone = [1, 1, 1];
@@ -202,9 +209,11 @@ public sealed class SmpClientPoolTests
         await pool.SubscribeAsync(address, gone, key);
         await pool.SubscribeAsync(address, kept, key);
 
+        gate.Backend = 0;
         await server.DisposeAsync();
         await pool.Events.ExpectAsync<SmpClientEvent.ServerDown>();
-        await using var again = FakeSmpServer.Start(server.Port);
+        await using var again = FakeSmpServer.Start();
+        gate.Backend = again.Port;
         again.Handler = (s, t) => t.QueueId.AsSpan().SequenceEqual(gone)
             ? s.ReplyAsync(t, new SmpCommand.Err(SmpErrorCode.Auth))
             : FakeSmpServer.AnswerNormally(s, t);
@@ -221,17 +230,21 @@ public sealed class SmpClientPoolTests
     [Fact]
     public async Task Reconnecting_keeps_trying_while_the_server_stays_away_and_reports_down_only_once()
     {
+        await using var gate = TcpGate.Start();
         var server = FakeSmpServer.Start();
-        var address = server.Address;
+        gate.Backend = server.Port;
+        var address = FakeSmpServer.AddressAt(gate.Port);
         await using var pool = new SmpClientPool(TestSupport.FastOptions());
         using var key = TestSupport.SigningKey();
         await pool.SubscribeAsync(address, [4], key);
+        gate.Backend = 0;
         await server.DisposeAsync();
         await pool.Events.ExpectAsync<SmpClientEvent.ServerDown>();
 
         // Attempts keep failing (connection refused) until the server is back; none of them is a new ServerDown.
         var refused = await Assert.ThrowsAsync<SmpClientException>(() => pool.SendAsync(address, [4], null, "x"u8.ToArray()));
-        await using var again = FakeSmpServer.Start(server.Port);
+        await using var again = FakeSmpServer.Start();
+        gate.Backend = again.Port;
         var skipped = new List<SmpClientEvent>();
         await pool.Events.ExpectAsync<SmpClientEvent.ServerUp>(skipped);
 

@@ -9,20 +9,27 @@ namespace Smp.Agent.Tests;
 
 internal static class TestSupport
 {
-    /// <summary>Upper bound for waiting on an event that should come promptly; only reached when a test fails.</summary>
-    public static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+    /// <summary>
+    /// Upper bound for waiting on an event that should come promptly; only reached when a test fails, so it
+    /// is generous: on a 2-core machine shared with builds (load average 20 and more) a group's introduction
+    /// can take many seconds. <c>SMP_TEST_PATIENCE_SECONDS</c> overrides it.
+    /// </summary>
+    public static readonly TimeSpan Patience = TimeSpan.FromSeconds(
+        int.TryParse(Environment.GetEnvironmentVariable("SMP_TEST_PATIENCE_SECONDS"), out var s) && s > 0 ? s : 30);
 
     /// <summary>Signing keys in tests are 1024-bit to keep the suite fast.</summary>
     public static RSA SigningKey() => RSA.Create(1024);
 
-    /// <summary>A loopback port nobody listens on right now.</summary>
-    public static int UnusedPort()
+    /// <summary>
+    /// A loopback port that refuses connections for as long as the socket lives: bound, so the OS gave it to
+    /// us and nobody else gets it, but never listening.
+    /// </summary>
+    public static Socket RefusingPort(out int port)
     {
-        var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
-        return port;
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        port = ((IPEndPoint)socket.LocalEndPoint!).Port;
+        return socket;
     }
 
     public static SmpClientOptions FastOptions(TimeSpan? requestTimeout = null) => new()

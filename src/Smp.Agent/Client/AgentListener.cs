@@ -16,28 +16,47 @@ public sealed class AgentListener : IAsyncDisposable
     public const int DefaultPort = 5224;
 
     private readonly SmpAgent _agent;
-    private readonly TcpListener _listener;
+    private readonly Socket _listener;
     private readonly ILogger _log;
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _sessions = [];
     private readonly Lock _sessionsLock = new();
     private Task _accept = Task.CompletedTask;
 
-    private AgentListener(SmpAgent agent, TcpListener listener)
+    private AgentListener(SmpAgent agent, Socket listener)
     {
         _agent = agent;
         _listener = listener;
         _log = agent.Options.LoggerFactory.CreateLogger("Smp.Agent.Listener");
     }
 
-    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+    public int Port => ((IPEndPoint)_listener.LocalEndPoint!).Port;
 
     /// <summary>Starts accepting clients on <paramref name="address"/>:<paramref name="port"/> (0 picks a free port).</summary>
     public static AgentListener Start(SmpAgent agent, IPAddress address, int port)
     {
-        var listener = new TcpListener(address, port);
-        listener.Start();
-        var l = new AgentListener(agent, listener);
+        var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            socket.Bind(new IPEndPoint(address, port));
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+        return Start(agent, socket);
+    }
+
+    /// <summary>
+    /// Starts accepting clients on a socket that is already bound (handed over by whoever reserved the
+    /// address, e.g. a service manager); the listener owns it from now on.
+    /// </summary>
+    public static AgentListener Start(SmpAgent agent, Socket bound)
+    {
+        ArgumentNullException.ThrowIfNull(bound);
+        bound.Listen(512);
+        var l = new AgentListener(agent, bound);
         l._accept = Task.Run(l.AcceptLoopAsync);
         return l;
     }
@@ -48,8 +67,7 @@ public sealed class AgentListener : IAsyncDisposable
         {
             while (true)
             {
-                var tcp = await _listener.AcceptTcpClientAsync(_stop.Token).ConfigureAwait(false);
-                tcp.NoDelay = true;
+                var tcp = new TcpClient { Client = await _listener.AcceptAsync(_stop.Token).ConfigureAwait(false), NoDelay = true };
                 var task = Task.Run(() => RunSessionAsync(tcp));
                 lock (_sessionsLock)
                 {
@@ -103,12 +121,9 @@ public sealed class AgentListener : IAsyncDisposable
                 if (result.IsCompleted || result.IsCanceled || writing.IsCompleted) break;
             }
         }
-        catch (OperationCanceledException)
+        catch (Exception e) when (IsTeardown(e))
         {
-        }
-        catch (IOException)
-        {
-            // The client went away: expected teardown.
+            // The client went away or the agent is stopping: expected, nothing to report.
         }
         catch (Exception e)
         {
@@ -118,16 +133,29 @@ public sealed class AgentListener : IAsyncDisposable
         {
             _agent.Disconnect(session);
             await sessionStop.CancelAsync().ConfigureAwait(false);
-            try
-            {
-                await writing.ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is OperationCanceledException or IOException)
-            {
-            }
-            await reader.CompleteAsync().ConfigureAwait(false);
-            await writer.CompleteAsync().ConfigureAwait(false);
+            // A peer that is gone makes each of these fail (a broken pipe while flushing what was left);
+            // none of it may escape, or stopping the agent would fail because one client left.
+            await QuietlyAsync(() => writing).ConfigureAwait(false);
+            await QuietlyAsync(() => reader.CompleteAsync().AsTask()).ConfigureAwait(false);
+            await QuietlyAsync(() => writer.CompleteAsync().AsTask()).ConfigureAwait(false);
             tcp.Dispose();
+        }
+    }
+
+    private static bool IsTeardown(Exception e) => e is OperationCanceledException or IOException or SocketException or ObjectDisposedException;
+
+    private async Task QuietlyAsync(Func<Task> teardown)
+    {
+        try
+        {
+            await teardown().ConfigureAwait(false);
+        }
+        catch (Exception e) when (IsTeardown(e))
+        {
+        }
+        catch (Exception e)
+        {
+            _log.LogWarning(e, "closing a client session failed");
         }
     }
 
@@ -168,10 +196,11 @@ public sealed class AgentListener : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
-        _listener.Stop();
+        _listener.Dispose();
         await _accept.ConfigureAwait(false);
         Task[] sessions;
         lock (_sessionsLock) sessions = [.. _sessions];
+        // Sessions end quietly whatever their peers did (RunSessionAsync catches everything).
         await Task.WhenAll(sessions).ConfigureAwait(false);
         _stop.Dispose();
     }

@@ -68,4 +68,10 @@ public sealed class SmpClientException(SmpClientError error, string? detail = nu
     : Exception(detail is null ? error.ToWireText() : $"{error.ToWireText()}: {detail}", inner)
 {
     public SmpClientError Error { get; } = error;
+
+    /// <summary>
+    /// True when the request had been handed to a connection, so the server may have acted on it although no
+    /// answer came (the connection was lost, or it timed out); false when it certainly never left.
+    /// </summary>
+    public bool MayHaveArrived { get; init; }
 }

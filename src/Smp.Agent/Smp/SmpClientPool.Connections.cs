@@ -154,7 +154,7 @@ public sealed partial class SmpClientPool
                 await connection.RequestAsync(key, pair.Value.RecipientId, SmpCommand.SubCommand, ct).ConfigureAwait(false);
                 return true;
             }
-            catch (SmpClientException e) when (e.Error.Kind == SmpClientErrorKind.Smp)
+            catch (SmpClientException e) when (!SmpErrorPolicy.IsPassing(e.Error))
             {
                 entry.Subscriptions.TryRemove(pair);
                 Emit(new SmpClientEvent.Error(entry.Address, pair.Value.RecipientId, e.Error));

@@ -77,7 +77,7 @@ public sealed partial class SmpClientPool : IAsyncDisposable, ISmpConnectionList
         {
             await connection.RequestAsync(recipientKey, recipientId, SmpCommand.SubCommand, ct).ConfigureAwait(false);
         }
-        catch (SmpClientException e) when (e.Error.Kind == SmpClientErrorKind.Smp)
+        catch (SmpClientException e) when (!SmpErrorPolicy.IsPassing(e.Error))
         {
             entry.Subscriptions.TryRemove(new KeyValuePair<string, Subscription>(key, subscription));
             throw;

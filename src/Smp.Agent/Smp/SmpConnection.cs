@@ -163,7 +163,7 @@ public sealed partial class SmpConnection : IAsyncDisposable
         {
             // A late answer then matches nothing: a MSG still reaches the listener, anything else is dropped.
             _pending.TryRemove(corrId, out _);
-            throw new SmpClientException(SmpClientError.Timeout, $"{command.Kind} to {Server} got no response in {_options.RequestTimeout}");
+            throw new SmpClientException(SmpClientError.Timeout, $"{command.Kind} to {Server} got no response in {_options.RequestTimeout}") { MayHaveArrived = true };
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
@@ -204,6 +204,7 @@ public sealed partial class SmpConnection : IAsyncDisposable
 
         public void Succeed(SmpCommand response) => _tcs.TrySetResult(response);
 
-        public void Fail(SmpClientError error, string? detail = null) => _tcs.TrySetException(new SmpClientException(error, detail));
+        /// <summary>Fails a request that was queued for writing, so it may have reached the server.</summary>
+        public void Fail(SmpClientError error, string? detail = null) => _tcs.TrySetException(new SmpClientException(error, detail) { MayHaveArrived = true });
     }
 }

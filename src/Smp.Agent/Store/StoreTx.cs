@@ -4,7 +4,7 @@ using Microsoft.Data.Sqlite;
 namespace Smp.Agent.Store;
 
 /// <summary>Typed access to the store inside one transaction (see <see cref="AgentStore.TransactAsync{T}"/>).</summary>
-public sealed partial class StoreTx
+public sealed class StoreTx
 {
     private readonly SqliteConnection _db;
     private readonly SqliteTransaction _tx;
@@ -15,7 +15,7 @@ public sealed partial class StoreTx
         _tx = tx;
     }
 
-    private static string Now() => DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture);
+    internal static string Now() => DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture);
 
     private SqliteCommand Cmd(string sql, params (string Name, object? Value)[] args)
     {
@@ -26,13 +26,13 @@ public sealed partial class StoreTx
         return cmd;
     }
 
-    private int Exec(string sql, params (string, object?)[] args)
+    internal int Exec(string sql, params (string, object?)[] args)
     {
         using var cmd = Cmd(sql, args);
         return cmd.ExecuteNonQuery();
     }
 
-    private List<T> Query<T>(string sql, Func<SqliteDataReader, T> map, params (string, object?)[] args)
+    internal List<T> Query<T>(string sql, Func<SqliteDataReader, T> map, params (string, object?)[] args)
     {
         using var cmd = Cmd(sql, args);
         using var r = cmd.ExecuteReader();
@@ -41,7 +41,7 @@ public sealed partial class StoreTx
         return list;
     }
 
-    private static byte[]? BlobOrNull(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : (byte[])r[i];
+    internal static byte[]? BlobOrNull(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : (byte[])r[i];
 
     // --- connections ---
 
@@ -64,6 +64,9 @@ public sealed partial class StoreTx
     private static ConnectionRecord MapConnection(SqliteDataReader r) => new(
         r.GetString(0), (ConnectionKind)r.GetInt32(1), (ConnectionStatus)r.GetInt32(2), r.GetInt64(3), r.GetInt64(4),
         (byte[])r[5], r.GetInt64(6), (byte[])r[7], r.GetString(8), r.GetString(9));
+
+    /// <summary>Where a connection's errors go: to its owner (a group) when it has one, else to itself.</summary>
+    public string ErrorAlias(string alias) => GetConnection(alias) is { Owner.Length: > 0 } c ? c.Owner : alias;
 
     public void SetConnectionStatus(string alias, ConnectionStatus status) =>
         Exec("UPDATE connections SET status = $s WHERE alias = $a", ("$a", alias), ("$s", (int)status));
@@ -143,8 +146,10 @@ public sealed partial class StoreTx
     {
         Exec("INSERT INTO jobs (alias, kind, corr_id, msg_id, body, created_at) VALUES ($a, $k, $c, $m, $b, $t)",
             ("$a", alias), ("$k", (int)kind), ("$c", corrId), ("$m", msgId), ("$b", body ?? []), ("$t", Now()));
-        return Query("SELECT last_insert_rowid()", r => r.GetInt64(0))[0];
+        return LastInsertId();
     }
+
+    internal long LastInsertId() => Query("SELECT last_insert_rowid()", r => r.GetInt64(0))[0];
 
     private static JobRecord MapJob(SqliteDataReader r) => new(
         r.GetInt64(0), r.GetString(1), (JobKind)r.GetInt32(2), r.GetString(3), r.GetInt64(4), (byte[])r[5], r.GetInt32(6));
@@ -159,9 +164,6 @@ public sealed partial class StoreTx
 
     public void DeleteJob(long id) => Exec("DELETE FROM jobs WHERE id = $i", ("$i", id));
 
-    public void UpdateJob(long id, byte[] body, int attempts) =>
-        Exec("UPDATE jobs SET body = $b, attempts = $n WHERE id = $i", ("$i", id), ("$b", body), ("$n", attempts));
-
     public void ReplaceJob(long id, JobKind kind, byte[] body) =>
         Exec("UPDATE jobs SET kind = $k, body = $b, attempts = 0 WHERE id = $i", ("$i", id), ("$k", (int)kind), ("$b", body));
 
@@ -172,7 +174,7 @@ public sealed partial class StoreTx
     public long InsertEvent(string alias, string corrId, byte[] payload)
     {
         Exec("INSERT INTO events (alias, corr_id, payload) VALUES ($a, $c, $p)", ("$a", alias), ("$c", corrId), ("$p", payload));
-        return Query("SELECT last_insert_rowid()", r => r.GetInt64(0))[0];
+        return LastInsertId();
     }
 
     public List<EventRecord> PendingEvents(string alias) => Query(

@@ -1,13 +1,13 @@
 using System.Security.Cryptography;
 using System.Threading.Channels;
 
-namespace Smp.Agent;
+namespace Smp.Agent.Runtime;
 
 /// <summary>
 /// Keys generated in the background. RSA-2048 generation costs ~0.1–0.3 s of CPU and a connection needs
 /// several keys, so NEW and JOIN take ready keys instead of waiting (issue: agent performance).
 /// </summary>
-public sealed class KeyPool : IDisposable
+internal sealed class KeyPool : IDisposable
 {
     private readonly Channel<RSA> _ready;
     private readonly int _bits;

@@ -1,14 +1,20 @@
 using Microsoft.Extensions.Logging;
+using Smp.Agent.Connections;
+using Smp.Agent.Events;
+using Smp.Agent.Groups;
 using Smp.Protocol.Agent;
 
-namespace Smp.Agent;
+namespace Smp.Agent.Client;
 
-// One client transmission in, its responses out (agent.md §3, groups.md §2). Every failure ends here as
-// ERR with the transmission's corrId and alias; nothing a client sends can stop its session.
-public sealed partial class SmpAgent
+/// <summary>
+/// One client transmission in, its responses out (agent.md §2.4, groups.md §2), for every front end. Every
+/// failure ends here as ERR with the transmission's corrId and alias; nothing a client sends can stop its
+/// session.
+/// </summary>
+internal sealed class CommandDispatcher(ConnectionEngine connections, GroupLayer groups, EventRouter router, ILogger log, CancellationToken stopping)
 {
     /// <summary>Handles a parsed transmission from <paramref name="session"/>, writing its direct responses to it.</summary>
-    public async Task HandleAsync(ClientSession session, AgentTransmission t, CancellationToken ct = default)
+    public async Task HandleAsync(ClientSession session, AgentTransmission t, CancellationToken ct)
     {
         void Respond(string alias, AgentCommand response) => session.Send(new AgentOutput(t.CorrId, alias, AgentWire.Payload(response)));
 
@@ -22,66 +28,66 @@ public sealed partial class SmpAgent
             switch (t.Command)
             {
                 case AgentCommand.New:
-                    var (alias, invitation) = await NewAsync(session, t.Alias, ct).ConfigureAwait(false);
+                    var (alias, invitation) = await connections.NewAsync(session, t.Alias, ct).ConfigureAwait(false);
                     Respond(alias, new AgentCommand.Inv(invitation));
                     break;
                 case AgentCommand.Join j:
-                    await JoinAsync(session, t.CorrId, t.Alias, j.QueueInfo, j.NoReply, ct).ConfigureAwait(false);
+                    await connections.JoinAsync(session, t.CorrId, t.Alias, j.QueueInfo, j.NoReply, ct).ConfigureAwait(false);
                     break;
                 // The OK comes first, then the events that were waiting for a holder.
                 case AgentCommand.Sub:
-                    await SubscribeAsync(session, t.Alias, false, ct).ConfigureAwait(false);
+                    await connections.SubscribeAsync(session, t.Alias, false, ct).ConfigureAwait(false);
                     Respond(t.Alias, new AgentCommand.Ok());
-                    await DispatchAsync(t.Alias).ConfigureAwait(false);
+                    await router.DispatchAsync(t.Alias).ConfigureAwait(false);
                     break;
                 case AgentCommand.SubAll:
-                    var all = await SubscribeAllAsync(session, false, ct).ConfigureAwait(false);
+                    var all = await connections.SubscribeAllAsync(session, false, ct).ConfigureAwait(false);
                     foreach (var a in all) Respond(a, new AgentCommand.Ok());
                     if (all.Count == 0) Respond("", new AgentCommand.Ok());
-                    foreach (var a in all) await DispatchAsync(a).ConfigureAwait(false);
+                    foreach (var a in all) await router.DispatchAsync(a).ConfigureAwait(false);
                     break;
                 case AgentCommand.Send s:
-                    await SendAsync(t.CorrId, t.Alias, s.Body, ct).ConfigureAwait(false);
+                    await connections.SendAsync(t.CorrId, t.Alias, s.Body, ct).ConfigureAwait(false);
                     break;
                 case AgentCommand.Off:
-                    await SuspendAsync(t.Alias, ct).ConfigureAwait(false);
+                    await connections.SuspendAsync(t.Alias, ct).ConfigureAwait(false);
                     Respond(t.Alias, new AgentCommand.Ok());
                     break;
                 case AgentCommand.Del:
-                    await DeleteAsync(t.Alias, ct).ConfigureAwait(false);
+                    await connections.DeleteAsync(t.Alias, ct).ConfigureAwait(false);
                     Respond(t.Alias, new AgentCommand.Ok());
                     break;
                 case AgentCommand.GNew g:
-                    Respond(await GroupNewAsync(session, t.Alias, g.GroupInfo, ct).ConfigureAwait(false), new AgentCommand.Ok());
+                    Respond(await groups.NewAsync(session, t.Alias, g.GroupInfo, ct).ConfigureAwait(false), new AgentCommand.Ok());
                     break;
                 case AgentCommand.GAdd g:
-                    await GroupAddAsync(t.Alias, g.MemberAlias, ct).ConfigureAwait(false);
+                    await groups.AddAsync(t.Alias, g.MemberAlias, ct).ConfigureAwait(false);
                     Respond(t.Alias, new AgentCommand.Ok());
                     break;
                 case AgentCommand.GJoin g:
-                    Respond(await GroupJoinAsync(session, t.Alias, g.InvitationId, ct).ConfigureAwait(false), new AgentCommand.Ok());
+                    Respond(await groups.JoinAsync(session, t.Alias, g.InvitationId, ct).ConfigureAwait(false), new AgentCommand.Ok());
                     break;
                 case AgentCommand.GReject g:
-                    await GroupRejectAsync(t.Alias, g.InvitationId, ct).ConfigureAwait(false);
+                    await groups.RejectAsync(t.Alias, g.InvitationId, ct).ConfigureAwait(false);
                     Respond(t.Alias, new AgentCommand.Ok());
                     break;
                 case AgentCommand.GSend g:
-                    Respond(t.Alias, new AgentCommand.GSent(await GroupSendAsync(t.Alias, g.Body, ct).ConfigureAwait(false)));
+                    Respond(t.Alias, new AgentCommand.GSent(await groups.SendAsync(t.Alias, g.Body, ct).ConfigureAwait(false)));
                     break;
                 case AgentCommand.GLeave:
-                    await GroupLeaveAsync(t.Alias, ct).ConfigureAwait(false);
+                    await groups.LeaveAsync(t.Alias, ct).ConfigureAwait(false);
                     Respond(t.Alias, new AgentCommand.Ok());
                     break;
                 case AgentCommand.GMDel g:
-                    await GroupRemoveAsync(t.Alias, g.MemberAlias, ct).ConfigureAwait(false);
+                    await groups.RemoveAsync(t.Alias, g.MemberAlias, ct).ConfigureAwait(false);
                     Respond(t.Alias, new AgentCommand.Ok());
                     break;
                 case AgentCommand.GDel:
-                    await GroupDeleteAsync(t.Alias, ct).ConfigureAwait(false);
+                    await groups.DeleteAsync(t.Alias, ct).ConfigureAwait(false);
                     Respond(t.Alias, new AgentCommand.Ok());
                     break;
                 case AgentCommand.GMembers:
-                    foreach (var m in await GroupMembersAsync(t.Alias, ct).ConfigureAwait(false))
+                    foreach (var m in await groups.MembersAsync(t.Alias, ct).ConfigureAwait(false))
                         Respond(t.Alias, new AgentCommand.GMem(m.Alias, m.MemberId ?? [], m.Status));
                     Respond(t.Alias, new AgentCommand.Ok());
                     break;
@@ -94,12 +100,12 @@ public sealed partial class SmpAgent
         {
             Respond(t.Alias, new AgentCommand.Err(e.Error));
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested || _stop.IsCancellationRequested)
+        catch (OperationCanceledException) when (ct.IsCancellationRequested || stopping.IsCancellationRequested)
         {
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            _log.LogError(e, "command {Kind} failed", t.Command.Kind);
+            log.LogError(e, "command {Kind} failed", t.Command.Kind);
             Respond(t.Alias, new AgentCommand.Err(AgentError.Internal(e.GetType().Name)));
         }
     }

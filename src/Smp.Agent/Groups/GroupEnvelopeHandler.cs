@@ -1,17 +1,23 @@
 using System.Security.Cryptography;
+using Smp.Agent.Connections;
+using Smp.Agent.Runtime;
 using Smp.Agent.Store;
 using Smp.Protocol.Agent;
 using Smp.Protocol.Crypto;
-using Smp.Protocol.Encodings;
 
-namespace Smp.Agent;
+namespace Smp.Agent.Groups;
 
-// Group envelopes received (groups.md §3, §4). Each is attributed to the member its connection is bound
-// to, never to an id inside it; one that does not fit the connection or the member's state returns false
-// (the caller reports A_PROHIBITED) before anything is changed.
-public sealed partial class SmpAgent
+/// <summary>
+/// Group envelopes received (groups.md §4, §7). Each is attributed to the member its connection is bound
+/// to, never to an id inside it; one that does not fit the connection or the member's state returns false
+/// (the connection layer reports A_PROHIBITED) before anything is changed. Pure store work over
+/// <see cref="IConnections"/>: no network, so it is unit-tested over a store alone.
+/// </summary>
+internal sealed class GroupEnvelopeHandler(IConnections conns)
 {
-    private bool ApplyGroupEnvelope(StoreTx tx, ConnectionRecord conn, AgentPlaintext.Message message, Effects fx)
+    private readonly IConnections _conns = conns;
+
+    public bool Apply(StoreTx tx, ConnectionRecord conn, AgentPlaintext.Message message, Effects fx)
     {
         var envelope = message.Envelope;
         if (conn.Kind == ConnectionKind.Direct)
@@ -47,10 +53,10 @@ public sealed partial class SmpAgent
         };
     }
 
-    private static void GroupEvent(StoreTx tx, GroupRecord g, AgentCommand notification) => tx.InsertEvent(g.Alias, "", AgentWire.Payload(notification));
+    internal static void GroupEvent(StoreTx tx, GroupRecord g, AgentCommand notification) => tx.InsertEvent(g.Alias, "", AgentWire.Payload(notification));
 
     /// <summary>G_INV on a direct connection: stored; the client decides with GJOIN or GREJECT (step 2).</summary>
-    private static bool ReceiveInvitation(StoreTx tx, ConnectionRecord conn, AgentEnvelope.GInv inv, Effects fx)
+    private bool ReceiveInvitation(StoreTx tx, ConnectionRecord conn, AgentEnvelope.GInv inv, Effects fx)
     {
         if (conn.Status != ConnectionStatus.Active || tx.GetInvitation(inv.InvitationId) is not null) return false;
         tx.InsertInvitation(new InvitationRecord(inv.InvitationId, conn.Alias, inv.GroupId, inv.MemberId, inv.ConnectionLevel,
@@ -61,7 +67,7 @@ public sealed partial class SmpAgent
     }
 
     /// <summary>G_REJECT on the direct connection we invited through: the invitee declined.</summary>
-    private static bool OnReject(StoreTx tx, ConnectionRecord conn, AgentEnvelope.GReject reject, Effects fx)
+    private bool OnReject(StoreTx tx, ConnectionRecord conn, AgentEnvelope.GReject reject, Effects fx)
     {
         var member = tx.MemberByInvitation(reject.InvitationId);
         if (member is null || member.DirectAlias != conn.Alias || member.Status != MemberStatus.Invited) return false;
@@ -77,7 +83,7 @@ public sealed partial class SmpAgent
     }
 
     /// <summary>G_JOIN at the inviter: the invitee is connected; introduce it to every connected member (steps 3–4).</summary>
-    private static bool OnJoin(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GJoin join, Effects fx)
+    private bool OnJoin(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GJoin join, Effects fx)
     {
         if (g.Status != GroupStatus.Active || !from.InvitedByUs || from.Status != MemberStatus.Invited
             || from.InvId is null || !from.InvId.AsSpan().SequenceEqual(join.InvitationId)
@@ -85,14 +91,13 @@ public sealed partial class SmpAgent
             return false;
         tx.SetMemberStatus(from.Id, MemberStatus.Connected);
         tx.SetMemberFlags(from.Id, helloSent: true);
-        QueueEnvelope(tx, from.GroupConn, new AgentEnvelope.GHello(g.MemberId));
-        fx.Kick.Add(from.GroupConn);
+        _conns.Queue(tx, from.GroupConn, new AgentEnvelope.GHello(g.MemberId), fx);
         GroupEvent(tx, g, new AgentCommand.GCon(from.DirectAlias));
         foreach (var m in tx.ListMembers(g.Alias).Where(m => m.Status == MemberStatus.Connected && m.Id != from.Id && m.MemberId is not null))
         {
             var introId = RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize);
             tx.InsertIntroduction(new IntroductionRecord(g.Alias, introId, from.Id, m.Id, IntroductionStatus.Pending, false, false));
-            QueueEnvelope(tx, from.GroupConn, new AgentEnvelope.GMem(introId, m.MemberId!, m.Clvl));
+            _conns.Queue(tx, from.GroupConn, new AgentEnvelope.GMem(introId, m.MemberId!, m.Clvl), fx);
         }
         CheckAllConnected(tx, g, from.Id, fx);
         return true;
@@ -102,20 +107,19 @@ public sealed partial class SmpAgent
     /// At the inviter: once every introduction of the invitee is resolved, GALL here and G_ALL to it.
     /// A failed introduction counts as resolved so that one unreachable member cannot hold a join for ever.
     /// </summary>
-    private static void CheckAllConnected(StoreTx tx, GroupRecord g, long inviteeRow, Effects fx)
+    internal void CheckAllConnected(StoreTx tx, GroupRecord g, long inviteeRow, Effects fx)
     {
         var invitee = tx.GetMember(inviteeRow);
         if (invitee is null || invitee.Status != MemberStatus.Connected || !invitee.InvitedByUs || invitee.AllSent) return;
         var intros = tx.IntroductionsOf(g.Alias, inviteeRow).Where(i => i.Invitee == inviteeRow);
         if (intros.Any(i => i.Status is not (IntroductionStatus.Connected or IntroductionStatus.Failed))) return;
         tx.SetMemberFlags(inviteeRow, allSent: true);
-        QueueEnvelope(tx, invitee.GroupConn, new AgentEnvelope.GAll());
-        fx.Kick.Add(invitee.GroupConn);
+        _conns.Queue(tx, invitee.GroupConn, new AgentEnvelope.GAll(), fx);
         GroupEvent(tx, g, new AgentCommand.GAll(invitee.DirectAlias));
     }
 
     /// <summary>G_HELLO: the member on this connection is connected; the joiner side says hello first, the other answers.</summary>
-    private static bool OnHello(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GHello hello, Effects fx)
+    private bool OnHello(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GHello hello, Effects fx)
     {
         if (from.Status != MemberStatus.Joining) return false;
         if (from.MemberId is null)
@@ -131,12 +135,10 @@ public sealed partial class SmpAgent
         tx.SetMemberStatus(from.Id, MemberStatus.Connected);
         if (!from.HelloSent)
         {
-            QueueEnvelope(tx, from.GroupConn, new AgentEnvelope.GHello(g.MemberId));
+            _conns.Queue(tx, from.GroupConn, new AgentEnvelope.GHello(g.MemberId), fx);
             tx.SetMemberFlags(from.Id, helloSent: true);
-            fx.Kick.Add(from.GroupConn);
         }
-        if (from.IntroId is not null && from.IntroducerConn.Length > 0 && QueueEnvelope(tx, from.IntroducerConn, new AgentEnvelope.GCon(from.IntroId)))
-            fx.Kick.Add(from.IntroducerConn);
+        if (from.IntroId is not null && from.IntroducerConn.Length > 0) _conns.Queue(tx, from.IntroducerConn, new AgentEnvelope.GCon(from.IntroId), fx);
         GroupEvent(tx, g, new AgentCommand.GCon(from.DirectAlias));
         return true;
     }
@@ -145,18 +147,17 @@ public sealed partial class SmpAgent
     /// An introduction naming a member id we already know is refused (A_PROHIBITED, nothing changes), and
     /// the introducer is told with G_ADD_ERR so that it does not wait for it.
     /// </summary>
-    private static bool RefuseIntroduction(StoreTx tx, MemberRecord introducer, byte[] introId, Effects fx)
+    private bool RefuseIntroduction(StoreTx tx, MemberRecord introducer, byte[] introId, Effects fx)
     {
-        if (QueueEnvelope(tx, introducer.GroupConn, new AgentEnvelope.GAddErr(introId, GroupAddErrorReason.DuplicateMember)))
-            fx.Kick.Add(introducer.GroupConn);
+        _conns.Queue(tx, introducer.GroupConn, new AgentEnvelope.GAddErr(introId, GroupAddErrorReason.DuplicateMember), fx);
         return false;
     }
 
-    private static bool IsKnownMemberId(StoreTx tx, GroupRecord g, byte[] memberId) =>
+    private bool IsKnownMemberId(StoreTx tx, GroupRecord g, byte[] memberId) =>
         g.MemberId.AsSpan().SequenceEqual(memberId) || tx.MemberById(g.Alias, memberId) is not null;
 
     /// <summary>G_MEM at the invitee, from its inviter only: make the queues the existing member will join (step 4).</summary>
-    private static bool OnMember(StoreTx tx, GroupRecord g, ConnectionRecord conn, MemberRecord from, AgentEnvelope.GMem m, Effects fx)
+    private bool OnMember(StoreTx tx, GroupRecord g, ConnectionRecord conn, MemberRecord from, AgentEnvelope.GMem m, Effects fx)
     {
         if (g.Status != GroupStatus.Active || g.InviterConn != conn.Alias || from.Status != MemberStatus.Connected) return false;
         if (IsKnownMemberId(tx, g, m.MemberId)) return RefuseIntroduction(tx, from, m.IntroductionId, fx);
@@ -168,7 +169,7 @@ public sealed partial class SmpAgent
     }
 
     /// <summary>G_INV_MEM at the inviter: forward the invitee's invitations to the existing member (step 4).</summary>
-    private static bool OnInvitationsForMember(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GInvMem inv, Effects fx)
+    private bool OnInvitationsForMember(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GInvMem inv, Effects fx)
     {
         var intro = tx.GetIntroduction(g.Alias, inv.IntroductionId);
         if (intro is null || intro.Invitee != from.Id || intro.Status != IntroductionStatus.Pending) return false;
@@ -180,9 +181,8 @@ public sealed partial class SmpAgent
             return true;
         }
         tx.UpdateIntroduction(g.Alias, inv.IntroductionId, IntroductionStatus.InvitationsReceived);
-        QueueEnvelope(tx, member.GroupConn, new AgentEnvelope.GMemInv(inv.IntroductionId, from.MemberId!, from.Clvl, inv.GroupQueueInfo, inv.DirectQueueInfo));
+        _conns.Queue(tx, member.GroupConn, new AgentEnvelope.GMemInv(inv.IntroductionId, from.MemberId!, from.Clvl, inv.GroupQueueInfo, inv.DirectQueueInfo), fx);
         tx.UpdateIntroduction(g.Alias, inv.IntroductionId, IntroductionStatus.Forwarded);
-        fx.Kick.Add(member.GroupConn);
         return true;
     }
 
@@ -195,29 +195,19 @@ public sealed partial class SmpAgent
         using var gk = groupKey!;
         if (!RsaPublicKey.TryParse(inv.DirectQueueInfo.EncryptionKey, out var directKey)) return false;
         using var dk = directKey!;
-        var groupConn = NewGroupConnAlias();
-        var direct = NewAlias();
-        tx.InsertConnection(new ConnectionRecord(groupConn, ConnectionKind.Group, ConnectionStatus.Joining, Owner: g.Alias));
-        tx.InsertConnection(new ConnectionRecord(direct, ConnectionKind.Direct, ConnectionStatus.Joining));
-        using (var sndKey = _keys.Take())
-        using (var signKey = _keys.Take())
-            AddSendQueue(tx, groupConn, inv.GroupQueueInfo, gk, sndKey, signKey, "");
-        tx.InsertJob(groupConn, JobKind.CreateReplyQueue);
-        using (var sndKey = _keys.Take())
-        using (var signKey = _keys.Take())
-            AddSendQueue(tx, direct, inv.DirectQueueInfo, dk, sndKey, signKey, "");
-        tx.InsertJob(direct, JobKind.CreateReplyQueue);
+        var groupConn = GroupLayer.NewGroupConnAlias();
+        var direct = Keys.NewAlias();
+        _conns.AddJoining(tx, groupConn, ConnectionKind.Group, g.Alias, inv.GroupQueueInfo, gk, reply: true, "", fx);
+        _conns.AddJoining(tx, direct, ConnectionKind.Direct, "", inv.DirectQueueInfo, dk, reply: true, "", fx);
         tx.InsertMember(new MemberRecord(0, g.Alias, inv.MemberId, direct, groupConn, inv.ConnectionLevel, MemberStatus.Joining, false, null,
             inv.IntroductionId, from.GroupConn, true, false, 0, []));
-        QueueEnvelope(tx, groupConn, new AgentEnvelope.GHello(g.MemberId));
-        fx.Kick.Add(groupConn);
-        fx.Kick.Add(direct);
+        _conns.Queue(tx, groupConn, new AgentEnvelope.GHello(g.MemberId), fx);
         fx.Inherit.Add((direct, g.Alias));
         return true;
     }
 
     /// <summary>G_CON / G_ADD_ERR at the inviter, from either side of an introduction it runs.</summary>
-    private static bool OnIntroductionResult(StoreTx tx, GroupRecord g, MemberRecord from, byte[] introId, bool connected, Effects fx)
+    private bool OnIntroductionResult(StoreTx tx, GroupRecord g, MemberRecord from, byte[] introId, bool connected, Effects fx)
     {
         var intro = tx.GetIntroduction(g.Alias, introId);
         if (intro is null || (intro.Invitee != from.Id && intro.Member != from.Id)) return false;
@@ -237,7 +227,7 @@ public sealed partial class SmpAgent
     }
 
     /// <summary>G_ALL at the invitee, from its inviter only.</summary>
-    private static bool OnAll(StoreTx tx, GroupRecord g, MemberRecord from)
+    private bool OnAll(StoreTx tx, GroupRecord g, MemberRecord from)
     {
         if (g.InviterConn != from.GroupConn || from.Status != MemberStatus.Connected) return false;
         GroupEvent(tx, g, new AgentCommand.GAll(from.DirectAlias));
@@ -245,20 +235,20 @@ public sealed partial class SmpAgent
     }
 
     /// <summary>G_MSG: duplicates dropped, the author's chain checked (step 5).</summary>
-    private static bool OnGroupMessage(StoreTx tx, GroupRecord g, MemberRecord from, AgentPlaintext.Message message, AgentEnvelope.GMsg m)
+    private bool OnGroupMessage(StoreTx tx, GroupRecord g, MemberRecord from, AgentPlaintext.Message message, AgentEnvelope.GMsg m)
     {
         if (from.Status != MemberStatus.Connected || g.Status != GroupStatus.Active) return false;
         if (!tx.MarkGroupMsgSeen(from.Id, m.GroupMsgId)) return true;
         // The first message we get from an author is its chain's start for us: a member who joined later
         // cannot have had the earlier ones, so a gap before it is not a loss (groups.md: messages).
         var integrity = from.LastSeq == 0 ? MsgIntegrity.Ok : MsgIntegrity.Check(from.LastSeq, from.LastHash, m.AuthorSeq, m.PrevHash);
-        tx.SetMemberChain(from.Id, Math.Max(m.AuthorSeq, from.LastSeq), GroupMsgHash(m));
+        tx.SetMemberChain(from.Id, Math.Max(m.AuthorSeq, from.LastSeq), GroupLayer.GroupMsgHash(m));
         GroupEvent(tx, g, new AgentCommand.GMsg(from.DirectAlias, integrity, m.AuthorSeq, message.Timestamp, m.Body));
         return true;
     }
 
     /// <summary>G_LEFT: the sender is gone; its connection with us goes too (step 6).</summary>
-    private static bool OnLeft(StoreTx tx, GroupRecord g, MemberRecord from, Effects fx)
+    private bool OnLeft(StoreTx tx, GroupRecord g, MemberRecord from, Effects fx)
     {
         if (!from.IsLive) return false;
         tx.SetMemberStatus(from.Id, MemberStatus.Left);
@@ -270,7 +260,7 @@ public sealed partial class SmpAgent
     }
 
     /// <summary>G_MDEL: the sender removes a member; when that is us we are out (step 7).</summary>
-    private static bool OnRemove(StoreTx tx, GroupRecord g, MemberRecord from, byte[] memberId, Effects fx)
+    private bool OnRemove(StoreTx tx, GroupRecord g, MemberRecord from, byte[] memberId, Effects fx)
     {
         if (from.Status != MemberStatus.Connected) return false;
         if (g.MemberId.AsSpan().SequenceEqual(memberId))
@@ -287,22 +277,21 @@ public sealed partial class SmpAgent
         if (target is not null && target.IsLive)
         {
             // Tell the removed member we dropped it, then drop our connection with it.
-            if (target.Status == MemberStatus.Connected) QueueEnvelope(tx, target.GroupConn, new AgentEnvelope.GMDeleted(memberId));
+            if (target.Status == MemberStatus.Connected) _conns.Queue(tx, target.GroupConn, new AgentEnvelope.GMDeleted(memberId), fx);
             DropMemberConnection(tx, target, fx);
             tx.SetMemberStatus(target.Id, MemberStatus.Removed);
             FailIntroductionsOf(tx, g.Alias, target.Id, fx);
             GroupEvent(tx, g, new AgentCommand.GMDeleted(target.DirectAlias));
             CheckEmpty(tx, g, target);
         }
-        QueueEnvelope(tx, from.GroupConn, new AgentEnvelope.GMDeleted(memberId));
-        fx.Kick.Add(from.GroupConn);
+        _conns.Queue(tx, from.GroupConn, new AgentEnvelope.GMDeleted(memberId), fx);
         return true;
     }
 
     /// <summary>
     /// G_MDELETED: to the remover it acknowledges a removal; to the removed member it says the sender dropped it.
     /// </summary>
-    private static bool OnRemoved(StoreTx tx, GroupRecord g, MemberRecord from, byte[] memberId, Effects fx)
+    private bool OnRemoved(StoreTx tx, GroupRecord g, MemberRecord from, byte[] memberId, Effects fx)
     {
         if (g.MemberId.AsSpan().SequenceEqual(memberId))
         {
@@ -317,7 +306,7 @@ public sealed partial class SmpAgent
     }
 
     /// <summary>G_DEL: the group is gone for everyone; all our group connections go (step 8).</summary>
-    private static bool OnDeleted(StoreTx tx, GroupRecord g, MemberRecord from, Effects fx)
+    private bool OnDeleted(StoreTx tx, GroupRecord g, MemberRecord from, Effects fx)
     {
         if (from.Status != MemberStatus.Connected) return false;
         foreach (var m in tx.ListMembers(g.Alias).Where(m => m.IsLive)) DropMemberConnection(tx, m, fx);
@@ -327,7 +316,7 @@ public sealed partial class SmpAgent
     }
 
     /// <summary>Introductions that involve a member who is gone can no longer complete.</summary>
-    private static void FailIntroductionsOf(StoreTx tx, string gid, long memberRow, Effects fx)
+    internal void FailIntroductionsOf(StoreTx tx, string gid, long memberRow, Effects fx)
     {
         var g = tx.GetGroup(gid);
         if (g is null) return;
@@ -344,4 +333,9 @@ public sealed partial class SmpAgent
         if (gone.Status != MemberStatus.Connected || tx.ListMembers(g.Alias).Any(m => m.Status == MemberStatus.Connected)) return;
         GroupEvent(tx, g, new AgentCommand.GEmpty());
     }
+
+    /// <summary>Queues the end of a member's group connection after whatever is already queued on it.</summary>
+    internal void DropMemberConnection(StoreTx tx, MemberRecord m, Effects fx) =>
+        // A handshake still under way has nothing worth finishing: HELLO might otherwise retry for days first.
+        _conns.Drop(tx, m.GroupConn, abandonQueued: m.Status != MemberStatus.Connected, fx);
 }

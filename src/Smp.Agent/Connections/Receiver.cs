@@ -1,57 +1,59 @@
-using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
+using Smp.Agent.Events;
+using Smp.Agent.Jobs;
+using Smp.Agent.Runtime;
 using Smp.Agent.Smp;
 using Smp.Agent.Store;
 using Smp.Protocol.Agent;
 using Smp.Protocol.Crypto;
-using Smp.Protocol.Encodings;
 
-namespace Smp.Agent;
+namespace Smp.Agent.Connections;
 
-// Receiving (agent.md §1, §2): every server MSG is decrypted, checked and applied in one transaction
-// together with the events it causes, and only then ACKed on the server. A message that fails any check
-// is reported (ERR AGENT ...), changes nothing and is still ACKed, so one bad envelope never stalls the
-// queue as it did in the reference.
-public sealed partial class SmpAgent
+/// <summary>
+/// The receive path (agent.md §4): one loop over the pool's events. Every server MSG is decrypted, checked
+/// and applied in one transaction together with the events it causes, and only then ACKed. A message that
+/// fails a check is reported (ERR AGENT ...), changes nothing and is still ACKed, so one bad envelope never
+/// stalls its queue. Envelopes that are not the connection layer's own go to the layer above.
+/// </summary>
+internal sealed class Receiver
 {
-    private readonly ConcurrentDictionary<string, bool> _lostSubscriptions = new(StringComparer.Ordinal);
+    private readonly ConnectionEngine _engine;
+    private readonly AgentStore _store;
+    private readonly EventRouter _router;
+    private readonly Outbox _outbox;
+    private readonly AckTracker _acks;
+    private readonly ILogger _log;
+    private readonly CancellationToken _stopping;
 
-    /// <summary>Per queue, the server message id last ACKed (SMP 0.3's ACK names no message).</summary>
-    private readonly ConcurrentDictionary<string, byte[]> _lastAcked = new(StringComparer.Ordinal);
-
-    /// <summary>
-    /// Messages handled whose ACK could not be sent because the server connection was down or being
-    /// re-established (a re-subscription delivers before the pool reports the server up). They are ACKed
-    /// when the server is up again, unless a redelivery got ACKed first.
-    /// </summary>
-    private readonly ConcurrentDictionary<string, (SmpServerAddress Server, byte[] RecipientId, byte[] MsgId, byte[] Key)> _pendingAcks = new(StringComparer.Ordinal);
-
-    private async Task ReceiveLoopAsync()
+    public Receiver(ConnectionEngine engine, AgentStore store, EventRouter router, Outbox outbox, ILogger log, CancellationToken stopping)
     {
-        try
+        _engine = engine;
+        _store = store;
+        _router = router;
+        _outbox = outbox;
+        _log = log;
+        _stopping = stopping;
+        _acks = new AckTracker(engine.Smp, log, stopping);
+    }
+
+    /// <summary>Reads the pool's events until the pool completes them (agent stopping); a failed event is logged and skipped.</summary>
+    public async Task RunAsync()
+    {
+        await foreach (var ev in _engine.Smp.Events.ReadAllAsync(_stopping).ConfigureAwait(false))
         {
-            await foreach (var ev in _smp.Events.ReadAllAsync(_stop.Token).ConfigureAwait(false))
+            try
             {
-                try
-                {
-                    await HandleSmpEventAsync(ev).ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is not OperationCanceledException and not ObjectDisposedException)
-                {
-                    _log.LogError(e, "failed to handle a server event");
-                }
+                await HandleAsync(ev).ConfigureAwait(false);
             }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-        catch (ObjectDisposedException)
-        {
+            catch (Exception e) when (e is not OperationCanceledException and not ObjectDisposedException)
+            {
+                _log.LogError(e, "failed to handle a server event");
+            }
         }
     }
 
-    private async Task HandleSmpEventAsync(SmpClientEvent ev)
+    private async Task HandleAsync(SmpClientEvent ev)
     {
         switch (ev)
         {
@@ -62,32 +64,25 @@ public sealed partial class SmpAgent
             {
                 var rcv = await _store.TransactAsync(tx => tx.FindRcvQueue(e.Server.ToString(), e.RecipientId)).ConfigureAwait(false);
                 if (rcv is null) break;
-                _lostSubscriptions[rcv.Alias] = true;
+                _engine.SubscriptionLost(rcv.Alias);
                 await _store.TransactAsync(tx => tx.InsertEvent(rcv.Alias, "", AgentWire.End)).ConfigureAwait(false);
-                await DispatchAsync(rcv.Alias).ConfigureAwait(false);
+                await _router.DispatchAsync(rcv.Alias).ConfigureAwait(false);
                 break;
             }
             case SmpClientEvent.ServerDown d:
-                foreach (var alias in await AliasesOnServerAsync(d.Server).ConfigureAwait(false)) NotifyLive(alias, AgentWire.Down(d.Server));
+                foreach (var alias in await _engine.AliasesOnServerAsync(d.Server).ConfigureAwait(false)) _router.NotifyLive(alias, AgentWire.Down(d.Server));
                 break;
             case SmpClientEvent.ServerUp u:
-                await RetryPendingAcksAsync(u.Server).ConfigureAwait(false);
-                foreach (var alias in await AliasesOnServerAsync(u.Server).ConfigureAwait(false)) NotifyLive(alias, AgentWire.Up(u.Server));
-                foreach (var alias in await _store.TransactAsync(tx => tx.AliasesWithJobs()).ConfigureAwait(false)) KickJobs(alias);
+                // ACKs first: a job runner woken now might otherwise race a redelivery.
+                await _acks.RetryPendingAsync(u.Server).ConfigureAwait(false);
+                foreach (var alias in await _engine.AliasesOnServerAsync(u.Server).ConfigureAwait(false)) _router.NotifyLive(alias, AgentWire.Up(u.Server));
+                _outbox.KickAll(await _store.TransactAsync(tx => tx.AliasesWithJobs()).ConfigureAwait(false));
                 break;
             case SmpClientEvent.Error err:
                 _log.LogWarning("server {Server} reported {Error}", err.Server, err.ClientError);
                 break;
         }
     }
-
-    private Task<List<string>> AliasesOnServerAsync(SmpServerAddress server) => _store.TransactAsync(tx =>
-    {
-        var name = server.ToString();
-        return tx.ListConnections(ConnectionKind.Direct)
-            .Where(c => tx.GetRcvQueue(c.Alias)?.Server == name || tx.GetSndQueue(c.Alias)?.Server == name)
-            .Select(c => c.Alias).ToList();
-    });
 
     private async Task HandleMessageAsync(SmpClientEvent.Message m)
     {
@@ -100,64 +95,20 @@ public sealed partial class SmpAgent
         var fx = new Effects();
         await _store.TransactAsync(tx => Apply(tx, rcv.Alias, m, fx)).ConfigureAwait(false);
         fx.Dispatch.Add(rcv.Alias);
-        await RunEffectsAsync(fx).ConfigureAwait(false);
-        await AckAsync(m.Server, m.RecipientId, m.MsgId, rcv.RcvKey).ConfigureAwait(false);
-    }
-
-    private async Task AckAsync(SmpServerAddress server, byte[] recipientId, byte[] msgId, byte[] rcvKey)
-    {
-        // A message redelivered after a reconnect may reach us twice; the first ACK already removed it
-        // and a second would remove the message the server delivered next, unseen.
-        var queueKey = server + "/" + Convert.ToBase64String(recipientId);
-        if (_lastAcked.TryGetValue(queueKey, out var acked) && acked.AsSpan().SequenceEqual(msgId)) return;
-        using var key = ImportPrivate(rcvKey);
-        try
-        {
-            await _smp.AckAsync(server, recipientId, key, _stop.Token).ConfigureAwait(false);
-            _lastAcked[queueKey] = msgId;
-            _pendingAcks.TryRemove(queueKey, out _);
-        }
-        catch (SmpClientException e) when (e.Error.Kind is SmpClientErrorKind.Network or SmpClientErrorKind.Timeout)
-        {
-            _pendingAcks[queueKey] = (server, recipientId, msgId, rcvKey);
-            _log.LogInformation("ACK on {Server} postponed: {Error}", server, e.Error);
-        }
-        catch (SmpClientException e)
-        {
-            // NO_MSG: nothing is delivered on this connection (a re-subscription will deliver it again).
-            _log.LogInformation("ACK on {Server} failed: {Error}", server, e.Error);
-        }
-    }
-
-    private async Task RetryPendingAcksAsync(SmpServerAddress server)
-    {
-        foreach (var (queueKey, pending) in _pendingAcks.ToArray())
-        {
-            if (!pending.Server.Equals(server) || !_pendingAcks.TryRemove(queueKey, out _)) continue;
-            await AckAsync(pending.Server, pending.RecipientId, pending.MsgId, pending.Key).ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>Does what a committed transaction asked for.</summary>
-    internal async Task RunEffectsAsync(Effects fx)
-    {
-        foreach (var (alias, group) in fx.Inherit)
-        {
-            if (HolderOf(group) is { } holder) Hold(holder, alias);
-        }
-        foreach (var alias in fx.Dispatch) await DispatchAsync(alias).ConfigureAwait(false);
-        foreach (var alias in fx.Kick) KickJobs(alias);
+        await _outbox.RunEffectsAsync(fx).ConfigureAwait(false);
+        await _acks.AckAsync(m.Server, m.RecipientId, m.MsgId, rcv.RcvKey).ConfigureAwait(false);
     }
 
     /// <summary>Applies one server message within the transaction; what to do after commit goes to <paramref name="fx"/>.</summary>
-    private void Apply(StoreTx tx, string alias, SmpClientEvent.Message m, Effects fx)
+    internal void Apply(StoreTx tx, string alias, SmpClientEvent.Message m, Effects fx)
     {
         var rcv = tx.GetRcvQueue(alias);
         var conn = tx.GetConnection(alias);
         if (rcv is null || conn is null) return;
+        // A redelivery (lost ACK, reconnect) changes nothing and says nothing.
         if (!tx.MarkSeen(alias, m.MsgId)) return;
-        // Errors on a group connection concern the group: they go to its alias.
-        var errorAlias = conn.Kind == ConnectionKind.Group ? conn.Owner : alias;
+        // Errors on an owned connection concern its owner (a group connection's go to the group).
+        var errorAlias = conn.Owner.Length > 0 ? conn.Owner : alias;
         fx.Dispatch.Add(errorAlias);
         void Reject(AgentErrorCode error) => tx.InsertEvent(errorAlias, "", AgentWire.Err(error));
 
@@ -187,26 +138,15 @@ public sealed partial class SmpAgent
                     if (!helloKey!.Verify(encrypted, signature)) { Reject(AgentErrorCode.AgentSignature); return; }
                 }
                 tx.UpdateRcvQueue(alias, QueueStatus.Active, verifyKey: h.VerifyKey);
-                CompleteIfDuplex(tx, alias);
+                ConnectionEngine.CompleteIfDuplex(tx, alias);
                 return;
 
             case AgentPlaintext.Message { Envelope: AgentEnvelope.Reply r }:
                 if (rcv.Status != QueueStatus.Active || tx.GetSndQueue(alias) is not null) { Reject(AgentErrorCode.AgentProhibited); return; }
                 if (!RsaPublicKey.TryParse(r.QueueInfo.EncryptionKey, out var peerKey)) { Reject(AgentErrorCode.AgentMessage); return; }
                 using (peerKey)
-                {
-                    using var sndKey = _keys.Take();
-                    using var signKey = _keys.Take();
-                    AddSendQueue(tx, alias, r.QueueInfo, peerKey!, sndKey, signKey, "");
-                }
+                    _engine.AddSendQueue(tx, alias, r.QueueInfo, peerKey!, "");
                 fx.Kick.Add(alias);
-                return;
-
-            case AgentPlaintext.Message { Envelope: var e } env when e.IsGroupEnvelope:
-                if (rcv.Status != QueueStatus.Active) { Reject(AgentErrorCode.AgentProhibited); return; }
-                // Received is received, accepted or not: the chain moves on, so the next MSG is not reported as a gap.
-                if (env.SndMsgId > 0) tx.RecordChain(alias, env.SndMsgId, SHA256.HashData(plaintext));
-                if (!ApplyGroupEnvelope(tx, conn, env, fx)) Reject(AgentErrorCode.AgentProhibited);
                 return;
 
             case AgentPlaintext.Message { Envelope: AgentEnvelope.Msg msg } env:
@@ -217,6 +157,14 @@ public sealed partial class SmpAgent
                 tx.InsertEvent(alias, "", AgentWire.Payload(new AgentCommand.Msg(integrity, internalId, DateTimeOffset.UtcNow, m.MsgId, m.Timestamp, env.SndMsgId, env.Timestamp, msg.Body)));
                 return;
             }
+
+            case AgentPlaintext.Message env:
+                // Not ours (a group envelope): the layer above applies it.
+                if (rcv.Status != QueueStatus.Active) { Reject(AgentErrorCode.AgentProhibited); return; }
+                // Received is received, accepted or not: the chain moves on, so the next MSG is not reported as a gap.
+                if (env.SndMsgId > 0) tx.RecordChain(alias, env.SndMsgId, SHA256.HashData(plaintext));
+                if (!_engine.UpperLayer.Apply(tx, conn, env, fx)) Reject(AgentErrorCode.AgentProhibited);
+                return;
 
             default:
                 Reject(AgentErrorCode.AgentProhibited);
@@ -247,7 +195,7 @@ public sealed partial class SmpAgent
     /// </summary>
     private static bool TryOpen(RcvQueueRecord rcv, RsaPublicKey? verifyKey, ReadOnlySpan<byte> body, out byte[] signature, out byte[] encrypted, out byte[] plaintext)
     {
-        using var key = ImportPrivate(rcv.DecryptKey);
+        using var key = Keys.ImportPrivate(rcv.DecryptKey);
         int[] sizes = verifyKey is null ? [256, 128, 512] : [verifyKey.ModulusBytes];
         foreach (var size in sizes)
         {

@@ -1,8 +1,8 @@
-namespace Smp.Agent.Store;
+namespace Smp.Agent.Groups;
 
 // Numeric values below are stored in the database: frozen, append only.
 
-public enum GroupStatus
+internal enum GroupStatus
 {
     Active = 1,
     Left = 2,
@@ -11,7 +11,7 @@ public enum GroupStatus
 }
 
 /// <summary>A member as this agent sees it (groups.md §4: invited → joining → connected → left | removed).</summary>
-public enum MemberStatus
+internal enum MemberStatus
 {
     Invited = 1,
     Joining = 2,
@@ -21,7 +21,7 @@ public enum MemberStatus
     Rejected = 6,
 }
 
-public enum InvitationStatus
+internal enum InvitationStatus
 {
     Pending = 1,
     Accepted = 2,
@@ -29,7 +29,7 @@ public enum InvitationStatus
 }
 
 /// <summary>An introduction run by the inviter (groups.md §4: pending → invitations received → forwarded → connected | failed).</summary>
-public enum IntroductionStatus
+internal enum IntroductionStatus
 {
     Pending = 1,
     InvitationsReceived = 2,
@@ -38,18 +38,18 @@ public enum IntroductionStatus
     Failed = 5,
 }
 
-public sealed record GroupRecord(
+internal sealed record GroupRecord(
     string Alias, byte[] GroupId, byte[] MemberId, int Clvl, byte[] Info, GroupStatus Status, string InviterConn, long LastSeq, byte[] LastHash);
 
-public sealed record MemberRecord(
+internal sealed record MemberRecord(
     long Id, string GroupAlias, byte[]? MemberId, string DirectAlias, string GroupConn, int Clvl, MemberStatus Status,
     bool InvitedByUs, byte[]? InvId, byte[]? IntroId, string IntroducerConn, bool HelloSent, bool AllSent, long LastSeq, byte[] LastHash)
 {
     public bool IsLive => Status is MemberStatus.Invited or MemberStatus.Joining or MemberStatus.Connected;
 }
 
-public sealed record InvitationRecord(
+internal sealed record InvitationRecord(
     byte[] InvId, string DirectAlias, byte[] GroupId, byte[] MemberId, int Clvl, string QueueInfo, byte[] Info, InvitationStatus Status);
 
-public sealed record IntroductionRecord(
+internal sealed record IntroductionRecord(
     string GroupAlias, byte[] IntroId, long Invitee, long Member, IntroductionStatus Status, bool ConInvitee, bool ConMember);

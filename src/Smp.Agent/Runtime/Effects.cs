@@ -1,4 +1,4 @@
-namespace Smp.Agent;
+namespace Smp.Agent.Runtime;
 
 /// <summary>
 /// What a transaction asks to be done once it has committed: never before, so nothing is sent or

@@ -1,0 +1,139 @@
+using Microsoft.Data.Sqlite;
+using Smp.Agent.Store;
+
+namespace Smp.Agent.Groups;
+
+/// <summary>
+/// The group layer's tables (migration 2), queried inside the connection store's transactions. Only the
+/// group layer uses them; the connection layer below never reads a group table.
+/// </summary>
+internal static class GroupTables
+{
+    private const string GroupColumns = "alias, group_id, member_id, clvl, info, status, inviter_conn, last_seq, last_hash";
+
+    private static GroupRecord MapGroup(SqliteDataReader r) => new(
+        r.GetString(0), (byte[])r[1], (byte[])r[2], r.GetInt32(3), (byte[])r[4], (GroupStatus)r.GetInt32(5), r.GetString(6), r.GetInt64(7), (byte[])r[8]);
+
+    public static void InsertGroup(this StoreTx tx, GroupRecord g) => tx.Exec(
+        "INSERT INTO groups (alias, group_id, member_id, clvl, info, status, inviter_conn, created_at) VALUES ($a, $g, $m, $c, $i, $s, $v, $t)",
+        ("$a", g.Alias), ("$g", g.GroupId), ("$m", g.MemberId), ("$c", g.Clvl), ("$i", g.Info), ("$s", (int)g.Status), ("$v", g.InviterConn), ("$t", StoreTx.Now()));
+
+    public static GroupRecord? GetGroup(this StoreTx tx, string alias) =>
+        tx.Query($"SELECT {GroupColumns} FROM groups WHERE alias = $a", MapGroup, ("$a", alias)).FirstOrDefault();
+
+    public static GroupRecord? FindGroupById(this StoreTx tx, byte[] groupId) =>
+        tx.Query($"SELECT {GroupColumns} FROM groups WHERE group_id = $g", MapGroup, ("$g", groupId)).FirstOrDefault();
+
+    public static List<GroupRecord> ListGroups(this StoreTx tx) => tx.Query($"SELECT {GroupColumns} FROM groups ORDER BY alias", MapGroup);
+
+    public static bool GroupExists(this StoreTx tx, string alias) => tx.Query("SELECT 1 FROM groups WHERE alias = $a", _ => true, ("$a", alias)).Count > 0;
+
+    /// <summary>Forgets a group and everything about its members (cascade); its connections go by their own jobs.</summary>
+    public static void DeleteGroup(this StoreTx tx, string alias)
+    {
+        tx.Exec("DELETE FROM introductions WHERE group_alias = $a", ("$a", alias));
+        tx.Exec("DELETE FROM members WHERE group_alias = $a", ("$a", alias));
+        tx.Exec("DELETE FROM groups WHERE alias = $a", ("$a", alias));
+    }
+
+    public static void SetGroupStatus(this StoreTx tx, string alias, GroupStatus status) =>
+        tx.Exec("UPDATE groups SET status = $s WHERE alias = $a", ("$a", alias), ("$s", (int)status));
+
+    public static void SetGroupChain(this StoreTx tx, string alias, long seq, byte[] hash) =>
+        tx.Exec("UPDATE groups SET last_seq = $q, last_hash = $h WHERE alias = $a", ("$a", alias), ("$q", seq), ("$h", hash));
+
+    // --- members ---
+
+    private const string MemberColumns =
+        "id, group_alias, member_id, direct_alias, group_conn, clvl, status, invited_by_us, inv_id, intro_id, introducer_conn, hello_sent, all_sent, last_seq, last_hash";
+
+    private static MemberRecord MapMember(SqliteDataReader r) => new(
+        r.GetInt64(0), r.GetString(1), StoreTx.BlobOrNull(r, 2), r.GetString(3), r.GetString(4), r.GetInt32(5), (MemberStatus)r.GetInt32(6),
+        r.GetInt32(7) != 0, StoreTx.BlobOrNull(r, 8), StoreTx.BlobOrNull(r, 9), r.GetString(10), r.GetInt32(11) != 0, r.GetInt32(12) != 0, r.GetInt64(13), (byte[])r[14]);
+
+    public static long InsertMember(this StoreTx tx, MemberRecord m)
+    {
+        tx.Exec("""
+             INSERT INTO members (group_alias, member_id, direct_alias, group_conn, clvl, status, invited_by_us, inv_id, intro_id, introducer_conn, hello_sent)
+             VALUES ($g, $m, $d, $c, $l, $s, $b, $i, $n, $p, $h)
+             """,
+            ("$g", m.GroupAlias), ("$m", m.MemberId), ("$d", m.DirectAlias), ("$c", m.GroupConn), ("$l", m.Clvl), ("$s", (int)m.Status),
+            ("$b", m.InvitedByUs ? 1 : 0), ("$i", m.InvId), ("$n", m.IntroId), ("$p", m.IntroducerConn), ("$h", m.HelloSent ? 1 : 0));
+        return tx.LastInsertId();
+    }
+
+    public static MemberRecord? GetMember(this StoreTx tx, long id) =>
+        tx.Query($"SELECT {MemberColumns} FROM members WHERE id = $i", MapMember, ("$i", id)).FirstOrDefault();
+
+    public static MemberRecord? MemberByConn(this StoreTx tx, string groupConn) => groupConn.Length == 0 ? null :
+        tx.Query($"SELECT {MemberColumns} FROM members WHERE group_conn = $c", MapMember, ("$c", groupConn)).FirstOrDefault();
+
+    public static MemberRecord? MemberById(this StoreTx tx, string groupAlias, byte[] memberId) =>
+        tx.Query($"SELECT {MemberColumns} FROM members WHERE group_alias = $g AND member_id = $m", MapMember, ("$g", groupAlias), ("$m", memberId)).FirstOrDefault();
+
+    public static MemberRecord? MemberByDirectAlias(this StoreTx tx, string groupAlias, string directAlias) =>
+        tx.Query($"SELECT {MemberColumns} FROM members WHERE group_alias = $g AND direct_alias = $d ORDER BY id DESC",
+            MapMember, ("$g", groupAlias), ("$d", directAlias)).FirstOrDefault();
+
+    public static MemberRecord? MemberByInvitation(this StoreTx tx, byte[] invId) =>
+        tx.Query($"SELECT {MemberColumns} FROM members WHERE inv_id = $i", MapMember, ("$i", invId)).FirstOrDefault();
+
+    public static List<MemberRecord> ListMembers(this StoreTx tx, string groupAlias) =>
+        tx.Query($"SELECT {MemberColumns} FROM members WHERE group_alias = $g ORDER BY id", MapMember, ("$g", groupAlias));
+
+    public static void SetMemberStatus(this StoreTx tx, long id, MemberStatus status) =>
+        tx.Exec("UPDATE members SET status = $s WHERE id = $i", ("$i", id), ("$s", (int)status));
+
+    public static void SetMemberId(this StoreTx tx, long id, byte[] memberId) =>
+        tx.Exec("UPDATE members SET member_id = $m WHERE id = $i", ("$i", id), ("$m", memberId));
+
+    public static void SetMemberConnections(this StoreTx tx, long id, string groupConn, string directAlias) =>
+        tx.Exec("UPDATE members SET group_conn = $c, direct_alias = $d WHERE id = $i", ("$i", id), ("$c", groupConn), ("$d", directAlias));
+
+    public static void SetMemberFlags(this StoreTx tx, long id, bool? helloSent = null, bool? allSent = null) =>
+        tx.Exec("UPDATE members SET hello_sent = COALESCE($h, hello_sent), all_sent = COALESCE($a, all_sent) WHERE id = $i",
+            ("$i", id), ("$h", helloSent is null ? null : helloSent.Value ? 1 : 0), ("$a", allSent is null ? null : allSent.Value ? 1 : 0));
+
+    public static void SetMemberChain(this StoreTx tx, long id, long seq, byte[] hash) =>
+        tx.Exec("UPDATE members SET last_seq = $q, last_hash = $h WHERE id = $i", ("$i", id), ("$q", seq), ("$h", hash));
+
+    /// <summary>Records a group message id from a member; false when it was seen before.</summary>
+    public static bool MarkGroupMsgSeen(this StoreTx tx, long member, byte[] msgId) =>
+        tx.Exec("INSERT OR IGNORE INTO group_seen (member, msg_id) VALUES ($m, $i)", ("$m", member), ("$i", msgId)) == 1;
+
+    // --- invitations received ---
+
+    public static void InsertInvitation(this StoreTx tx, InvitationRecord i) => tx.Exec(
+        "INSERT INTO invitations (inv_id, direct_alias, group_id, member_id, clvl, queue_info, info, status, created_at) VALUES ($i, $d, $g, $m, $c, $q, $f, $s, $t)",
+        ("$i", i.InvId), ("$d", i.DirectAlias), ("$g", i.GroupId), ("$m", i.MemberId), ("$c", i.Clvl), ("$q", i.QueueInfo), ("$f", i.Info), ("$s", (int)i.Status), ("$t", StoreTx.Now()));
+
+    public static InvitationRecord? GetInvitation(this StoreTx tx, byte[] invId) => tx.Query(
+        "SELECT inv_id, direct_alias, group_id, member_id, clvl, queue_info, info, status FROM invitations WHERE inv_id = $i",
+        r => new InvitationRecord((byte[])r[0], r.GetString(1), (byte[])r[2], (byte[])r[3], r.GetInt32(4), r.GetString(5), (byte[])r[6], (InvitationStatus)r.GetInt32(7)),
+        ("$i", invId)).FirstOrDefault();
+
+    public static void SetInvitationStatus(this StoreTx tx, byte[] invId, InvitationStatus status) =>
+        tx.Exec("UPDATE invitations SET status = $s WHERE inv_id = $i", ("$i", invId), ("$s", (int)status));
+
+    // --- introductions run as inviter ---
+
+    private static IntroductionRecord MapIntro(SqliteDataReader r) => new(
+        r.GetString(0), (byte[])r[1], r.GetInt64(2), r.GetInt64(3), (IntroductionStatus)r.GetInt32(4), r.GetInt32(5) != 0, r.GetInt32(6) != 0);
+
+    public static void InsertIntroduction(this StoreTx tx, IntroductionRecord i) => tx.Exec(
+        "INSERT INTO introductions (group_alias, intro_id, invitee, member, status) VALUES ($g, $i, $b, $m, $s)",
+        ("$g", i.GroupAlias), ("$i", i.IntroId), ("$b", i.Invitee), ("$m", i.Member), ("$s", (int)i.Status));
+
+    public static IntroductionRecord? GetIntroduction(this StoreTx tx, string groupAlias, byte[] introId) => tx.Query(
+        "SELECT group_alias, intro_id, invitee, member, status, con_invitee, con_member FROM introductions WHERE group_alias = $g AND intro_id = $i",
+        MapIntro, ("$g", groupAlias), ("$i", introId)).FirstOrDefault();
+
+    public static List<IntroductionRecord> IntroductionsOf(this StoreTx tx, string groupAlias, long memberRowId) => tx.Query(
+        "SELECT group_alias, intro_id, invitee, member, status, con_invitee, con_member FROM introductions WHERE group_alias = $g AND (invitee = $m OR member = $m)",
+        MapIntro, ("$g", groupAlias), ("$m", memberRowId));
+
+    public static void UpdateIntroduction(this StoreTx tx, string groupAlias, byte[] introId, IntroductionStatus status, bool? conInvitee = null, bool? conMember = null) => tx.Exec(
+        "UPDATE introductions SET status = $s, con_invitee = COALESCE($b, con_invitee), con_member = COALESCE($m, con_member) WHERE group_alias = $g AND intro_id = $i",
+        ("$g", groupAlias), ("$i", introId), ("$s", (int)status),
+        ("$b", conInvitee is null ? null : conInvitee.Value ? 1 : 0), ("$m", conMember is null ? null : conMember.Value ? 1 : 0));
+}

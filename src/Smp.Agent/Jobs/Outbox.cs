@@ -1,0 +1,221 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Smp.Agent.Events;
+using Smp.Agent.Runtime;
+using Smp.Agent.Smp;
+using Smp.Agent.Store;
+using Smp.Protocol.Agent;
+
+namespace Smp.Agent.Jobs;
+
+internal enum JobOutcome
+{
+    Done,
+    Retry,
+    Failed,
+}
+
+/// <summary>What a job kind does: its network work, and what else changes when it fails for good.</summary>
+internal sealed record JobHandler(Func<JobRecord, CancellationToken, Task<JobOutcome>> RunAsync, Action<StoreTx, JobRecord, Effects>? OnFailed = null);
+
+/// <summary>
+/// The persistent outbox (agent.md §4): every network action that must survive a restart is a row in
+/// <c>jobs</c>, attached to one connection alias. One runner per alias with jobs runs them strictly in
+/// order and ends when the alias has none left. Handlers are registered per <see cref="JobKind"/> by the
+/// layers that own them. One catch ladder decides a job's fate: a passing SMP failure waits and retries
+/// (×1.5 back-off, or until kicked), a final one drops the job with an ERR to its command's client, and a
+/// fault of ours is retried a few times and then dropped with ERR INTERNAL. A job never stops its runner.
+/// </summary>
+internal sealed class Outbox
+{
+    /// <summary>Faults (bugs, store errors) a job may have before it is given up.</summary>
+    public const int MaxFaultAttempts = 5;
+
+    private readonly AgentStore _store;
+    private readonly AgentOptions _options;
+    private readonly EventRouter _router;
+    private readonly BackgroundTasks _tasks;
+    private readonly ILogger _log;
+    private readonly CancellationToken _stopping;
+    private readonly Dictionary<JobKind, JobHandler> _handlers = [];
+    private readonly Lock _lock = new();
+
+    /// <summary>Aliases whose runner is going, each with the signal that wakes it from a retry wait.</summary>
+    private readonly Dictionary<string, TaskCompletionSource> _running = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Faults per job id. In memory only: it bounds retries of a job that keeps failing on a bug of ours, and
+    /// after a restart such a job simply gets its few tries again; nothing durable depends on it.
+    /// </summary>
+    private readonly ConcurrentDictionary<long, int> _faults = new();
+
+    public Outbox(AgentStore store, AgentOptions options, EventRouter router, BackgroundTasks tasks, ILogger log, CancellationToken stopping)
+    {
+        _store = store;
+        _options = options;
+        _router = router;
+        _tasks = tasks;
+        _log = log;
+        _stopping = stopping;
+    }
+
+    public void Register(JobKind kind, JobHandler handler) => _handlers.Add(kind, handler);
+
+    /// <summary>Starts the alias's runner, or wakes it if it is waiting to retry.</summary>
+    public void Kick(string alias)
+    {
+        lock (_lock)
+        {
+            if (_running.TryGetValue(alias, out var wake))
+            {
+                wake.TrySetResult();
+                return;
+            }
+            _running[alias] = NewWake();
+        }
+        _tasks.Run("job runner", () => RunAsync(alias));
+    }
+
+    public void KickAll(IEnumerable<string> aliases)
+    {
+        foreach (var alias in aliases) Kick(alias);
+    }
+
+    /// <summary>Delay before retry number <paramref name="attempts"/>: the initial delay ×1.5 per attempt, capped.</summary>
+    public TimeSpan RetryDelay(int attempts)
+    {
+        var ms = _options.RetryInitialDelay.TotalMilliseconds * Math.Pow(1.5, Math.Min(attempts, 60));
+        return TimeSpan.FromMilliseconds(Math.Min(ms, _options.RetryMaxDelay.TotalMilliseconds));
+    }
+
+    /// <summary>How many retries, waiting <see cref="RetryDelay"/> each, fit into <paramref name="span"/> (at least 8).</summary>
+    public int AttemptsWithin(TimeSpan span)
+    {
+        var total = 0.0;
+        var n = 0;
+        var max = _options.RetryMaxDelay.TotalMilliseconds;
+        // The geometric part ends once the cap is reached (~60 steps at most); the rest is span / cap.
+        for (var d = RetryDelay(0).TotalMilliseconds; d < max && total < span.TotalMilliseconds; d = RetryDelay(n).TotalMilliseconds)
+        {
+            total += d;
+            n++;
+        }
+        if (total < span.TotalMilliseconds) n += (int)Math.Min(int.MaxValue / 2, Math.Ceiling((span.TotalMilliseconds - total) / max));
+        return Math.Max(8, n);
+    }
+
+    private static TaskCompletionSource NewWake() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private async Task RunAsync(string alias)
+    {
+        TaskCompletionSource? wake;
+        lock (_lock) wake = _running[alias];
+        try
+        {
+            while (!_stopping.IsCancellationRequested)
+            {
+                lock (_lock)
+                {
+                    // A kick from now on wakes the wait below; one that came before is already in this pass.
+                    wake = _running[alias] = NewWake();
+                }
+                var job = await _store.TransactAsync(tx => tx.NextJob(alias), _stopping).ConfigureAwait(false);
+                if (job is null)
+                {
+                    lock (_lock)
+                    {
+                        if (wake.Task.IsCompleted) continue;
+                        _running.Remove(alias);
+                        wake = null;
+                        return;
+                    }
+                }
+                JobOutcome outcome;
+                try
+                {
+                    outcome = await ExecuteAsync(job).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OperationCanceledException and not ObjectDisposedException)
+                {
+                    // Even reporting the failure failed (the store?): wait and try the job again.
+                    _log.LogError(e, "job {Kind} could not be handled", job.Kind);
+                    outcome = JobOutcome.Retry;
+                }
+                if (outcome == JobOutcome.Retry)
+                    await Task.WhenAny(Task.Delay(RetryDelay(job.Attempts), _stopping), wake.Task).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            // Ended by the agent stopping or a store failure: give up the alias, unless a new runner has it already.
+            lock (_lock)
+            {
+                if (wake is not null && _running.TryGetValue(alias, out var current) && current == wake) _running.Remove(alias);
+            }
+        }
+    }
+
+    private async Task<JobOutcome> ExecuteAsync(JobRecord job)
+    {
+        if (!_handlers.TryGetValue(job.Kind, out var handler))
+        {
+            _log.LogError("unknown job kind {Kind}; dropped", job.Kind);
+            await _store.TransactAsync(tx => tx.DeleteJob(job.Id)).ConfigureAwait(false);
+            return JobOutcome.Failed;
+        }
+        try
+        {
+            return await handler.RunAsync(job, _stopping).ConfigureAwait(false);
+        }
+        catch (SmpClientException e) when (SmpErrorPolicy.IsPassing(e.Error))
+        {
+            await CountAttemptAsync(job).ConfigureAwait(false);
+            return JobOutcome.Retry;
+        }
+        catch (SmpClientException e)
+        {
+            await FailAsync(job, e.Error.ToAgentError()).ConfigureAwait(false);
+            return JobOutcome.Failed;
+        }
+        catch (Exception e) when (e is not OperationCanceledException and not ObjectDisposedException)
+        {
+            _log.LogError(e, "job {Kind} failed", job.Kind);
+            if (_faults.AddOrUpdate(job.Id, 1, (_, n) => n + 1) > MaxFaultAttempts)
+            {
+                _faults.TryRemove(job.Id, out _);
+                await FailAsync(job, AgentError.Internal(e.GetType().Name)).ConfigureAwait(false);
+                return JobOutcome.Failed;
+            }
+            await CountAttemptAsync(job).ConfigureAwait(false);
+            return JobOutcome.Retry;
+        }
+    }
+
+    public Task CountAttemptAsync(JobRecord job) => _store.TransactAsync(tx => tx.CountJobAttempt(job.Id));
+
+    /// <summary>
+    /// Drops a job that failed for good: its kind's handler says what else changes, and the command's client
+    /// hears of it with the command's corrId, under the connection's alias or its owner's (a group's).
+    /// </summary>
+    public async Task FailAsync(JobRecord job, AgentError error)
+    {
+        _log.LogInformation("job {Kind} failed: {Error}", job.Kind, error);
+        var fx = new Effects();
+        await _store.TransactAsync(tx =>
+        {
+            var errorAlias = tx.ErrorAlias(job.Alias);
+            tx.DeleteJob(job.Id);
+            if (_handlers.TryGetValue(job.Kind, out var handler)) handler.OnFailed?.Invoke(tx, job, fx);
+            tx.InsertEvent(errorAlias, job.CorrId, AgentWire.Err(error));
+            fx.Dispatch.Add(errorAlias);
+        }).ConfigureAwait(false);
+        await RunEffectsAsync(fx).ConfigureAwait(false);
+    }
+
+    /// <summary>What a committed transaction asked for: routing first, then the runners to wake.</summary>
+    public async Task RunEffectsAsync(Effects fx)
+    {
+        await _router.RunAsync(fx).ConfigureAwait(false);
+        KickAll(fx.Kick);
+    }
+}

@@ -1,0 +1,21 @@
+using Smp.Agent.Groups;
+using Smp.Agent.Runtime;
+using Smp.Protocol.Agent;
+
+namespace Smp.Agent.Tests;
+
+/// <summary>What tests do inside an agent, through its internal layer APIs: production types carry no test hooks.</summary>
+internal static class AgentInternals
+{
+    /// <summary>Queues any envelope on a connection, as a misbehaving peer would send it.</summary>
+    public static async Task QueueEnvelopeAsync(this SmpAgent agent, string alias, AgentEnvelope envelope)
+    {
+        var fx = new Effects();
+        Assert.True(await agent.Store.TransactAsync(tx => agent.Connections.Queue(tx, alias, envelope, fx)), $"no send queue on {alias}");
+        await agent.Outbox.RunEffectsAsync(fx);
+    }
+
+    /// <summary>A group's record and its members as this agent holds them.</summary>
+    public static Task<(GroupRecord? Group, List<MemberRecord> Members)> GroupStateAsync(this SmpAgent agent, string gid) =>
+        agent.Store.TransactAsync(tx => (tx.GetGroup(gid), tx.ListMembers(gid)));
+}
