@@ -222,7 +222,8 @@ public sealed class SmpConnectionTests
     [Fact]
     public async Task Connecting_to_a_port_nobody_listens_on_is_BROKER_NETWORK()
     {
-        using var refusing = TestSupport.RefusingPort(out var port);
+        using var refusing = new PortReservation();
+        var port = refusing.Port;
 
         var e = await Assert.ThrowsAsync<SmpClientException>(() =>
             SmpConnection.ConnectAsync(new SmpServerAddress("127.0.0.1", port, null), TestSupport.FastOptions()));

@@ -20,18 +20,6 @@ internal static class TestSupport
     /// <summary>Signing keys in tests are 1024-bit to keep the suite fast.</summary>
     public static RSA SigningKey() => RSA.Create(1024);
 
-    /// <summary>
-    /// A loopback port that refuses connections for as long as the socket lives: bound, so the OS gave it to
-    /// us and nobody else gets it, but never listening.
-    /// </summary>
-    public static Socket RefusingPort(out int port)
-    {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        port = ((IPEndPoint)socket.LocalEndPoint!).Port;
-        return socket;
-    }
-
     public static SmpClientOptions FastOptions(TimeSpan? requestTimeout = null) => new()
     {
         RequestTimeout = requestTimeout ?? TimeSpan.FromSeconds(4),
@@ -78,4 +66,38 @@ internal sealed class RecordingListener : ISmpConnectionListener
     public void OnPush(SmpConnection connection, byte[] queueId, SmpCommand command) => Pushes.Writer.TryWrite((queueId, command));
     public void OnError(SmpConnection connection, byte[] queueId, SmpClientError error) => Errors.Writer.TryWrite((queueId, error));
     public void OnClosed(SmpConnection connection, SmpClientError? reason) => Closed.Writer.TryWrite(reason);
+}
+
+/// <summary>
+/// A loopback port held for a whole test while listeners come and go on it: a bound socket that never
+/// listens (so with no listener connections are refused, as on a host whose service is down) and, for each
+/// listener, another socket bound to the same port that is handed to it. SO_REUSEPORT lets the sockets
+/// share the port; nobody without it can bind the port meanwhile. Linux only (the tests' platform).
+/// </summary>
+internal sealed class PortReservation : IDisposable
+{
+    private readonly Socket _reserved;
+
+    public PortReservation()
+    {
+        _reserved = BindShared(0);
+        Port = ((IPEndPoint)_reserved.LocalEndPoint!).Port;
+    }
+
+    public int Port { get; }
+
+    /// <summary>A socket bound to the port, to hand to a listener (which then owns it).</summary>
+    public Socket ForListener() => BindShared(Port);
+
+    private static Socket BindShared(int port)
+    {
+        if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("PortReservation uses Linux's SO_REUSEPORT");
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        const int solSocket = 1, soReusePort = 15;
+        socket.SetRawSocketOption(solSocket, soReusePort, BitConverter.GetBytes(1));
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, port));
+        return socket;
+    }
+
+    public void Dispose() => _reserved.Dispose();
 }

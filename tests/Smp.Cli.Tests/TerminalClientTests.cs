@@ -129,16 +129,16 @@ public sealed class TerminalClientTests : IAsyncLifetime
     {
         var server = await _h.StartServerAsync();
         var agentA = await _h.StartAgentAsync("a", server);
-        var listenerA = Listen(agentA);
-        // The gate keeps alice's agent address while the agent behind it stops and starts again.
-        await using var gate = TcpGate.Start(listenerA.Port);
-        var alice = await TerminalAsync(gate.Port, "alice");
+        // Alice's agent keeps its port while it stops and starts again; meanwhile connections are refused.
+        using var port = new PortReservation();
+        var listenerA = AgentListener.Start(agentA, port.ForListener());
+        _listeners.Add(listenerA);
+        var alice = await TerminalAsync(port.Port, "alice");
         var bob = await TerminalAsync(Listen(await _h.StartAgentAsync("b", server)).Port, "bob");
         await ConnectAsync(alice, bob);
 
         // The agent goes away: its listener and then the agent itself.
         _listeners.Remove(listenerA);
-        gate.Backend = 0;
         await listenerA.DisposeAsync();
         await alice.ExpectAsync("! lost the connection to the agent; reconnecting");
         var options = await _h.StopAgentAsync(agentA);
@@ -148,7 +148,7 @@ public sealed class TerminalClientTests : IAsyncLifetime
         await bob.ExpectAsync("[to alice] sent while your agent was down");
 
         // Back on the same port: the client finds it, SUBALL brings bob's connection and the held message.
-        gate.Backend = Listen(await _h.StartAgentAsync(options)).Port;
+        _listeners.Add(AgentListener.Start(await _h.StartAgentAsync(options), port.ForListener()));
         await alice.ExpectAsync("* reconnected to the agent");
         await alice.ExpectAsync("* listening to bob");
         await alice.ExpectAsync("[bob] sent while your agent was down");
@@ -159,8 +159,8 @@ public sealed class TerminalClientTests : IAsyncLifetime
     [Fact]
     public async Task Without_an_agent_commands_get_a_clear_error_and_quit_still_works()
     {
-        using var refusing = TestSupport.RefusingPort(out var port);
-        var alice = new ScriptedTerminal(port, "alice");
+        using var refusing = new PortReservation();
+        var alice = new ScriptedTerminal(refusing.Port, "alice");
         _terminals.Add(alice);
         await alice.ExpectAsync("! cannot reach the agent");
         await alice.TypeAsync("@bob hello");
@@ -177,12 +177,12 @@ public sealed class TerminalClientTests : IAsyncLifetime
     public async Task An_agent_that_starts_late_is_found()
     {
         var server = await _h.StartServerAsync();
-        // Bound and not listening: connections are refused until the agent's listener takes the socket over.
-        var reserved = TestSupport.RefusingPort(out var port);
-        var alice = new ScriptedTerminal(port, "alice");
+        // Held and not listening: connections are refused until the agent's listener comes.
+        using var port = new PortReservation();
+        var alice = new ScriptedTerminal(port.Port, "alice");
         _terminals.Add(alice);
         await alice.ExpectAsync("! cannot reach the agent");
-        _listeners.Add(AgentListener.Start(await _h.StartAgentAsync("a", server), reserved));
+        _listeners.Add(AgentListener.Start(await _h.StartAgentAsync("a", server), port.ForListener()));
         await alice.ExpectAsync("* connected to the agent");
         await alice.TypeAsync("/invite bob");
         await alice.ExpectAsync("* invitation for bob");
