@@ -318,6 +318,32 @@ public sealed class OptionLayersTests : IDisposable
         Assert.Equal($"{config}: unknown configuration file type '.yaml'; name it .toml or .json", OneError(Env(), "server", "--config", config));
     }
 
+    /// <summary>The example files in the docs use real keys with the right kinds of value.</summary>
+    [Theory]
+    [InlineData("server.md", "server")]
+    [InlineData("agent.md", "agent")]
+    [InlineData("client.md", "client")]
+    [InlineData("configuration.md", "agent")]
+    public void The_example_configuration_files_in_the_docs_are_accepted(string doc, string command)
+    {
+        var text = System.IO.File.ReadAllText(Path.Combine(RepoRoot(), "docs", doc));
+        var start = text.IndexOf("```toml\n", StringComparison.Ordinal);
+        Assert.True(start >= 0, $"{doc} has a TOML example");
+        start += "```toml\n".Length;
+        var config = File(command + ".toml", text[start..text.IndexOf("```", start, StringComparison.Ordinal)]);
+        var p = Prepare(Env(), command, "--config", config);
+        Assert.Empty(p.LayerErrors);
+        // The key hashes in the docs are shortened with "…": only --server may fail to parse.
+        Assert.All(p.Parse.Errors, e => Assert.Contains("--server", e.Message, StringComparison.Ordinal));
+    }
+
+    internal static string RepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (System.IO.File.Exists(Path.Combine(dir.FullName, "Smp.slnx"))) return dir.FullName;
+        throw new InvalidOperationException("the repository root (Smp.slnx) is not above " + AppContext.BaseDirectory);
+    }
+
     [Fact]
     public void Help_needs_no_valid_configuration()
     {
