@@ -142,4 +142,20 @@ public sealed class ProcessTests : IDisposable
         Assert.True(File.Exists(db + ".lock"));
         await StartAgentAsync(db);
     }
+
+    [Fact]
+    public async Task An_agent_told_to_accept_a_server_without_key_hash_starts_and_warns_naming_it()
+    {
+        var p = Start(null, "agent", "--server", "127.0.0.1:9", "--allow-unverified-server", "--db", Path("a.db"), "--port", "0",
+            "--key-bits", "1024", "--log-level", "warning");
+        await Cli.LineAfterAsync(p, "listening on port ");
+        using var timeout = new CancellationTokenSource(Wait);
+        while (true)
+        {
+            var line = await p.StandardError.ReadLineAsync(timeout.Token) ?? throw new InvalidOperationException("no warning before the end of stderr");
+            if (!line.Contains("will not be checked", StringComparison.Ordinal)) continue;
+            Assert.Contains("127.0.0.1:9", line, StringComparison.Ordinal);
+            break;
+        }
+    }
 }
