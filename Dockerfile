@@ -22,7 +22,8 @@ COPY src/ src/
 RUN dotnet publish src/Smp.Cli -c Release --no-restore -o /app
 
 # ---- run: the runtime only, as the image's unprivileged user ----
-FROM mcr.microsoft.com/dotnet/runtime:10.0
+# The runtime with ASP.NET Core: the metrics endpoint (smp server --metrics) is served by Kestrel.
+FROM mcr.microsoft.com/dotnet/aspnet:10.0
 WORKDIR /app
 COPY --from=build /app ./
 # The server's key, store log and journal, or an agent's database: in a volume, owned by the app user.

@@ -53,7 +53,11 @@ public sealed partial class DeploymentFilesTests(ITestOutputHelper output)
         Assert.Equal(2, froms.Count);
         var sdkVersion = Regex.Match(Read("global.json"), "\"version\"\\s*:\\s*\"(\\d+\\.\\d+)").Groups[1].Value;
         Assert.Equal($"mcr.microsoft.com/dotnet/sdk:{sdkVersion} AS build", froms[0].Args);
-        Assert.Equal($"mcr.microsoft.com/dotnet/runtime:{sdkVersion}", froms[1].Args);
+        // A project that needs ASP.NET Core (the metrics endpoint) does not start on the plain runtime image.
+        var image = ProjectsSmpNeeds().Any(p => Read(p).Contains("<FrameworkReference Include=\"Microsoft.AspNetCore.App\"", StringComparison.Ordinal))
+            ? new[] { "aspnet" }
+            : ["runtime", "aspnet"];
+        Assert.Contains(froms[1].Args, image.Select(i => $"mcr.microsoft.com/dotnet/{i}:{sdkVersion}"));
         Assert.Contains($"<TargetFramework>net{sdkVersion}</TargetFramework>", Read("Directory.Build.props"), StringComparison.Ordinal);
 
         Assert.Contains(d, i => i.Stage == 0 && i.Name == "RUN" && i.Args.StartsWith("dotnet publish src/Smp.Cli -c Release", StringComparison.Ordinal));
@@ -99,6 +103,12 @@ public sealed partial class DeploymentFilesTests(ITestOutputHelper output)
             Assert.True(File.Exists(Path.Combine(Root, source)) || Directory.Exists(Path.Combine(Root, source)), $"the Dockerfile copies {source}, which does not exist");
 
         // The restore layer holds each project file src/Smp.Cli references, directly or not.
+        foreach (var project in ProjectsSmpNeeds()) Assert.Contains(project, sources);
+    }
+
+    /// <summary>src/Smp.Cli/Smp.Cli.csproj and every project it references, directly or not, relative to the root.</summary>
+    private static SortedSet<string> ProjectsSmpNeeds()
+    {
         var needed = new SortedSet<string>(StringComparer.Ordinal);
         var queue = new Queue<string>(["src/Smp.Cli/Smp.Cli.csproj"]);
         while (queue.TryDequeue(out var project))
@@ -111,7 +121,7 @@ public sealed partial class DeploymentFilesTests(ITestOutputHelper output)
                 queue.Enqueue(Path.GetRelativePath(Root, full).Replace('\\', '/'));
             }
         }
-        foreach (var project in needed) Assert.Contains(project, sources);
+        return needed;
     }
 
     /// <summary>A .dockerignore pattern as a regex over slash-separated paths relative to the context.</summary>
