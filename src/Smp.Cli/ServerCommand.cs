@@ -77,7 +77,12 @@ internal static class ServerCommand
             {
                 server = await SmpServer.StartAsync(options, loggers, ct).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is SmpServerStartException or ArgumentException or IOException or InvalidOperationException or UnauthorizedAccessException or System.Net.Sockets.SocketException)
+            catch (System.Net.Sockets.SocketException e)
+            {
+                await Console.Error.WriteLineAsync($"smp server: cannot listen on {options.BindAddress} port {options.Port}: {e.Message}").ConfigureAwait(false);
+                return 1;
+            }
+            catch (Exception e) when (e is SmpServerStartException or ArgumentException or IOException or InvalidOperationException or UnauthorizedAccessException)
             {
                 await Console.Error.WriteLineAsync($"smp server: {e.Message}").ConfigureAwait(false);
                 return 1;

@@ -116,6 +116,18 @@ public sealed class ProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task A_server_port_already_taken_is_named_and_the_server_exits_1()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port.ToString(CultureInfo.InvariantCulture);
+        var outcome = await Cli.RunProcessAsync(null, "server", "--port", port, "--bind", "127.0.0.1", "--data", Path("server"), "--log-level", "none");
+        outcome.AssertPlain();
+        Assert.Equal(1, outcome.ExitCode);
+        Assert.StartsWith($"smp server: cannot listen on 127.0.0.1 port {port}", Assert.Single(outcome.ErrorLines), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_second_agent_on_a_running_agents_database_exits_at_once_naming_the_file_and_the_holder()
     {
         var db = Path("shared.db");
