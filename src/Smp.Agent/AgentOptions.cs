@@ -11,6 +11,12 @@ public sealed record AgentOptions
     /// <summary>SMP servers for new queues; the agent picks among them at random.</summary>
     public IReadOnlyList<SmpServerAddress> Servers { get; init; } = [];
 
+    /// <summary>
+    /// Accept servers given without <c>#keyhash</c>. Their key is then not checked in the handshake, so
+    /// anyone who can intercept the connection can pose as the relay; each is named in a warning at start.
+    /// </summary>
+    public bool AllowUnverifiedServers { get; init; }
+
     /// <summary>SQLite file; ":memory:" keeps nothing across restarts.</summary>
     public string DatabasePath { get; init; } = "smp-agent.db";
 
@@ -43,4 +49,17 @@ public sealed record AgentOptions
     public SmpClientOptions SmpClient { get; init; } = new();
 
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
+
+    /// <summary>Refuses options an agent cannot run with; warns about each server whose identity will not be checked.</summary>
+    internal void Validate()
+    {
+        if (Servers.Count == 0) throw new ArgumentException("at least one SMP server is needed", nameof(Servers));
+        var unverified = Servers.Where(s => s.KeyHash is null).ToList();
+        if (unverified.Count == 0) return;
+        if (!AllowUnverifiedServers)
+            throw new ArgumentException($"the server {unverified[0]} has no #keyhash, so its identity could not be checked; give its address with the key hash it prints (host:port#keyhash), or allow unverified servers explicitly", nameof(Servers));
+        var log = LoggerFactory.CreateLogger("Smp.Agent.SmpAgent");
+        foreach (var server in unverified)
+            log.LogWarning("the identity of server {Server} will not be checked (its address has no #keyhash): whoever answers at that address is trusted as the relay", server);
+    }
 }

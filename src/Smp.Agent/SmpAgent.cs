@@ -81,7 +81,7 @@ public sealed class SmpAgent : IAsyncDisposable
     public static async Task<SmpAgent> StartAsync(AgentOptions options, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(options);
-        if (options.Servers.Count == 0) throw new ArgumentException("at least one SMP server is needed", nameof(options));
+        options.Validate();
         var store = await AgentStore.OpenAsync(options.DatabasePath, options.FullSync, ct).ConfigureAwait(false);
         var agent = new SmpAgent(options, store);
         agent._receiveLoop = Task.Run(agent.ReceiveAsync, CancellationToken.None);

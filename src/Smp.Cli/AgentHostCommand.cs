@@ -12,22 +12,22 @@ internal static class AgentHostCommand
     public static Command Create()
     {
         var defaults = new AgentOptions();
-        var port = new Option<int>("--port", "-p")
-        {
-            Description = "TCP port of the client protocol; 0 picks a free port and prints it.",
-            DefaultValueFactory = _ => AgentListener.DefaultPort,
-        };
+        var port = CliOptions.Port("TCP port of the client protocol; 0 picks a free port and prints it.", AgentListener.DefaultPort);
         var servers = new Option<SmpServerAddress[]>("--server", "-s")
         {
-            Description = "SMP server for new queues, as host:port#keyhash (repeat for several; the agent picks among them).",
+            Description = "SMP server for new queues, as host:port#keyhash as smp server prints it (repeat for several; the agent picks among them).",
             Required = true,
             AllowMultipleArgumentsPerToken = false,
             CustomParser = r => r.Tokens.Select(t => SmpServerAddress.TryParse(t.Value, out var a) ? a! : Fail(r, t.Value)).ToArray(),
             HelpName = "addr",
         };
+        var allowUnverified = new Option<bool>("--allow-unverified-server")
+        {
+            Description = "Accept a --server without #keyhash. Its identity is then not checked: whoever answers at that address is trusted as the relay. A warning names each such server.",
+        };
         var db = new Option<string>("--db")
         {
-            Description = "SQLite file with the agent's connections, keys, outbox and undelivered events. Created if missing.",
+            Description = "SQLite file with the agent's connections, keys, outbox and undelivered events. Created if missing; locked (FILE.lock) while the agent runs.",
             DefaultValueFactory = _ => defaults.DatabasePath,
             HelpName = "file",
         };
@@ -47,14 +47,26 @@ internal static class AgentHostCommand
 
         var command = new Command("agent", "Run an SMP agent: duplex connections and groups for clients on its TCP port. Prints 'listening on port P' when ready.")
         {
-            port, servers, db, bind, keyBits, fullSync, logLevel,
+            port, servers, allowUnverified, db, bind, keyBits, fullSync, logLevel,
         };
+        // A relay without its key hash is a relay anyone on the path can impersonate: only on request.
+        servers.Validators.Add(r =>
+        {
+            if (r.Parent?.GetValue(allowUnverified) == true) return;
+            // From the tokens: a token that is no address at all has its own error already.
+            foreach (var t in r.Tokens)
+                if (SmpServerAddress.TryParse(t.Value, out var s) && s!.KeyHash is null)
+                    r.AddError($"--server gives {s} without #keyhash, so the relay's identity could not be checked; give the address smp server prints (host:port#keyhash), or add --allow-unverified-server");
+        });
         command.SetAction(async (parse, ct) =>
         {
+            var error = parse.InvocationConfiguration.Error;
+            var output = parse.InvocationConfiguration.Output;
             using var loggers = CliOptions.CreateLoggerFactory(parse.GetValue(logLevel));
             var options = new AgentOptions
             {
                 Servers = parse.GetValue(servers)!,
+                AllowUnverifiedServers = parse.GetValue(allowUnverified),
                 DatabasePath = Path.GetFullPath(parse.GetValue(db)!),
                 KeyBits = parse.GetValue(keyBits),
                 FullSync = parse.GetValue(fullSync),
@@ -68,8 +80,12 @@ internal static class AgentHostCommand
             catch (Exception e) when (e is ArgumentException or IOException or InvalidOperationException or UnauthorizedAccessException
                                           or Microsoft.Data.Sqlite.SqliteException)
             {
-                await Console.Error.WriteLineAsync($"smp agent: {e.Message}").ConfigureAwait(false);
-                return 1;
+                await error.WriteLineAsync($"smp agent: {CliErrors.OneLine(e.Message)}").ConfigureAwait(false);
+                return Program.ExitFailure;
+            }
+            catch (OperationCanceledException)
+            {
+                return 0;
             }
             await using (agent.ConfigureAwait(false))
             {
@@ -80,13 +96,13 @@ internal static class AgentHostCommand
                 }
                 catch (System.Net.Sockets.SocketException e)
                 {
-                    await Console.Error.WriteLineAsync($"smp agent: cannot listen: {e.Message}").ConfigureAwait(false);
-                    return 1;
+                    await error.WriteLineAsync($"smp agent: cannot listen on {parse.GetValue(bind)} port {parse.GetValue(port)}: {e.Message}").ConfigureAwait(false);
+                    return Program.ExitFailure;
                 }
                 await using (listener.ConfigureAwait(false))
                 {
-                    Console.Out.WriteLine($"listening on port {listener.Port}");
-                    Console.Out.Flush();
+                    await output.WriteLineAsync($"listening on port {listener.Port}").ConfigureAwait(false);
+                    await output.FlushAsync(CancellationToken.None).ConfigureAwait(false);
                     try
                     {
                         await Task.Delay(Timeout.Infinite, ct).ConfigureAwait(false);
@@ -103,7 +119,7 @@ internal static class AgentHostCommand
 
     private static SmpServerAddress Fail(System.CommandLine.Parsing.ArgumentResult r, string value)
     {
-        r.AddError($"'{value}' is not a server address (host[:port][#keyhash])");
+        r.AddError($"--server must be a server address host[:port]#keyhash as smp server prints it, not '{value}'");
         return null!;
     }
 }

@@ -11,10 +11,10 @@ internal static class ClientCommand
 {
     public static Command Create()
     {
-        var agent = new Option<(string Host, int Port)>("--agent", "-a")
+        var agent = new Option<AgentEndpoint>("--agent", "-a")
         {
             Description = "The agent's client port as host:port ([v6]:port for IPv6).",
-            DefaultValueFactory = _ => ("127.0.0.1", AgentListener.DefaultPort),
+            DefaultValueFactory = _ => new AgentEndpoint("127.0.0.1", AgentListener.DefaultPort),
             CustomParser = ParseEndpoint,
             HelpName = "host:port",
         };
@@ -28,7 +28,7 @@ internal static class ClientCommand
         };
         command.SetAction(async (parse, ct) =>
         {
-            var (host, port) = parse.GetValue(agent);
+            var (host, port) = parse.GetValue(agent)!;
             var options = new TerminalClientOptions
             {
                 Host = host,
@@ -37,7 +37,7 @@ internal static class ClientCommand
                         && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("NO_COLOR"))
                         && Environment.GetEnvironmentVariable("TERM") != "dumb",
             };
-            await TerminalClient.RunAsync(Console.In, Console.Out, options, ct).ConfigureAwait(false);
+            await TerminalClient.RunAsync(Console.In, parse.InvocationConfiguration.Output, options, ct).ConfigureAwait(false);
             return 0;
         });
         return command;
@@ -70,11 +70,17 @@ internal static class ClientCommand
         return host.Length > 0 && int.TryParse(text.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out port) && port is > 0 and <= 65535;
     }
 
-    private static (string, int) ParseEndpoint(ArgumentResult r)
+    private static AgentEndpoint ParseEndpoint(ArgumentResult r)
     {
         var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
-        if (TryParseEndpoint(text, out var host, out var port)) return (host, port);
-        r.AddError($"'{text}' is not host:port");
-        return default;
+        if (TryParseEndpoint(text, out var host, out var port)) return new AgentEndpoint(host, port);
+        r.AddError($"--agent must be host:port with a port between 1 and 65535 ([v6]:port for IPv6), not '{text}'");
+        return new AgentEndpoint("127.0.0.1", AgentListener.DefaultPort);
     }
+}
+
+/// <summary>An agent's client port; shown as host:port (so <c>--help</c> shows the default that way too).</summary>
+internal sealed record AgentEndpoint(string Host, int Port)
+{
+    public override string ToString() => (Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]" : Host) + ":" + Port.ToString(CultureInfo.InvariantCulture);
 }

@@ -16,11 +16,7 @@ internal static class ServerCommand
             Description = "Host name written into the server address that clients are given (it is not bound).",
             DefaultValueFactory = _ => defaults.Host,
         };
-        var port = new Option<int>("--port", "-p")
-        {
-            Description = "TCP port to listen on; 0 picks a free port and prints it.",
-            DefaultValueFactory = _ => defaults.Port,
-        };
+        var port = CliOptions.Port("TCP port to listen on; 0 picks a free port and prints it.", defaults.Port);
         var data = new Option<string>("--data", "-d")
         {
             Description = "Data directory: server key (server_key.pem), store log and message journal. Created if missing.",
@@ -29,24 +25,17 @@ internal static class ServerCommand
         };
         var bind = CliOptions.Bind("Address to listen on (0.0.0.0 for all IPv4 interfaces, :: for all, 127.0.0.1 for this machine only).", defaults.BindAddress);
         var ttl = CliOptions.Duration("--message-ttl", "Messages not ACKed within this time are dropped (e.g. 30d, 12h, 90m).", defaults.MessageTtl);
-        var maxMessages = new Option<int>("--max-queue-messages")
-        {
-            Description = "Messages that may wait in one queue; a SEND beyond this gets ERR QUOTA.",
-            DefaultValueFactory = _ => defaults.MaxMessagesPerQueue,
-            HelpName = "n",
-        };
+        var maxMessages = CliOptions.Int("--max-queue-messages", "Messages that may wait in one queue; a SEND beyond this gets ERR QUOTA.",
+            defaults.MaxMessagesPerQueue, 1, 1_000_000, "n");
         var fsync = new Option<bool>("--fsync")
         {
             Description = "fsync every store and journal record before answering (survives power loss, slower). Without it records reach the OS before the answer, which survives a process crash.",
         };
-        var handshake = CliOptions.Duration("--handshake-timeout", "Connections that do not finish the transport handshake within this time are dropped.", defaults.HandshakeTimeout);
-        var stats = CliOptions.Duration("--stats-interval", "How often a statistics line is logged.", defaults.StatsInterval);
-        var sendQueue = new Option<int>("--client-send-queue")
-        {
-            Description = "Blocks queued for one client; a client that lets this many pile up is disconnected.",
-            DefaultValueFactory = _ => defaults.SendQueueCapacity,
-            HelpName = "n",
-        };
+        var handshake = CliOptions.Duration("--handshake-timeout", "Connections that do not finish the transport handshake within this time are dropped.", defaults.HandshakeTimeout, TimeSpan.FromHours(1));
+        // A timer's period is at most about 49 days.
+        var stats = CliOptions.Duration("--stats-interval", "How often a statistics line is logged.", defaults.StatsInterval, TimeSpan.FromDays(1));
+        var sendQueue = CliOptions.Int("--client-send-queue", "Blocks queued for one client; a client that lets this many pile up is disconnected.",
+            defaults.SendQueueCapacity, 2, 65_536, "n");
         var keyBits = new Option<int>("--key-bits")
         {
             Description = "Size of the RSA server key created on first run (2048, 3072 or 4096).",
@@ -88,7 +77,12 @@ internal static class ServerCommand
             {
                 server = await SmpServer.StartAsync(options, loggers, ct).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is SmpServerStartException or ArgumentException or IOException or InvalidOperationException or UnauthorizedAccessException or System.Net.Sockets.SocketException)
+            catch (System.Net.Sockets.SocketException e)
+            {
+                await Console.Error.WriteLineAsync($"smp server: cannot listen on {options.BindAddress} port {options.Port}: {e.Message}").ConfigureAwait(false);
+                return 1;
+            }
+            catch (Exception e) when (e is SmpServerStartException or ArgumentException or IOException or InvalidOperationException or UnauthorizedAccessException)
             {
                 await Console.Error.WriteLineAsync($"smp server: {e.Message}").ConfigureAwait(false);
                 return 1;

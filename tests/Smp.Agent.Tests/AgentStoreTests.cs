@@ -70,7 +70,76 @@ public sealed class AgentStoreTests
                 cmd.CommandText = "PRAGMA user_version = 99;";
                 cmd.ExecuteNonQuery();
             }
-            await Assert.ThrowsAsync<InvalidOperationException>(() => AgentStore.OpenAsync(path));
+            var e = await Assert.ThrowsAsync<InvalidOperationException>(() => AgentStore.OpenAsync(path));
+            Assert.Contains(path, e.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_second_store_on_a_database_in_use_is_refused_naming_the_file_and_the_holder()
+    {
+        var dir = Directory.CreateTempSubdirectory("smp-store-");
+        try
+        {
+            var path = Path.Combine(dir.FullName, "agent.db");
+            await using (var first = await AgentStore.OpenAsync(path))
+            {
+                var e = await Assert.ThrowsAsync<AgentStoreException>(() => AgentStore.OpenAsync(path));
+                Assert.Contains(path, e.Message, StringComparison.Ordinal);
+                Assert.Contains($"process {Environment.ProcessId}", e.Message, StringComparison.Ordinal);
+                Assert.Equal(Environment.ProcessId, e.HolderPid);
+                Assert.Equal(path, e.DatabasePath);
+                // The refused store took nothing from the running one.
+                await first.TransactAsync(tx => tx.InsertConnection(new ConnectionRecord("x", ConnectionKind.Direct, ConnectionStatus.Pending)));
+            }
+            // Released on dispose; the lock file left behind does not stand in the way.
+            Assert.True(File.Exists(path + ".lock"));
+            Assert.False(File.Exists(path + ".pid"));
+            await using var again = await AgentStore.OpenAsync(path);
+            Assert.True(await again.TransactAsync(tx => tx.ConnectionExists("x")));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_file_that_is_not_a_database_is_refused_naming_it_and_left_as_it_was()
+    {
+        var dir = Directory.CreateTempSubdirectory("smp-store-");
+        try
+        {
+            var path = Path.Combine(dir.FullName, "notes.txt");
+            var text = string.Concat(Enumerable.Repeat("these are someone's notes, not an SQLite database\n", 200));
+            await File.WriteAllTextAsync(path, text);
+            var e = await Assert.ThrowsAsync<AgentStoreException>(() => AgentStore.OpenAsync(path));
+            Assert.Contains(path, e.Message, StringComparison.Ordinal);
+            Assert.Equal(text, await File.ReadAllTextAsync(path));
+            // The failed open let go of its lock.
+            var again = await Assert.ThrowsAsync<AgentStoreException>(() => AgentStore.OpenAsync(path));
+            Assert.DoesNotContain("in use", again.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_directory_given_as_the_database_is_refused_naming_it()
+    {
+        var dir = Directory.CreateTempSubdirectory("smp-store-");
+        try
+        {
+            var e = await Assert.ThrowsAsync<AgentStoreException>(() => AgentStore.OpenAsync(dir.FullName));
+            Assert.Contains(dir.FullName, e.Message, StringComparison.Ordinal);
+            Assert.Contains("is a directory", e.Message, StringComparison.Ordinal);
+            Assert.False(File.Exists(dir.FullName + ".lock"));
         }
         finally
         {

@@ -120,7 +120,7 @@ public sealed class EventFormatterTests
         Assert.StartsWith("* invitation for bob", inv[0], StringComparison.Ordinal);
         Assert.Equal(queue!.ToString(), inv[1]);
 
-        Assert.Equal("[to bob] hello", Answer("bob", new AgentCommand.Sent(4), new PendingCommand("bob", new AgentCommand.Send(Utf8("hello")), "message to bob")).Single());
+        Assert.Equal("[to bob] hello (sent)", Answer("bob", new AgentCommand.Sent(4), new PendingCommand("bob", new AgentCommand.Send(Utf8("hello")), "message to bob")).Single());
         Assert.Equal("[team] you: hi", Answer("team", new AgentCommand.GSent([1]), new PendingCommand("team", new AgentCommand.GSend(Utf8("hi")), "message to team")).Single());
         Assert.Equal("! message to bob: no such contact (CONN UNKNOWN)",
             Answer("bob", new AgentCommand.Err(AgentError.Of(AgentErrorCode.ConnUnknown)), new PendingCommand("bob", new AgentCommand.Send(Utf8("x")), "message to bob")).Single());
@@ -188,5 +188,57 @@ public sealed class EventFormatterTests
         }
         Assert.Equal("\e[1;31m! x\e[0m", new OutputLine(LineStyle.Error, "! x").Render(true));
         Assert.Equal("\e[33m! x\e[0m", new OutputLine(LineStyle.Warning, "! x").Render(true));
+    }
+
+    private static string[] Sending(string alias, AgentCommand command) =>
+        EventFormatter.Sending(new PendingCommand(alias, command, "label")).Select(l => l.Text).ToArray();
+
+    [Fact]
+    public void A_direct_message_shows_as_pending_the_moment_it_is_sent_and_a_group_message_does_not_need_to()
+    {
+        Assert.Equal(["[to bob] hello (pending)"], Sending("bob", new AgentCommand.Send(Utf8("hello"))));
+        Assert.Equal(["[to bob] line one", "         line two (pending)"], Sending("bob", new AgentCommand.Send(Utf8("line one\nline two"))));
+        Assert.Empty(Sending("team", new AgentCommand.GSend(Utf8("hi")))); // GSENT comes at once
+        Assert.Empty(Sending("bob", new AgentCommand.New()));
+    }
+
+    [Fact]
+    public void Sent_names_the_message_by_its_first_words()
+    {
+        var pending = new PendingCommand("bob", new AgentCommand.Send(Utf8("first line\nsecond line")), "message to bob");
+        Assert.Equal("[to bob] first line … (sent)", Answer("bob", new AgentCommand.Sent(4), pending).Single());
+        var longer = new PendingCommand("bob", new AgentCommand.Send(Utf8(new string('x', 100))), "message to bob");
+        Assert.Equal($"[to bob] {new string('x', 60)}… (sent)", Answer("bob", new AgentCommand.Sent(5), longer).Single());
+        var hostile = new PendingCommand("bob", new AgentCommand.Send(Utf8("\e[31mred")), "message to bob");
+        Assert.Equal("[to bob] \\x1B[31mred (sent)", Answer("bob", new AgentCommand.Sent(6), hostile).Single());
+    }
+
+    [Fact]
+    public void Down_and_up_for_every_connection_on_a_relay_are_told_once_per_outage()
+    {
+        var outages = new RelayOutages();
+        var other = new SmpServerAddress("other.example", 5223, null);
+        Assert.True(outages.IsNews(new AgentCommand.Down(Server)));
+        Assert.False(outages.IsNews(new AgentCommand.Down(Server)));                                 // a second connection on it
+        Assert.False(outages.IsNews(new AgentCommand.Down(new SmpServerAddress("relay.example", null, [1])))); // same relay, written otherwise
+        Assert.True(outages.IsNews(new AgentCommand.Down(other)));                                   // another relay is news
+        Assert.True(outages.IsNews(new AgentCommand.Up(Server)));
+        Assert.False(outages.IsNews(new AgentCommand.Up(Server)));
+        Assert.True(outages.IsNews(new AgentCommand.Down(Server)));                                  // the next outage
+        Assert.False(outages.IsNews(new AgentCommand.Up(new SmpServerAddress("never.down", 5223, null))));
+    }
+
+    [Fact]
+    public void After_a_new_connection_to_the_agent_a_relay_said_lost_is_told_back_or_lost_again()
+    {
+        var outages = new RelayOutages();
+        var other = new SmpServerAddress("other.example", 5223, null);
+        Assert.True(outages.IsNews(new AgentCommand.Down(Server)));
+        Assert.True(outages.IsNews(new AgentCommand.Down(other)));
+        outages.Reconnected(); // events sent meanwhile were missed
+        Assert.True(outages.IsNews(new AgentCommand.Up(Server)));
+        Assert.False(outages.IsNews(new AgentCommand.Up(Server)));
+        Assert.True(outages.IsNews(new AgentCommand.Down(other)));
+        Assert.False(outages.IsNews(new AgentCommand.Down(other)));
     }
 }

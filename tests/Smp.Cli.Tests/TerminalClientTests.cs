@@ -39,14 +39,17 @@ public sealed class TerminalClientTests : IAsyncLifetime
     }
 
     /// <summary>alice invites bob, bob accepts: both see the connection.</summary>
-    private static async Task ConnectAsync(ScriptedTerminal alice, ScriptedTerminal bob)
+    private static Task ConnectAsync(ScriptedTerminal alice, ScriptedTerminal bob) => ConnectAsync(alice, "bob", bob, "alice");
+
+    /// <summary>x invites y (calling them <paramref name="yName"/>), y accepts (calling x <paramref name="xName"/>).</summary>
+    private static async Task ConnectAsync(ScriptedTerminal x, string yName, ScriptedTerminal y, string xName)
     {
-        await alice.TypeAsync("/invite bob");
-        await alice.ExpectAsync("* invitation for bob");
-        var invitation = await alice.ExpectAsync(l => l.StartsWith("smp::", StringComparison.Ordinal), "the invitation");
-        await bob.TypeAsync($"/accept alice {invitation}");
-        await bob.ExpectAsync("* connected to alice");
-        await alice.ExpectAsync("* connected to bob");
+        await x.TypeAsync($"/invite {yName}");
+        await x.ExpectAsync($"* invitation for {yName}");
+        var invitation = await x.ExpectAsync(l => l.StartsWith("smp::", StringComparison.Ordinal), "the invitation");
+        await y.TypeAsync($"/accept {xName} {invitation}");
+        await y.ExpectAsync($"* connected to {xName}");
+        await x.ExpectAsync($"* connected to {yName}");
     }
 
     [Fact]
@@ -186,5 +189,38 @@ public sealed class TerminalClientTests : IAsyncLifetime
         await alice.ExpectAsync("* connected to the agent");
         await alice.TypeAsync("/invite bob");
         await alice.ExpectAsync("* invitation for bob");
+    }
+
+    [Fact]
+    public async Task During_a_relay_outage_a_direct_message_shows_at_once_as_pending_and_lost_and_back_are_said_once()
+    {
+        var server = await _h.StartServerAsync();
+        var alice = await TerminalAsync(Listen(await _h.StartAgentAsync("a", server)).Port, "alice");
+        var bob = await TerminalAsync(Listen(await _h.StartAgentAsync("b", server)).Port, "bob");
+        var carol = await TerminalAsync(Listen(await _h.StartAgentAsync("c", server)).Port, "carol");
+        // Two contacts: alice's agent has two connections on the relay and sends DOWN and UP for each.
+        await ConnectAsync(alice, "bob", bob, "alice");
+        await ConnectAsync(alice, "carol", carol, "alice");
+
+        await _h.StopServerAsync();
+        await alice.ExpectAsync("! the agent lost its server");
+        await alice.TypeAsync("@bob sent during the outage");
+        // Shown while the relay is still down: nothing waits for SENT.
+        await alice.ExpectAsync("[to bob] sent during the outage (pending)");
+
+        await _h.RestartServerAsync(0);
+        await alice.ExpectAsync("* the agent is back on server");
+        await alice.ExpectAsync("[to bob] sent during the outage (sent)");
+        await bob.ExpectAsync("[alice] sent during the outage");
+        // A message after the outage: by its SENT every DOWN and UP of the outage has been shown or dropped.
+        await alice.TypeAsync("@carol after the outage");
+        await alice.ExpectAsync("[to carol] after the outage (sent)");
+        await carol.ExpectAsync("[alice] after the outage");
+
+        var transcript = alice.Transcript;
+        Assert.Single(transcript, l => l.Contains("lost its server", StringComparison.Ordinal));
+        Assert.Single(transcript, l => l.Contains("back on server", StringComparison.Ordinal));
+        Assert.True(transcript.ToList().FindIndex(l => l.Contains("(pending)", StringComparison.Ordinal))
+                    < transcript.ToList().FindIndex(l => l.Contains("back on server", StringComparison.Ordinal)), string.Join('\n', transcript));
     }
 }

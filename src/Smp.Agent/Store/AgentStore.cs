@@ -11,33 +11,59 @@ public sealed partial class AgentStore : IAsyncDisposable
 {
     private readonly SqliteConnection _db;
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly AgentStoreLock? _lock;
 
-    private AgentStore(SqliteConnection db) => _db = db;
+    private AgentStore(SqliteConnection db, AgentStoreLock? storeLock)
+    {
+        _db = db;
+        _lock = storeLock;
+    }
 
     public string Path { get; private init; } = "";
 
-    /// <summary>Opens (creating if needed) and migrates the store at <paramref name="path"/>; ":memory:" for tests.</summary>
+    /// <summary>
+    /// Opens (creating if needed) and migrates the store at <paramref name="path"/>; ":memory:" for tests.
+    /// A file store is locked against other agents until disposed. Failures name the file:
+    /// <see cref="AgentStoreException"/>, or <see cref="InvalidOperationException"/> for a store from a newer agent.
+    /// </summary>
     public static async Task<AgentStore> OpenAsync(string path, bool fullSync = false, CancellationToken ct = default)
     {
-        var dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
-        if (path != ":memory:" && !string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
+        AgentStoreLock? storeLock = null;
+        var full = path == ":memory:" ? path : System.IO.Path.GetFullPath(path);
+        if (path != ":memory:")
+        {
+            if (Directory.Exists(full)) throw new AgentStoreException(full, $"the agent database {full} is a directory; give a file name");
+            var dir = System.IO.Path.GetDirectoryName(full);
+            try
+            {
+                if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new AgentStoreException(full, $"cannot create the directory of the agent database {full}: {e.Message}", e);
+            }
+            storeLock = AgentStoreLock.Acquire(full);
+        }
         var cs = new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false }.ToString();
         var db = new SqliteConnection(cs);
-        await db.OpenAsync(ct).ConfigureAwait(false);
         try
         {
+            await db.OpenAsync(ct).ConfigureAwait(false);
             Exec(db, "PRAGMA busy_timeout = 10000;");
             if (path != ":memory:") Exec(db, "PRAGMA journal_mode = WAL;");
             Exec(db, fullSync ? "PRAGMA synchronous = FULL;" : "PRAGMA synchronous = NORMAL;");
             Exec(db, "PRAGMA foreign_keys = ON;");
             Migrations.Apply(db);
         }
-        catch
+        catch (Exception e)
         {
             await db.DisposeAsync().ConfigureAwait(false);
+            storeLock?.Dispose();
+            if (e is SqliteException sql) throw new AgentStoreException(full, $"cannot open the agent database {full}: {sql.Message}", sql);
+            if (e is InvalidOperationException newer) throw new InvalidOperationException($"{full}: {newer.Message}", newer);
             throw;
         }
-        return new AgentStore(db) { Path = path };
+        return new AgentStore(db, storeLock) { Path = path };
     }
 
     public int SchemaVersion
@@ -89,6 +115,7 @@ public sealed partial class AgentStore : IAsyncDisposable
         {
             _gate.Release();
             _gate.Dispose();
+            _lock?.Dispose();
         }
     }
 }

@@ -29,6 +29,18 @@ internal static class EventFormatter
         return lines;
     }
 
+    /// <summary>
+    /// What is shown the moment a command is sent. A direct message shows at once as pending, since SENT
+    /// waits for the relay (during an outage, until it is back); a group message needs nothing here, its
+    /// GSENT comes as soon as the copies are in the outbox.
+    /// </summary>
+    public static List<OutputLine> Sending(PendingCommand p)
+    {
+        var lines = new List<OutputLine>(1);
+        if (p.Command is AgentCommand.Send s) MessageLines(lines, LineStyle.Sent, $"[to {p.Alias}] ", s.Body.Span, " (pending)");
+        return lines;
+    }
+
     private static void Answer(List<OutputLine> lines, string alias, AgentCommand answer, PendingCommand p)
     {
         if (p.Command is null)
@@ -46,7 +58,8 @@ internal static class EventFormatter
                 lines.Add(new(LineStyle.Plain, inv.QueueInfo.ToString()));
                 return;
             case AgentCommand.Sent when p.Command is AgentCommand.Send s:
-                MessageLines(lines, LineStyle.Sent, $"[to {alias}] ", s.Body.Span);
+                // The whole message was shown when it was sent; its first words say which one this is.
+                lines.Add(new(LineStyle.Sent, $"[to {alias}] {Excerpt(s.Body.Span)} (sent)"));
                 return;
             case AgentCommand.GSent when p.Command is AgentCommand.GSend g:
                 MessageLines(lines, LineStyle.Sent, $"[{alias}] you: ", g.Body.Span);
@@ -152,12 +165,25 @@ internal static class EventFormatter
     }
 
     /// <summary>A message with its prefix; further lines of a multi-line body are indented under the first.</summary>
-    private static void MessageLines(List<OutputLine> lines, LineStyle style, string prefix, ReadOnlySpan<byte> body)
+    private static void MessageLines(List<OutputLine> lines, LineStyle style, string prefix, ReadOnlySpan<byte> body, string suffix = "")
     {
         var text = Body(body).Split('\n');
+        text[^1] += suffix;
         lines.Add(new(style, prefix + text[0], prefix.Length));
         var indent = new string(' ', prefix.Length);
         for (var i = 1; i < text.Length; i++) lines.Add(new(style, indent + text[i]));
+    }
+
+    private const int ExcerptLength = 60;
+
+    /// <summary>The first line of a body, cut at <see cref="ExcerptLength"/> characters; "…" when something was left out.</summary>
+    private static string Excerpt(ReadOnlySpan<byte> body)
+    {
+        var text = Body(body);
+        var end = text.IndexOf('\n', StringComparison.Ordinal);
+        var first = end < 0 ? text : text[..end];
+        if (first.Length > ExcerptLength) return first[..ExcerptLength] + "…";
+        return end < 0 ? first : first + " …";
     }
 
     private static void Integrity(List<OutputLine> lines, MsgIntegrity integrity, string what)

@@ -20,6 +20,7 @@ internal sealed class TerminalClient
     private readonly TerminalClientOptions _options;
     private readonly Lock _outputLock = new();
     private readonly ConcurrentDictionary<string, PendingCommand> _pending = new(StringComparer.Ordinal);
+    private readonly RelayOutages _outages = new();
     private readonly TaskCompletionSource _firstAttempt = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TaskCompletionSource _answered = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private AgentTcpClient? _agent;
@@ -142,6 +143,8 @@ internal sealed class TerminalClient
         }
         var corrId = Interlocked.Increment(ref _corrId).ToString(CultureInfo.InvariantCulture);
         _pending[corrId] = pending;
+        // Before the send: its answer cannot come first.
+        Print(EventFormatter.Sending(pending));
         try
         {
             await send(agent, corrId).ConfigureAwait(false);
@@ -208,6 +211,7 @@ internal sealed class TerminalClient
                 ? $"* reconnected to the agent at {Endpoint}"
                 : $"* connected to the agent at {Endpoint}; /help lists the commands");
             _agent = agent;
+            _outages.Reconnected();
             await SendAsync(new PendingCommand("", new AgentCommand.SubAll(), "/suball"),
                 (a, id) => a.SendAsync(id, "", new AgentCommand.SubAll(), ct)).ConfigureAwait(false);
             _firstAttempt.TrySetResult();
@@ -228,6 +232,8 @@ internal sealed class TerminalClient
 
     private void Show(AgentTransmission t)
     {
+        // One line per outage of a relay, not one per connection on it.
+        if (t.CorrId.Length == 0 && t.Command is AgentCommand.Down or AgentCommand.Up && !_outages.IsNews(t.Command)) return;
         PendingCommand? pending = null;
         if (t.CorrId.Length > 0 && _pending.TryGetValue(t.CorrId, out pending) && t.Command is { } answer && pending.IsFinishedBy(answer))
             _pending.TryRemove(t.CorrId, out _);
