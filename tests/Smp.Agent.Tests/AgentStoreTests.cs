@@ -41,6 +41,30 @@ public sealed class AgentStoreTests
     }
 
     [Fact]
+    public async Task A_store_is_written_ahead_and_synced_fully_only_when_asked_for_power_loss()
+    {
+        var dir = Directory.CreateTempSubdirectory("smp-store-");
+        try
+        {
+            // SQLite's codes: synchronous 1 = NORMAL (survives a process crash in WAL), 2 = FULL (power loss).
+            await using (var normal = await AgentStore.OpenAsync(Path.Combine(dir.FullName, "normal.db")))
+            {
+                Assert.Equal("wal", normal.Pragma("journal_mode"));
+                Assert.Equal("1", normal.Pragma("synchronous"));
+            }
+            await using (var full = await AgentStore.OpenAsync(Path.Combine(dir.FullName, "full.db"), fullSync: true))
+            {
+                Assert.Equal("wal", full.Pragma("journal_mode"));
+                Assert.Equal("2", full.Pragma("synchronous"));
+            }
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Seen_server_message_ids_are_remembered_until_pruned()
     {
         await using var store = await AgentStore.OpenAsync(":memory:");

@@ -76,6 +76,14 @@ public sealed partial class AgentStore : IAsyncDisposable
         }
     }
 
+    /// <summary>A pragma's current value on the store's connection (durability settings are per connection).</summary>
+    internal string Pragma(string name)
+    {
+        using var cmd = _db.CreateCommand();
+        cmd.CommandText = $"PRAGMA {name};";
+        return Convert.ToString(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) ?? "";
+    }
+
     /// <summary>Runs <paramref name="work"/> inside one transaction; it commits only if no exception escapes.</summary>
     public async Task<T> TransactAsync<T>(Func<StoreTx, T> work, CancellationToken ct = default)
     {
