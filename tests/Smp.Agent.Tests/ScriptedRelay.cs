@@ -41,6 +41,12 @@ internal sealed class ScriptedRelay : IAsyncDisposable
     /// <summary>Called when an ACK arrives; false drops it unanswered, as a relay that died before reading it.</summary>
     public Func<RelayQueue, Task<bool>>? BeforeAck { get; set; }
 
+    /// <summary>
+    /// Called after a recipient command took effect; true drops the connection instead of answering, as a
+    /// relay whose answer was lost (the client cannot tell whether the command arrived).
+    /// </summary>
+    public Func<SmpCommand, bool>? LoseAnswer { get; set; }
+
     public sealed class RelayQueue(byte[] recipientId, byte[] senderId, byte[] recipientKey)
     {
         public byte[] RecipientId { get; } = recipientId;
@@ -155,6 +161,11 @@ internal sealed class ScriptedRelay : IAsyncDisposable
                     return;
                 }
                 q.SenderKey = k.SenderKey;
+                if (LoseAnswer?.Invoke(k) == true)
+                {
+                    s.Abort();
+                    return;
+                }
                 await s.ReplyAsync(t, SmpCommand.OkResponse);
                 return;
             case SmpCommand.Sub:

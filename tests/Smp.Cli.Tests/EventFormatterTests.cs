@@ -149,6 +149,20 @@ public sealed class EventFormatterTests
         Assert.Equal(expected, Answer(alias, new AgentCommand.Ok(), new PendingCommand(alias, command, "label")).Single());
 
     [Fact]
+    public void Members_who_left_or_were_removed_are_listed_but_not_counted_as_members()
+    {
+        var p = new PendingCommand("team", new AgentCommand.GMembers(), "/members team");
+        Answer("team", new AgentCommand.GMem("bob", [1], GroupMemberStatus.Connected), p);
+        Assert.Equal("  carol  left", Answer("team", new AgentCommand.GMem("carol", [2], GroupMemberStatus.Left), p).Single());
+        Answer("team", new AgentCommand.GMem("dave", [3], GroupMemberStatus.Removed), p);
+        Assert.Equal("* team: 1 member besides you (2 left or removed)", Answer("team", new AgentCommand.Ok(), p).Single());
+
+        var alone = new PendingCommand("team", new AgentCommand.GMembers(), "/members team");
+        Answer("team", new AgentCommand.GMem("carol", [2], GroupMemberStatus.Left), alone);
+        Assert.Equal("* team has no other members (1 left or removed)", Answer("team", new AgentCommand.Ok(), alone).Single());
+    }
+
+    [Fact]
     public void Members_are_listed_then_counted()
     {
         var p = new PendingCommand("team", new AgentCommand.GMembers(), "/members team");

@@ -65,7 +65,8 @@ internal static class EventFormatter
                 MessageLines(lines, LineStyle.Sent, $"[{alias}] you: ", g.Body.Span);
                 return;
             case AgentCommand.GMem m:
-                p.Members++;
+                if (m.Status is GroupMemberStatus.Left or GroupMemberStatus.Removed) p.Departed++;
+                else p.Members++;
                 lines.Add(new(LineStyle.Plain, $"  {Member(m.MemberAlias)}  {Status(m.Status)}"));
                 return;
             case AgentCommand.Ok:
@@ -91,9 +92,10 @@ internal static class EventFormatter
         AgentCommand.GLeave => new(LineStyle.Success, $"* you left {alias}"),
         AgentCommand.GMDel d => new(LineStyle.Success, $"* removed {d.MemberAlias} from {alias}"),
         AgentCommand.GDel => new(LineStyle.Success, $"* deleted group {alias}"),
-        AgentCommand.GMembers => new(LineStyle.Info, p.Members == 0
+        AgentCommand.GMembers => new(LineStyle.Info, (p.Members == 0
             ? $"* {alias} has no other members"
-            : string.Create(CultureInfo.InvariantCulture, $"* {alias}: {p.Members} member{(p.Members == 1 ? "" : "s")} besides you")),
+            : string.Create(CultureInfo.InvariantCulture, $"* {alias}: {p.Members} member{(p.Members == 1 ? "" : "s")} besides you"))
+            + (p.Departed == 0 ? "" : string.Create(CultureInfo.InvariantCulture, $" ({p.Departed} left or removed)"))),
         _ => new(LineStyle.Success, $"* {p.Label}: ok"),
     };
 

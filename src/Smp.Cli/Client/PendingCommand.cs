@@ -14,8 +14,11 @@ internal sealed class PendingCommand(string alias, AgentCommand? command, string
 
     public string Label { get; } = label;
 
-    /// <summary>GMEM lines seen so far for a /members.</summary>
+    /// <summary>Live members (invited, joining, connected) among the GMEM lines seen so far for a /members.</summary>
     public int Members { get; set; }
+
+    /// <summary>Members that left or were removed, among those lines: listed, but not counted as members.</summary>
+    public int Departed { get; set; }
 
     /// <summary>
     /// Whether <paramref name="answer"/> is the last one this command gets. GMEMBERS ends with its OK, SUBALL
