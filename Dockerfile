@@ -22,7 +22,7 @@ COPY src/ src/
 RUN dotnet publish src/Smp.Cli -c Release --no-restore -o /app
 
 # ---- run: the runtime only, as the image's unprivileged user ----
-# The runtime with ASP.NET Core: the metrics endpoint (smp server --metrics) is served by Kestrel.
+# The runtime with ASP.NET Core: the metrics endpoint (smp server/agent --metrics) is served by Kestrel.
 FROM mcr.microsoft.com/dotnet/aspnet:10.0
 WORKDIR /app
 COPY --from=build /app ./

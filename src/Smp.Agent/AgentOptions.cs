@@ -48,6 +48,9 @@ public sealed record AgentOptions
 
     public SmpClientOptions SmpClient { get; init; } = new();
 
+    /// <summary>How long one answer of the store serves metric scrapes (tests read fresh counts with zero).</summary>
+    internal TimeSpan MetricsStoreCache { get; init; } = TimeSpan.FromSeconds(1);
+
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
 
     /// <summary>Refuses options an agent cannot run with; warns about each server whose identity will not be checked.</summary>

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Smp.Agent.Client;
 using Smp.Agent.Connections;
 using Smp.Agent.Events;
@@ -29,6 +30,9 @@ public sealed class SmpAgent : IAsyncDisposable
     /// <summary>End-to-end keys are RSA-2048: the envelope header does not fit OAEP under 1024 bits.</summary>
     public const int E2eKeyBits = Envelopes.E2eKeyBits;
 
+    /// <summary>The name of the <see cref="System.Diagnostics.Metrics.Meter"/> every agent publishes its instruments on (docs/agent.md, "Metrics").</summary>
+    public const string MeterName = "Smp.Agent";
+
     /// <inheritdoc cref="GroupLayer.MaxGroupInfoSize"/>
     public const int MaxGroupInfoSize = GroupLayer.MaxGroupInfoSize;
 
@@ -40,6 +44,7 @@ public sealed class SmpAgent : IAsyncDisposable
     private readonly BackgroundTasks _tasks;
     private readonly Receiver _receiver;
     private readonly CommandDispatcher _commands;
+    private readonly AgentMetrics _metrics;
     private Task _receiveLoop = Task.CompletedTask;
 
     private SmpAgent(AgentOptions options, AgentStore store)
@@ -48,18 +53,23 @@ public sealed class SmpAgent : IAsyncDisposable
         Store = store;
         _log = options.LoggerFactory.CreateLogger("Smp.Agent");
         var stopping = _stop.Token;
-        _smp = new SmpClientPool(options.SmpClient);
+        // The pool logs servers lost and back: to the agent's loggers unless its options bring their own.
+        _smp = new SmpClientPool(options.SmpClient.LoggerFactory is NullLoggerFactory
+            ? options.SmpClient with { LoggerFactory = options.LoggerFactory }
+            : options.SmpClient);
+        var counters = new AgentCounters();
         _keys = new KeyPool(options.KeyBits, options.KeyPoolSize);
         _e2eKeys = options.KeyBits == E2eKeyBits ? _keys : new KeyPool(E2eKeyBits, Math.Max(1, options.KeyPoolSize / 2));
         _tasks = new BackgroundTasks(_log, stopping);
         Events = new EventRouter(store, _tasks, _log, stopping);
-        Outbox = new Jobs.Outbox(store, options, Events, _tasks, _log, stopping);
+        Outbox = new Jobs.Outbox(store, options, Events, _tasks, counters, _log, stopping);
         Connections = new ConnectionEngine(options, store, _smp, _keys, _e2eKeys, Events, Outbox, _tasks, _log, stopping);
-        new ConnectionJobs(Connections, store, Events, Outbox, options).Register();
+        new ConnectionJobs(Connections, store, Events, Outbox, counters, options).Register();
         Groups = new GroupLayer(store, Connections, Events, Outbox);
         Connections.Attach(Groups);
-        _receiver = new Receiver(Connections, store, Events, Outbox, _log, stopping);
+        _receiver = new Receiver(Connections, store, Events, Outbox, counters, _log, stopping);
         _commands = new CommandDispatcher(Connections, Groups, Events, _log, stopping);
+        _metrics = new AgentMetrics(store, counters, _smp, options.MetricsStoreCache);
     }
 
     public AgentOptions Options { get; }
@@ -74,6 +84,9 @@ public sealed class SmpAgent : IAsyncDisposable
 
     internal GroupLayer Groups { get; }
 
+    /// <summary>This agent's meter (named <see cref="MeterName"/>), for listeners that want this agent's instruments only.</summary>
+    public System.Diagnostics.Metrics.Meter Meter => _metrics.Meter;
+
     /// <summary>Padded plaintext size of every envelope we seal: 3,072 bytes with 4,096-byte blocks.</summary>
     public static int PaddedSize => Envelopes.PaddedSize;
 
@@ -86,6 +99,7 @@ public sealed class SmpAgent : IAsyncDisposable
         var agent = new SmpAgent(options, store);
         agent._receiveLoop = Task.Run(agent.ReceiveAsync, CancellationToken.None);
         await agent.Connections.ResumeAsync().ConfigureAwait(false);
+        agent._log.LogInformation("agent started with database {Database}; SMP servers for new queues: {Relays}", store.Path, options.Servers.Count);
         return agent;
     }
 
@@ -189,7 +203,9 @@ public sealed class SmpAgent : IAsyncDisposable
         Events.CloseAll();
         _keys.Dispose();
         if (!ReferenceEquals(_keys, _e2eKeys)) _e2eKeys.Dispose();
+        _metrics.Dispose();
         await Store.DisposeAsync().ConfigureAwait(false);
         _stop.Dispose();
+        _log.LogInformation("agent stopped");
     }
 }

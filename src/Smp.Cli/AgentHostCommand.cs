@@ -43,11 +43,12 @@ internal static class AgentHostCommand
         {
             Description = "fsync every store commit (survives power loss, slower). Without it commits survive a process crash.",
         };
+        var metrics = MetricsEndpoint.CreateOption("Serve Prometheus metrics at http://ADDR:PORT/metrics and a health check at /health (e.g. 127.0.0.1:9465; port 0 picks a free one). Off unless given.");
         var logLevel = CliOptions.LogLevel();
 
         var command = new Command("agent", "Run an SMP agent: duplex connections and groups for clients on its TCP port. Prints 'listening on port P' when ready.")
         {
-            port, servers, allowUnverified, db, bind, keyBits, fullSync, logLevel,
+            port, servers, allowUnverified, db, bind, keyBits, fullSync, metrics, logLevel,
         };
         // A relay without its key hash is a relay anyone on the path can impersonate: only on request.
         servers.Validators.Add(r =>
@@ -101,6 +102,25 @@ internal static class AgentHostCommand
                 }
                 await using (listener.ConfigureAwait(false))
                 {
+                    MetricsEndpoint? endpoint = null;
+                    if (parse.GetValue(metrics) is { } metricsAt)
+                    {
+                        try
+                        {
+                            endpoint = await MetricsEndpoint.StartAsync(metricsAt, [SmpAgent.MeterName], "smp-agent", () => listener.Accepting, loggers, ct).ConfigureAwait(false);
+                        }
+                        catch (IOException e)
+                        {
+                            await error.WriteLineAsync($"smp agent: cannot serve metrics on {metricsAt}: {CliErrors.OneLine(e.Message)}").ConfigureAwait(false);
+                            return Program.ExitFailure;
+                        }
+                        catch (OperationCanceledException)
+                        {
+                            return 0;
+                        }
+                        await output.WriteLineAsync($"metrics on {endpoint.MetricsUri}, health on {endpoint.HealthUri}").ConfigureAwait(false);
+                    }
+                    await using var metricsEndpoint = endpoint;
                     await output.WriteLineAsync($"listening on port {listener.Port}").ConfigureAwait(false);
                     await output.FlushAsync(CancellationToken.None).ConfigureAwait(false);
                     try

@@ -22,17 +22,17 @@ internal static class CliOptions
     ];
 
     /// <summary><c>--log-level</c>: trace, debug, information, warning, error, critical or none.</summary>
-    public static Option<LogLevel> LogLevel() => new("--log-level")
+    public static Option<CliLogLevel> LogLevel() => new("--log-level")
     {
         Description = "Logging threshold: trace, debug, information, warning, error, critical or none. Queue ids, keys and message bodies are never logged at information or above.",
-        DefaultValueFactory = _ => Microsoft.Extensions.Logging.LogLevel.Information,
+        DefaultValueFactory = _ => new CliLogLevel(Microsoft.Extensions.Logging.LogLevel.Information, "information"),
         CustomParser = r =>
         {
             var text = Token(r);
             foreach (var (name, level) in LogLevels)
-                if (string.Equals(name, text, StringComparison.OrdinalIgnoreCase)) return level;
+                if (string.Equals(name, text, StringComparison.OrdinalIgnoreCase)) return new CliLogLevel(level, name);
             r.AddError($"--log-level must be trace, debug, information, warning, error, critical or none, not '{text}'");
-            return Microsoft.Extensions.Logging.LogLevel.Information;
+            return new CliLogLevel(Microsoft.Extensions.Logging.LogLevel.Information, "information");
         },
         HelpName = "level",
     };
@@ -103,8 +103,8 @@ internal static class CliOptions
 
     private static string Token(ArgumentResult r) => r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
 
-    public static ILoggerFactory CreateLoggerFactory(LogLevel level) => LoggerFactory.Create(b => b
-        .SetMinimumLevel(level)
+    public static ILoggerFactory CreateLoggerFactory(CliLogLevel level) => LoggerFactory.Create(b => b
+        .SetMinimumLevel(level.Level)
         .AddSimpleConsole(o =>
         {
             o.SingleLine = true;

@@ -72,6 +72,7 @@ internal sealed class AgentHarness : IAsyncDisposable
         RetryMaxDelay = TimeSpan.FromMilliseconds(500),
         SmpClient = TestSupport.FastOptions(),
         LoggerFactory = new ConsoleTestLoggerFactory(name),
+        MetricsStoreCache = TimeSpan.Zero,
     };
 
     /// <summary>One server and agents "a" and "b" on it: the arrangement most tests start from.</summary>

@@ -111,25 +111,34 @@ public sealed class AgentReliabilityTests : IAsyncLifetime
         var (server, a, b) = await _h.ServerAndTwoAgentsAsync();
         var alice = a.Connect("alice");
         var (_, inv) = await a.NewAsync(alice, "bob");
-        await using var attacker = new SmpClientPool(TestSupport.FastOptions());
-        using var e2e = RsaPublicKey.Parse(inv.EncryptionKey);
-        using var sign = RSA.Create(1024);
-
-        await attacker.SendAsync(inv.Server, inv.SenderId, null, RandomNumberGenerator.GetBytes(600));
-        Assert.Equal("ERR AGENT A_ENCRYPTION", (await alice.ExpectAsync("bob", "ERR")).Text());
-
-        await attacker.SendAsync(inv.Server, inv.SenderId, null, E2eEnvelope.Seal(e2e, sign, "not an agent message"u8, SmpAgent.PaddedSize));
-        Assert.Equal("ERR AGENT A_MESSAGE", (await alice.ExpectAsync("bob", "ERR")).Text());
-
-        var helloTooEarly = AgentWire.Unchained(new AgentEnvelope.Hello(sign.ExportSubjectPublicKeyInfo()));
-        await attacker.SendAsync(inv.Server, inv.SenderId, null, E2eEnvelope.Seal(e2e, sign, helloTooEarly, SmpAgent.PaddedSize));
-        Assert.Equal("ERR AGENT A_PROHIBITED", (await alice.ExpectAsync("bob", "ERR")).Text());
+        await SendJunkOfEachKindAsync(inv, alice, "bob");
 
         // The real peer still connects: nothing above changed the queue's state.
         var bob = b.Connect("bob");
         await b.JoinAsync(bob, "11", "alice", inv, noReply: false);
         await bob.ExpectAsync("alice", "CON");
         await alice.ExpectAsync("bob", "CON");
+    }
+
+    /// <summary>
+    /// What an attacker holding the invitation can send before the real peer joins, one envelope per check
+    /// it fails: bytes that do not decrypt, a plaintext that does not parse, a HELLO before any confirmation.
+    /// </summary>
+    internal static async Task SendJunkOfEachKindAsync(SmpQueueInfo inv, ClientSession victim, string alias)
+    {
+        await using var attacker = new SmpClientPool(TestSupport.FastOptions());
+        using var e2e = RsaPublicKey.Parse(inv.EncryptionKey);
+        using var sign = RSA.Create(1024);
+
+        await attacker.SendAsync(inv.Server, inv.SenderId, null, RandomNumberGenerator.GetBytes(600));
+        Assert.Equal("ERR AGENT A_ENCRYPTION", (await victim.ExpectAsync(alias, "ERR")).Text());
+
+        await attacker.SendAsync(inv.Server, inv.SenderId, null, E2eEnvelope.Seal(e2e, sign, "not an agent message"u8, SmpAgent.PaddedSize));
+        Assert.Equal("ERR AGENT A_MESSAGE", (await victim.ExpectAsync(alias, "ERR")).Text());
+
+        var helloTooEarly = AgentWire.Unchained(new AgentEnvelope.Hello(sign.ExportSubjectPublicKeyInfo()));
+        await attacker.SendAsync(inv.Server, inv.SenderId, null, E2eEnvelope.Seal(e2e, sign, helloTooEarly, SmpAgent.PaddedSize));
+        Assert.Equal("ERR AGENT A_PROHIBITED", (await victim.ExpectAsync(alias, "ERR")).Text());
     }
 
     [Fact]

@@ -224,6 +224,12 @@ public sealed class BadFlagTests : IDisposable
         agent.AssertPlain();
         Assert.Contains("--allow-unverified-server", agent.Output, StringComparison.Ordinal);
         Assert.Contains("--config <file>", agent.Output, StringComparison.Ordinal);
+        Assert.Contains("[default: 5224]", agent.Output, StringComparison.Ordinal);
+        Assert.Contains("[default: 127.0.0.1]", agent.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("System.", agent.Output, StringComparison.Ordinal);
+        // Defaults are shown as they are typed: "information", not the enum's "Information".
+        Assert.Contains("[default: information]", agent.Output, StringComparison.Ordinal);
+        Assert.Contains("[default: information]", server.Output, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -184,6 +184,14 @@ public sealed class EventFormatterTests
     }
 
     [Fact]
+    public void A_server_whose_key_hash_did_not_match_is_not_called_unreachable()
+    {
+        Assert.Equal("the server's identity did not match its address (its key has another hash)",
+            EventFormatter.Explain(AgentError.BrokerTransport(Smp.Protocol.Transport.TransportError.BadKeyHash)));
+        Assert.Equal("the server cannot be reached", EventFormatter.Explain(AgentError.BrokerTransport(Smp.Protocol.Transport.TransportError.Timeout)));
+    }
+
+    [Fact]
     public void An_answer_whose_command_is_forgotten_is_shown_raw_with_its_corrId() =>
         Assert.Equal("< 12 bob SENT 5", EventFormatter.Format(new AgentTransmission("12", "bob", new AgentCommand.Sent(5)), null).Single().Text);
 

@@ -28,13 +28,13 @@ public sealed class MetricsEndpointTests
         things.Add(2);
         var first = await http.GetStringAsync(endpoint.MetricsUri);
         Assert.Contains("# TYPE smp_test_things_total counter", first, StringComparison.Ordinal);
-        Assert.Equal(2, Value(first, "smp_test_things_total"));
-        Assert.Equal(7, Value(first, "smp_test_level"));
+        Assert.Equal(2, Exposition.Value(first, "smp_test_things_total"));
+        Assert.Equal(7, Exposition.Value(first, "smp_test_level"));
         things.Add(3);
         level = 1;
         var second = await http.GetStringAsync(endpoint.MetricsUri);
-        Assert.Equal(5, Value(second, "smp_test_things_total"));
-        Assert.Equal(1, Value(second, "smp_test_level"));
+        Assert.Equal(5, Exposition.Value(second, "smp_test_things_total"));
+        Assert.Equal(1, Exposition.Value(second, "smp_test_level"));
 
         var ok = await http.GetAsync(endpoint.HealthUri);
         Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
@@ -72,10 +72,4 @@ public sealed class MetricsEndpointTests
     [InlineData("::1:9464")]
     [InlineData("127.0.0.1:94a4")]
     public void Bad_metrics_addresses_are_refused(string text) => Assert.False(MetricsEndpoint.TryParseAddress(text, out _));
-
-    private static double Value(string exposition, string name)
-    {
-        var line = Assert.Single(exposition.Split('\n'), l => l.StartsWith(name + "{", StringComparison.Ordinal) || l.StartsWith(name + " ", StringComparison.Ordinal));
-        return double.Parse(line[(line.LastIndexOf('}') + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
-    }
 }

@@ -46,7 +46,7 @@ public sealed class OptionLayersTests : IDisposable
         Assert.Equal("/from/env.db", p.Parse.GetValue<string>("--db"));       // environment over file
         Assert.Equal(4096, p.Parse.GetValue<int>("--key-bits"));              // file over default
         Assert.Equal("file.example:5223#AQID", Assert.Single(p.Parse.GetValue<Protocol.Encodings.SmpServerAddress[]>("--server")!).ToString());
-        Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Information, p.Parse.GetValue<Microsoft.Extensions.Logging.LogLevel>("--log-level")); // default
+        Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Information, p.Parse.GetValue<CliLogLevel>("--log-level").Level); // default
         Assert.Equal("--port", p.Sources[Option(p, "--port")]);
         Assert.Equal("SMP_AGENT_DB", p.Sources[Option(p, "--db")]);
         Assert.Equal($"{config}:3: key-bits", p.Sources[Option(p, "--key-bits")]);
@@ -84,7 +84,7 @@ public sealed class OptionLayersTests : IDisposable
         Assert.Equal(5, p.Parse.GetValue<int>("--max-queue-messages"));
         Assert.Equal(9, p.Parse.GetValue<int>("--client-send-queue"));
         Assert.Equal(TimeSpan.FromMilliseconds(750), p.Parse.GetValue<CliDuration>("--handshake-timeout").Value);
-        Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Debug, p.Parse.GetValue<Microsoft.Extensions.Logging.LogLevel>("--log-level"));
+        Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Debug, p.Parse.GetValue<CliLogLevel>("--log-level").Level);
         var config2 = (ConfigFileOption)Option(p, "--config");
         Assert.Equal("SMP_SERVER_MAX_QUEUE_MESSAGES", OptionLayers.EnvironmentName(config2, Option(p, "--max-queue-messages")));
     }

@@ -170,4 +170,33 @@ public sealed class ProcessTests : IDisposable
             break;
         }
     }
+
+    [Fact]
+    public async Task A_real_agent_with_metrics_serves_its_connections_and_relays_to_a_scraper_and_logs_its_start()
+    {
+        var server = Start(null, "server", "--port", "0", "--host", "127.0.0.1", "--bind", "127.0.0.1", "--data", Path("server-data"), "--log-level", "warning");
+        var address = SmpServerAddress.Parse(await Cli.LineAfterAsync(server, "SMP server listening on "));
+        var agent = Start(null, "agent", "--server", address.ToString(), "--db", Path("agent.db"), "--port", "0", "--key-bits", "1024",
+            "--metrics", "127.0.0.1:0", "--log-level", "information");
+        // "metrics on http://127.0.0.1:P/metrics, health on http://127.0.0.1:P/health", then the port line.
+        var endpoints = (await Cli.LineAfterAsync(agent, "metrics on ")).Split(", health on ");
+        var port = int.Parse(await Cli.LineAfterAsync(agent, "listening on port "), CultureInfo.InvariantCulture);
+        using var timeout = new CancellationTokenSource(Wait);
+        string started;
+        do started = await agent.StandardError.ReadLineAsync(timeout.Token) ?? throw new InvalidOperationException("no start line on stderr");
+        while (!started.Contains("agent started", StringComparison.Ordinal));
+        Assert.Contains(Path("agent.db"), started, StringComparison.Ordinal);
+
+        await using var client = await AgentTcpClient.ConnectAsync("127.0.0.1", port);
+        Assert.IsType<AgentCommand.Inv>((await client.RequestAsync("bob", new AgentCommand.New(), Wait)).Command);
+        using var http = new HttpClient { Timeout = Wait };
+        var scrape = await http.GetStringAsync(new Uri(endpoints[0]));
+        Assert.Contains("# TYPE smp_agent_messages_sent_total counter", scrape, StringComparison.Ordinal);
+        Assert.Equal(1, Exposition.Value(scrape, "smp_agent_connections", "status=\"pending\""));
+        Assert.Equal(0, Exposition.Value(scrape, "smp_agent_connections", "status=\"active\""));
+        Assert.Equal(1, Exposition.Value(scrape, "smp_agent_relays", "state=\"up\""));
+        Assert.Equal(0, Exposition.Value(scrape, "smp_agent_outbox_jobs"));
+        Assert.Equal(0, Exposition.Value(scrape, "smp_agent_envelopes_rejected_total", "kind=\"A_SIGNATURE\""));
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync(new Uri(endpoints[1]))).StatusCode);
+    }
 }

@@ -32,6 +32,9 @@ public sealed class AgentListener : IAsyncDisposable
 
     public int Port => ((IPEndPoint)_listener.LocalEndPoint!).Port;
 
+    /// <summary>True while clients are accepted: the health check of <c>smp agent --metrics</c>.</summary>
+    public bool Accepting => !_stop.IsCancellationRequested && !_accept.IsCompleted;
+
     /// <summary>Starts accepting clients on <paramref name="address"/>:<paramref name="port"/> (0 picks a free port).</summary>
     public static AgentListener Start(SmpAgent agent, IPAddress address, int port)
     {
@@ -57,6 +60,7 @@ public sealed class AgentListener : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(bound);
         bound.Listen(512);
         var l = new AgentListener(agent, bound);
+        l._log.LogInformation("client port listening on {Endpoint}", bound.LocalEndPoint);
         l._accept = Task.Run(l.AcceptLoopAsync);
         return l;
     }

@@ -43,18 +43,18 @@ internal sealed class AckTracker(SmpClientPool smp, ILogger log, CancellationTok
         {
             // Never sent (the server is down, or a re-subscription delivered before the pool reported it up).
             _pending[queueKey] = new PendingAck(server, recipientId, msgId, rcvKey);
-            log.LogInformation("ACK on {Server} postponed: {Error}", server, e.Error);
+            log.LogInformation("ACK on {Server} postponed: {Error}", server.Endpoint, e.Error);
         }
         catch (SmpClientException e) when (SmpErrorPolicy.Classify(SmpOperation.Ack, e.Error) == SmpFailure.Passing)
         {
             // Sent, answer lost: the server may have removed the message and delivered the next one. Sending it
             // again could remove that one unseen; if it did not arrive, the re-subscription delivers the message
             // again and its redelivery is ACKed then.
-            log.LogInformation("ACK on {Server} unanswered: {Error}; not repeated", server, e.Error);
+            log.LogInformation("ACK on {Server} unanswered: {Error}; not repeated", server.Endpoint, e.Error);
         }
         catch (SmpClientException e)
         {
-            log.LogInformation("ACK on {Server} not needed: {Error}", server, e.Error);
+            log.LogInformation("ACK on {Server} not needed: {Error}", server.Endpoint, e.Error);
         }
     }
 

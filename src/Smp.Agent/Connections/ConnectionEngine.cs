@@ -76,15 +76,16 @@ internal sealed class ConnectionEngine : IConnections
 
     private async Task SubscribeQueueAsync(RcvQueueRecord q)
     {
+        var server = SmpServerAddress.Parse(q.Server);
         try
         {
             using var key = Keys.ImportPrivate(q.RcvKey);
-            await _smp.SubscribeAsync(SmpServerAddress.Parse(q.Server), q.RcvId, key, _stopping).ConfigureAwait(false);
+            await _smp.SubscribeAsync(server, q.RcvId, key, _stopping).ConfigureAwait(false);
         }
         catch (SmpClientException e)
         {
             // A server that is down now is resubscribed by the pool when it comes back.
-            _log.LogInformation("subscription to a queue on {Server} not made now: {Error}", q.Server, e.Error);
+            _log.LogInformation("subscription to a queue on {Server} not made now: {Error}", server.Endpoint, e.Error);
         }
     }
 

@@ -20,10 +20,12 @@ internal sealed class ConnectionJobs
     private readonly AgentStore _store;
     private readonly EventRouter _router;
     private readonly Outbox _outbox;
+    private readonly AgentCounters _counters;
     private readonly int _helloAttemptLimit;
 
-    public ConnectionJobs(ConnectionEngine engine, AgentStore store, EventRouter router, Outbox outbox, AgentOptions options)
+    public ConnectionJobs(ConnectionEngine engine, AgentStore store, EventRouter router, Outbox outbox, AgentCounters counters, AgentOptions options)
     {
+        _counters = counters;
         _engine = engine;
         _store = store;
         _router = router;
@@ -71,6 +73,7 @@ internal sealed class ConnectionJobs
             await _outbox.CountAttemptAsync(job).ConfigureAwait(false);
             return JobOutcome.Retry;
         }
+        _counters.CountSent();
         var notify = await _store.TransactAsync(tx =>
         {
             tx.DeleteJob(job.Id);

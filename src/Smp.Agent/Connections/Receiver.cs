@@ -23,11 +23,13 @@ internal sealed class Receiver
     private readonly EventRouter _router;
     private readonly Outbox _outbox;
     private readonly AckTracker _acks;
+    private readonly AgentCounters _counters;
     private readonly ILogger _log;
     private readonly CancellationToken _stopping;
 
-    public Receiver(ConnectionEngine engine, AgentStore store, EventRouter router, Outbox outbox, ILogger log, CancellationToken stopping)
+    public Receiver(ConnectionEngine engine, AgentStore store, EventRouter router, Outbox outbox, AgentCounters counters, ILogger log, CancellationToken stopping)
     {
+        _counters = counters;
         _engine = engine;
         _store = store;
         _router = router;
@@ -79,7 +81,7 @@ internal sealed class Receiver
                 _outbox.KickAll(await _store.TransactAsync(tx => tx.AliasesWithJobs()).ConfigureAwait(false));
                 break;
             case SmpClientEvent.Error err:
-                _log.LogWarning("server {Server} reported {Error}", err.Server, err.ClientError);
+                _log.LogWarning("server {Server} reported {Error}", err.Server.Endpoint, err.ClientError);
                 break;
         }
     }
@@ -89,11 +91,22 @@ internal sealed class Receiver
         var rcv = await _store.TransactAsync(tx => tx.FindRcvQueue(m.Server.ToString(), m.RecipientId)).ConfigureAwait(false);
         if (rcv is null)
         {
-            _log.LogInformation("message for an unknown queue on {Server} ignored", m.Server);
+            _log.LogInformation("message for an unknown queue on {Server} ignored", m.Server.Endpoint);
             return;
         }
         var fx = new Effects();
         await _store.TransactAsync(tx => Apply(tx, rcv.Alias, m, fx)).ConfigureAwait(false);
+        if (fx.Rejected is { } rejected)
+        {
+            _counters.CountHostile(rejected);
+            // The server and the kind only: the queue, its keys and the body stay out of the log.
+            _log.LogWarning("a message received on {Server} was rejected ({Kind}) and dropped; the connection goes on", m.Server.Endpoint,
+                AgentMetrics.KindName(rejected));
+        }
+        else if (fx.Received)
+        {
+            _counters.CountReceived();
+        }
         fx.Dispatch.Add(rcv.Alias);
         await _outbox.RunEffectsAsync(fx).ConfigureAwait(false);
         await _acks.AckAsync(m.Server, m.RecipientId, m.MsgId, rcv.RcvKey).ConfigureAwait(false);
@@ -110,7 +123,11 @@ internal sealed class Receiver
         // Errors on an owned connection concern its owner (a group connection's go to the group).
         var errorAlias = conn.Owner.Length > 0 ? conn.Owner : alias;
         fx.Dispatch.Add(errorAlias);
-        void Reject(AgentErrorCode error) => tx.InsertEvent(errorAlias, "", AgentWire.Err(error));
+        void Reject(AgentErrorCode error)
+        {
+            tx.InsertEvent(errorAlias, "", AgentWire.Err(error));
+            fx.Rejected = error;
+        }
 
         // Parsed once: its size splits the body, then it checks the signature.
         using var verifyKey = rcv.VerifyKey is null ? null : RsaPublicKey.Parse(rcv.VerifyKey);
@@ -120,6 +137,7 @@ internal sealed class Receiver
         if (verifyKey is not null && !verifyKey.Verify(encrypted, signature)) { Reject(AgentErrorCode.AgentSignature); return; }
 
         if (IsResent(tx, conn, rcv, message, plaintext)) return;
+        fx.Received = true;
 
         switch (message)
         {

@@ -35,6 +35,7 @@ internal sealed class Outbox
     private readonly AgentOptions _options;
     private readonly EventRouter _router;
     private readonly BackgroundTasks _tasks;
+    private readonly AgentCounters _counters;
     private readonly ILogger _log;
     private readonly CancellationToken _stopping;
     private readonly Dictionary<JobKind, JobHandler> _handlers = [];
@@ -49,8 +50,9 @@ internal sealed class Outbox
     /// </summary>
     private readonly ConcurrentDictionary<long, int> _faults = new();
 
-    public Outbox(AgentStore store, AgentOptions options, EventRouter router, BackgroundTasks tasks, ILogger log, CancellationToken stopping)
+    public Outbox(AgentStore store, AgentOptions options, EventRouter router, BackgroundTasks tasks, AgentCounters counters, ILogger log, CancellationToken stopping)
     {
+        _counters = counters;
         _store = store;
         _options = options;
         _router = router;
@@ -170,6 +172,7 @@ internal sealed class Outbox
         catch (SmpClientException e) when (SmpErrorPolicy.IsPassing(e.Error))
         {
             await CountAttemptAsync(job).ConfigureAwait(false);
+            _log.LogDebug("job {Kind} waits to be tried again: {Error}", job.Kind, e.Error);
             return JobOutcome.Retry;
         }
         catch (SmpClientException e)
@@ -191,7 +194,12 @@ internal sealed class Outbox
         }
     }
 
-    public Task CountAttemptAsync(JobRecord job) => _store.TransactAsync(tx => tx.CountJobAttempt(job.Id));
+    /// <summary>The job waits for another attempt: counted in the store (its back-off) and in the metrics.</summary>
+    public async Task CountAttemptAsync(JobRecord job)
+    {
+        await _store.TransactAsync(tx => tx.CountJobAttempt(job.Id)).ConfigureAwait(false);
+        _counters.CountRetry();
+    }
 
     /// <summary>
     /// Drops a job that failed for good: its kind's handler says what else changes, and the command's client

@@ -11,4 +11,10 @@ internal sealed class Effects
 
     /// <summary>(connection alias, group alias): the connection goes to whoever holds the group.</summary>
     public List<(string Alias, string Group)> Inherit { get; } = [];
+
+    /// <summary>The received envelope was applied (not a redelivery, not rejected): counted once committed.</summary>
+    public bool Received { get; set; }
+
+    /// <summary>Why the received envelope was rejected (A_MESSAGE, A_ENCRYPTION, ...): counted and logged once committed.</summary>
+    public Protocol.Agent.AgentErrorCode? Rejected { get; set; }
 }

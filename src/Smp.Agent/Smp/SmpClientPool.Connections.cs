@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Smp.Protocol.Encodings;
 using Smp.Protocol.Smp;
+using Smp.Protocol.Transport;
 
 namespace Smp.Agent.Smp;
 
@@ -30,11 +31,17 @@ public sealed partial class SmpClientPool
             {
                 throw new ObjectDisposedException(nameof(SmpClientPool));
             }
+            catch (SmpClientException e)
+            {
+                NoteConnectFailure(entry, e.Error);
+                throw;
+            }
             lock (entry.Sync)
             {
                 if (!entry.Down && connection.IsOpen && Volatile.Read(ref _disposed) == 0)
                 {
                     entry.Connection = connection;
+                    entry.IdentityWarned = false;
                     return (entry, connection);
                 }
             }
@@ -85,7 +92,7 @@ public sealed partial class SmpClientPool
             Emit(new SmpClientEvent.ServerDown(connection.Server));
             entry.Reconnect = Task.Run(() => ReconnectLoopAsync(entry));
         }
-        LogServerDown(_logger, connection.Server, reason.Value.ToWireText());
+        LogServerDown(_logger, connection.Server.Endpoint, reason.Value.ToWireText());
     }
 
     private async Task ReconnectLoopAsync(ServerEntry entry)
@@ -105,7 +112,8 @@ public sealed partial class SmpClientPool
                 }
                 catch (SmpClientException e)
                 {
-                    LogReconnectFailed(_logger, entry.Address, e.Error.ToWireText());
+                    NoteConnectFailure(entry, e.Error);
+                    LogReconnectFailed(_logger, entry.Address.Endpoint, e.Error.ToWireText());
                     continue;
                 }
                 var up = false;
@@ -133,9 +141,10 @@ public sealed partial class SmpClientPool
             if (!connection.IsOpen || Volatile.Read(ref _disposed) != 0) return false;
             entry.Connection = connection;
             entry.Down = false;
+            entry.IdentityWarned = false;
             Emit(new SmpClientEvent.ServerUp(entry.Address));
         }
-        LogServerUp(_logger, entry.Address, entry.Subscriptions.Count);
+        LogServerUp(_logger, entry.Address.Endpoint, entry.Subscriptions.Count);
         return true;
     }
 
@@ -162,11 +171,26 @@ public sealed partial class SmpClientPool
             }
             catch (SmpClientException e)
             {
-                LogResubscribeFailed(_logger, entry.Address, e.Error.ToWireText());
+                LogResubscribeFailed(_logger, entry.Address.Endpoint, e.Error.ToWireText());
                 return false;
             }
         })).ConfigureAwait(false);
         return results.All(ok => ok);
+    }
+
+    /// <summary>
+    /// A server whose key does not match the key hash of its address is not the relay it claims to be (or the
+    /// relay's key changed): the operator hears of it once until a good connection, not once per retry.
+    /// </summary>
+    private void NoteConnectFailure(ServerEntry entry, SmpClientError error)
+    {
+        if (error is not { Kind: SmpClientErrorKind.Transport, TransportError: TransportError.BadKeyHash }) return;
+        lock (entry.Sync)
+        {
+            if (entry.IdentityWarned) return;
+            entry.IdentityWarned = true;
+        }
+        LogIdentityMismatch(_logger, entry.Address.Endpoint);
     }
 
     /// <summary>Between half and all of <paramref name="delay"/>, so that many agents do not reconnect in step.</summary>
@@ -195,14 +219,17 @@ public sealed partial class SmpClientPool
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "SMP server {Server} is down ({Reason}); reconnecting")]
-    private static partial void LogServerDown(ILogger logger, SmpServerAddress server, string reason);
+    private static partial void LogServerDown(ILogger logger, string server, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "SMP server {Server} is up again; {Count} subscriptions renewed")]
-    private static partial void LogServerUp(ILogger logger, SmpServerAddress server, int count);
+    private static partial void LogServerUp(ILogger logger, string server, int count);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Reconnecting to SMP server {Server} failed: {Error}")]
-    private static partial void LogReconnectFailed(ILogger logger, SmpServerAddress server, string error);
+    private static partial void LogReconnectFailed(ILogger logger, string server, string error);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Re-subscribing on SMP server {Server} failed: {Error}; trying again")]
-    private static partial void LogResubscribeFailed(ILogger logger, SmpServerAddress server, string error);
+    private static partial void LogResubscribeFailed(ILogger logger, string server, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "SMP server {Server} is refused: its identity did not match (the key it presented does not have the key hash of its address). Check the address, or whether the relay's key was replaced")]
+    private static partial void LogIdentityMismatch(ILogger logger, string server);
 }

@@ -116,6 +116,21 @@ public sealed partial class SmpClientPool : IAsyncDisposable, ISmpConnectionList
         await connection.RequestAsync(senderKey, senderId, new SmpCommand.Send(body), ct).ConfigureAwait(false);
     }
 
+    /// <summary>Servers connected now (up) and servers lost and being reconnected to (down), for the metrics.</summary>
+    public (int Up, int Down) RelayCounts()
+    {
+        int up = 0, down = 0;
+        foreach (var entry in _servers.Values)
+        {
+            lock (entry.Sync)
+            {
+                if (entry.Down) down++;
+                else if (entry.Connection is { IsOpen: true }) up++;
+            }
+        }
+        return (up, down);
+    }
+
     /// <summary>Forgets a subscription locally (nothing is sent): it will not be re-subscribed after a reconnect.</summary>
     public void Unsubscribe(SmpServerAddress server, byte[] recipientId)
     {
@@ -141,7 +156,7 @@ public sealed partial class SmpClientPool : IAsyncDisposable, ISmpConnectionList
     /// <summary>The key is kept as PKCS#8 bytes: the caller owns (and may dispose) the RSA object it passed.</summary>
     private sealed record Subscription(byte[] RecipientId, byte[] KeyPkcs8);
 
-    /// <summary>Per-server state. <see cref="Sync"/> guards Connection and Down and is never held across an await.</summary>
+    /// <summary>Per-server state. <see cref="Sync"/> guards Connection, Down and IdentityWarned, and is never held across an await.</summary>
     private sealed class ServerEntry(SmpServerAddress address)
     {
         public SmpServerAddress Address { get; } = address;
@@ -149,6 +164,8 @@ public sealed partial class SmpClientPool : IAsyncDisposable, ISmpConnectionList
         public Lock Sync { get; } = new();
         public SmpConnection? Connection { get; set; }
         public bool Down { get; set; }
+        /// <summary>A key hash mismatch was logged since the last good connection: once per outage is enough.</summary>
+        public bool IdentityWarned { get; set; }
         public Task Reconnect { get; set; } = Task.CompletedTask;
         public ConcurrentDictionary<string, Subscription> Subscriptions { get; } = new();
     }

@@ -23,7 +23,7 @@ public sealed partial class SmpConnection
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or SmpTransportException)
         {
-            if (IsOpen) LogWriteFailed(_logger, Server, e);
+            if (IsOpen) LogWriteFailed(_logger, Server.Endpoint, e);
             Close(SmpClientError.Network);
         }
     }
@@ -45,13 +45,13 @@ public sealed partial class SmpConnection
                 }
                 catch (SmpClientException e) when (e.Error.Kind == SmpClientErrorKind.Timeout)
                 {
-                    LogPingTimeout(_logger, Server);
+                    LogPingTimeout(_logger, Server.Endpoint);
                     Close(SmpClientError.Timeout);
                     return;
                 }
                 catch (SmpClientException e) when (e.Error.Kind != SmpClientErrorKind.Network)
                 {
-                    LogPingFailed(_logger, Server, e.Error.ToWireText());
+                    LogPingFailed(_logger, Server.Endpoint, e.Error.ToWireText());
                 }
             }
         }
@@ -77,7 +77,7 @@ public sealed partial class SmpConnection
                 if (!await _transport.ReadAsync(plaintext, token).ConfigureAwait(false))
                 {
                     // The cipher counter has advanced, so the stream stays in step (smp-wire.md §2).
-                    LogBadBlock(_logger, Server);
+                    LogBadBlock(_logger, Server.Endpoint);
                     _listener?.OnError(this, [], SmpClientError.Response(SmpErrorCode.Block));
                     continue;
                 }
@@ -89,15 +89,15 @@ public sealed partial class SmpConnection
         }
         catch (SmpTransportException e) when (e.Error == TransportError.Closed)
         {
-            LogServerClosed(_logger, Server);
+            LogServerClosed(_logger, Server.Endpoint);
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
         {
-            if (IsOpen) LogReadFailed(_logger, Server, e);
+            if (IsOpen) LogReadFailed(_logger, Server.Endpoint, e);
         }
         catch (Exception e)
         {
-            LogReaderCrashed(_logger, Server, e);
+            LogReaderCrashed(_logger, Server.Endpoint, e);
             reason = SmpClientError.Unexpected;
         }
         finally
@@ -159,19 +159,19 @@ public sealed partial class SmpConnection
         switch (t.Command)
         {
             case null:
-                LogUnparsable(_logger, Server, SmpErrors.ToText(t.Error ?? SmpErrorCode.Block));
+                LogUnparsable(_logger, Server.Endpoint, SmpErrors.ToText(t.Error ?? SmpErrorCode.Block));
                 _listener?.OnError(this, t.QueueId, SmpClientError.Response(t.Error ?? SmpErrorCode.Block));
                 break;
             case SmpCommand.Msg or SmpCommand.End when t.QueueId.Length != 0:
                 _listener?.OnPush(this, t.QueueId, t.Command);
                 break;
             case SmpCommand.Err err:
-                LogUnsolicitedError(_logger, Server, SmpErrors.ToText(err.Error));
+                LogUnsolicitedError(_logger, Server.Endpoint, SmpErrors.ToText(err.Error));
                 _listener?.OnError(this, t.QueueId, SmpClientError.Server(err.Error));
                 break;
             default:
                 // Typically the late answer of a request that timed out.
-                LogIgnored(_logger, Server, t.Command.Kind);
+                LogIgnored(_logger, Server.Endpoint, t.Command.Kind);
                 break;
         }
     }
@@ -185,32 +185,32 @@ public sealed partial class SmpConnection
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "SMP server {Server} closed the connection")]
-    private static partial void LogServerClosed(ILogger logger, Protocol.Encodings.SmpServerAddress server);
+    private static partial void LogServerClosed(ILogger logger, string server);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Reading from SMP server {Server} failed")]
-    private static partial void LogReadFailed(ILogger logger, Protocol.Encodings.SmpServerAddress server, Exception e);
+    private static partial void LogReadFailed(ILogger logger, string server, Exception e);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Writing to SMP server {Server} failed")]
-    private static partial void LogWriteFailed(ILogger logger, Protocol.Encodings.SmpServerAddress server, Exception e);
+    private static partial void LogWriteFailed(ILogger logger, string server, Exception e);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Reader of SMP server {Server} failed unexpectedly")]
-    private static partial void LogReaderCrashed(ILogger logger, Protocol.Encodings.SmpServerAddress server, Exception e);
+    private static partial void LogReaderCrashed(ILogger logger, string server, Exception e);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "SMP server {Server} did not answer PING: closing the connection")]
-    private static partial void LogPingTimeout(ILogger logger, Protocol.Encodings.SmpServerAddress server);
+    private static partial void LogPingTimeout(ILogger logger, string server);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "SMP server {Server} answered PING with {Error}")]
-    private static partial void LogPingFailed(ILogger logger, Protocol.Encodings.SmpServerAddress server, string error);
+    private static partial void LogPingFailed(ILogger logger, string server, string error);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "A block from SMP server {Server} did not decrypt")]
-    private static partial void LogBadBlock(ILogger logger, Protocol.Encodings.SmpServerAddress server);
+    private static partial void LogBadBlock(ILogger logger, string server);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "SMP server {Server} sent a transmission that does not parse ({Error})")]
-    private static partial void LogUnparsable(ILogger logger, Protocol.Encodings.SmpServerAddress server, string error);
+    private static partial void LogUnparsable(ILogger logger, string server, string error);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "SMP server {Server} sent ERR {Error} for no request")]
-    private static partial void LogUnsolicitedError(ILogger logger, Protocol.Encodings.SmpServerAddress server, string error);
+    private static partial void LogUnsolicitedError(ILogger logger, string server, string error);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "SMP server {Server} sent {Kind} for no request; ignored")]
-    private static partial void LogIgnored(ILogger logger, Protocol.Encodings.SmpServerAddress server, SmpCommandKind kind);
+    private static partial void LogIgnored(ILogger logger, string server, SmpCommandKind kind);
 }

@@ -87,3 +87,6 @@ public sealed record SndQueueRecord(
 public sealed record JobRecord(long Id, string Alias, JobKind Kind, string CorrId, long MsgId, byte[] Body, int Attempts);
 
 public sealed record EventRecord(long Id, string Alias, string CorrId, byte[] Payload);
+
+/// <summary>A snapshot of the store's sizes, for the metrics.</summary>
+public sealed record StoreCounts(IReadOnlyDictionary<ConnectionStatus, long> Connections, long Jobs, long Events);

@@ -169,6 +169,19 @@ public sealed class StoreTx
 
     public void CountJobAttempt(long id) => Exec("UPDATE jobs SET attempts = attempts + 1 WHERE id = $i", ("$i", id));
 
+    /// <summary>
+    /// What the metrics report of the store (docs/agent.md, "Metrics"): connections by status, jobs and
+    /// stored events. Three counts over the primary keys; the caller caches the answer between scrapes.
+    /// </summary>
+    public StoreCounts Counts()
+    {
+        var byStatus = Query("SELECT status, COUNT(*) FROM connections GROUP BY status",
+            r => ((ConnectionStatus)r.GetInt32(0), r.GetInt64(1))).ToDictionary(p => p.Item1, p => p.Item2);
+        var jobs = Query("SELECT COUNT(*) FROM jobs", r => r.GetInt64(0))[0];
+        var events = Query("SELECT COUNT(*) FROM events", r => r.GetInt64(0))[0];
+        return new StoreCounts(byStatus, jobs, events);
+    }
+
     // --- events waiting for a client ---
 
     public long InsertEvent(string alias, string corrId, byte[] payload)

@@ -216,6 +216,8 @@ internal static class EventFormatter
         AgentErrorCode.ConnSimplex => "the connection is not established yet",
         AgentErrorCode.Smp => "the server refused",
         AgentErrorCode.BrokerResponse or AgentErrorCode.BrokerUnexpected => "the server answered something unexpected",
+        // Not "cannot be reached": something answered, but not the relay the address names.
+        AgentErrorCode.BrokerTransport when error.Detail == "BAD_HASH" => "the server's identity did not match its address (its key has another hash)",
         AgentErrorCode.BrokerNetwork or AgentErrorCode.BrokerTransport or AgentErrorCode.BrokerTimeout => "the server cannot be reached",
         AgentErrorCode.AgentMessage => "a peer sent something unreadable",
         AgentErrorCode.AgentProhibited => "a peer sent something not allowed now",

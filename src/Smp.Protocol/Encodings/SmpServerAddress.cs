@@ -14,6 +14,9 @@ public sealed record SmpServerAddress(string Host, int? Port, byte[]? KeyHash)
 
     public int EffectivePort => Port ?? DefaultPort;
 
+    /// <summary><c>host:port</c> with the port always given: how logs name a server.</summary>
+    public string Endpoint => string.Create(CultureInfo.InvariantCulture, $"{Host}:{EffectivePort}");
+
     public bool Equals(SmpServerAddress? other) =>
         other is not null && Host == other.Host && Port == other.Port &&
         (KeyHash is null ? other.KeyHash is null : other.KeyHash is not null && KeyHash.AsSpan().SequenceEqual(other.KeyHash));
