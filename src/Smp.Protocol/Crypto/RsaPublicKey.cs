@@ -2,7 +2,6 @@ using System.Security.Cryptography;
 using Org.BouncyCastle.Asn1;
 using Org.BouncyCastle.Asn1.Pkcs;
 using Org.BouncyCastle.Asn1.X509;
-using NumericsBigInteger = System.Numerics.BigInteger;
 
 namespace Smp.Protocol.Crypto;
 
@@ -10,25 +9,24 @@ namespace Smp.Protocol.Crypto;
 /// An RSA public key from the wire (DER SubjectPublicKeyInfo). The reference generates keys whose
 /// public exponent is a random prime of up to ~1025 bits, often larger than a 1024-bit modulus;
 /// OpenSSL (the BCL's backend) refuses e ≥ n and, above 3072 bits, e over 64 bits. Such keys get the
-/// public-key operations of RFC 8017 done here on big integers (<see cref="RsaPublicOps"/>); ordinary keys
-/// use the BCL. (BouncyCastle's key parameters were the first choice, but their constructor runs a
+/// public-key operations of RFC 8017 done here (<see cref="RsaPublicOps"/>), the exponentiation by
+/// libcrypto's Montgomery routine where it is loaded and on big integers elsewhere
+/// (<see cref="RsaExponentiation"/>); ordinary keys use the BCL. (BouncyCastle's key parameters were the first choice, but their constructor runs a
 /// primality test on the modulus: 17 ms a key, which capped the server at ~30 messages a second.)
 /// </summary>
 public sealed class RsaPublicKey : IDisposable
 {
     private readonly RSA? _bcl;
-    private readonly NumericsBigInteger _modulus;
-    private readonly NumericsBigInteger _exponent;
+    private readonly RsaExponentiation? _raw;
 
-    private RsaPublicKey(byte[] der, NumericsBigInteger modulus, NumericsBigInteger exponent, int modulusBits, RSA? bcl)
+    private RsaPublicKey(byte[] der, int modulusBits, int exponentBits, RSA? bcl, RsaExponentiation? raw)
     {
         Der = der;
-        _modulus = modulus;
-        _exponent = exponent;
         _bcl = bcl;
+        _raw = raw;
         ModulusBits = modulusBits;
         ModulusBytes = (modulusBits + 7) / 8;
-        ExponentBits = (int)exponent.GetBitLength();
+        ExponentBits = exponentBits;
     }
 
     private int ModulusBits { get; }
@@ -92,10 +90,8 @@ public sealed class RsaPublicKey : IDisposable
                     bcl = null;
                 }
             }
-            key = new RsaPublicKey(bytes,
-                new NumericsBigInteger(rsa.Modulus.ToByteArrayUnsigned(), isUnsigned: true, isBigEndian: true),
-                new NumericsBigInteger(rsa.PublicExponent.ToByteArrayUnsigned(), isUnsigned: true, isBigEndian: true),
-                rsa.Modulus.BitLength, bcl);
+            var raw = bcl is null ? RsaExponentiation.Create(rsa.Modulus.ToByteArrayUnsigned(), rsa.PublicExponent.ToByteArrayUnsigned()) : null;
+            key = new RsaPublicKey(bytes, rsa.Modulus.BitLength, rsa.PublicExponent.BitLength, bcl, raw);
             return true;
         }
         catch (Exception e) when (e is ArgumentException or IOException or InvalidCastException or InvalidOperationException or Asn1Exception)
@@ -124,15 +120,22 @@ public sealed class RsaPublicKey : IDisposable
                 return false;
             }
         }
-        return RsaPublicOps.VerifyPss(_modulus, _exponent, ModulusBits, data, signature);
+        return RsaPublicOps.VerifyPss(_raw!, ModulusBits, data, signature);
     }
 
     /// <summary>RSA-OAEP with SHA-256 for hash and MGF1, empty label.</summary>
     public byte[] Encrypt(ReadOnlySpan<byte> data)
     {
         if (_bcl is not null) return _bcl.Encrypt(data.ToArray(), RSAEncryptionPadding.OaepSHA256);
-        return RsaPublicOps.EncryptOaep(_modulus, _exponent, ModulusBytes, data);
+        return RsaPublicOps.EncryptOaep(_raw!, ModulusBytes, data);
     }
 
-    public void Dispose() => _bcl?.Dispose();
+    /// <summary>True when the exponentiation for a huge exponent runs in libcrypto (false on the BCL path).</summary>
+    internal bool UsesLibCrypto => _raw is LibCryptoRsaExponentiation;
+
+    public void Dispose()
+    {
+        _bcl?.Dispose();
+        _raw?.Dispose();
+    }
 }
