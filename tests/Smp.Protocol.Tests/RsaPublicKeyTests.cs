@@ -179,6 +179,32 @@ public class RsaPublicKeyTests
         Assert.Equal("secret"u8.ToArray(), plain);
     }
 
+    [Theory]
+    [InlineData(1024)]
+    [InlineData(2048)]
+    [InlineData(4096)]
+    public void On_ordinary_keys_the_libcrypto_path_agrees_with_the_bcl(int bits)
+    {
+        using var rsa = RSA.Create(bits);
+        using var pub = RsaPublicKey.FromRsa(rsa);
+        Assert.Equal(LibCryptoRsaExponentiation.IsAvailable, pub.UsesLibCrypto);
+        var data = "17 AAAA SEND 5 hello "u8.ToArray();
+        var sig = SmpRsa.Sign(rsa, data);
+        Assert.True(pub.Verify(data, sig));
+        Assert.True(rsa.VerifyData(data, sig, HashAlgorithmName.SHA256, RSASignaturePadding.Pss));
+        data[0] ^= 1;
+        Assert.False(pub.Verify(data, sig));
+        data[0] ^= 1;
+        for (var i = 0; i < sig.Length; i += 37)
+        {
+            sig[i] ^= 0x10;
+            Assert.Equal(rsa.VerifyData(data, sig, HashAlgorithmName.SHA256, RSASignaturePadding.Pss), pub.Verify(data, sig));
+            sig[i] ^= 0x10;
+        }
+        // PKCS#1 v1.5 is not PSS.
+        Assert.False(pub.Verify(data, rsa.SignData(data, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1)));
+    }
+
     [Fact]
     public void An_ordinary_key_uses_the_bcl_path()
     {
