@@ -8,6 +8,7 @@ using Smp.Protocol.Transport;
 namespace Smp.Benchmarks;
 
 /// <summary>One 4,096-byte transport block (AES-256-GCM) of a 3,900-byte transmission.</summary>
+[MemoryDiagnoser]
 public class BlockCipherBenchmarks
 {
     private readonly byte[] _block = new byte[4096];
