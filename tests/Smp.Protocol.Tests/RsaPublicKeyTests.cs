@@ -101,6 +101,18 @@ public class RsaPublicKeyTests
         priv.Dispose();
     }
 
+    /// <summary>A reference-style key and its exponentiations: managed always, libcrypto where it loads.</summary>
+    private static (RSA Private, Org.BouncyCastle.Crypto.Parameters.RsaKeyParameters Public, byte[] Modulus, List<RsaExponentiation> Exponentiations) ReferenceStyleExponentiations()
+    {
+        var (priv, _) = ReferenceStyleKey();
+        var p = (Org.BouncyCastle.Crypto.Parameters.RsaKeyParameters)DotNetUtilities.GetRsaKeyPair(priv).Public;
+        var n = p.Modulus.ToByteArrayUnsigned();
+        var e = p.Exponent.ToByteArrayUnsigned();
+        var exps = new List<RsaExponentiation> { new ManagedRsaExponentiation(n, e) };
+        if (LibCryptoRsaExponentiation.TryCreate(n, e) is { } native) exps.Add(native);
+        return (priv, p, n, exps);
+    }
+
     /// <summary>
     /// Signature malleability: s + n raised to e is s^e mod n, so without the range check of RFC 8017
     /// §5.2.2 a second signature for the same data would verify (OpenSSL reduces out-of-range inputs).
@@ -108,10 +120,7 @@ public class RsaPublicKeyTests
     [Fact]
     public void A_signature_plus_the_modulus_is_refused_by_both_exponentiations()
     {
-        var (priv, _) = ReferenceStyleKey();
-        var p = (Org.BouncyCastle.Crypto.Parameters.RsaKeyParameters)DotNetUtilities.GetRsaKeyPair(priv).Public;
-        var n = p.Modulus.ToByteArrayUnsigned();
-        var e = p.Exponent.ToByteArrayUnsigned();
+        var (priv, p, n, exps) = ReferenceStyleExponentiations();
         var data = "signed part"u8.ToArray();
         Org.BouncyCastle.Math.BigInteger forged;
         byte[] sig;
@@ -123,8 +132,6 @@ public class RsaPublicKeyTests
         while (forged.BitLength > 8 * n.Length);
         var forgedBytes = forged.ToByteArrayUnsigned();
         Assert.Equal(n.Length, forgedBytes.Length);
-        var exps = new List<RsaExponentiation> { new ManagedRsaExponentiation(n, e) };
-        if (LibCryptoRsaExponentiation.TryCreate(n, e) is { } native) exps.Add(native);
         foreach (var raw in exps)
         {
             using (raw)
@@ -139,15 +146,10 @@ public class RsaPublicKeyTests
     [Fact]
     public void Huge_exponent_oaep_agrees_on_both_exponentiations()
     {
-        var (priv, _) = ReferenceStyleKey();
-        var p = (Org.BouncyCastle.Crypto.Parameters.RsaKeyParameters)DotNetUtilities.GetRsaKeyPair(priv).Public;
-        var n = p.Modulus.ToByteArrayUnsigned();
-        var e = p.Exponent.ToByteArrayUnsigned();
+        var (priv, _, n, exps) = ReferenceStyleExponentiations();
         var oaep = new Org.BouncyCastle.Crypto.Encodings.OaepEncoding(new Org.BouncyCastle.Crypto.Engines.RsaEngine(),
             new Org.BouncyCastle.Crypto.Digests.Sha256Digest(), new Org.BouncyCastle.Crypto.Digests.Sha256Digest(), null);
         oaep.Init(false, DotNetUtilities.GetRsaKeyPair(priv).Private);
-        var exps = new List<RsaExponentiation> { new ManagedRsaExponentiation(n, e) };
-        if (LibCryptoRsaExponentiation.TryCreate(n, e) is { } native) exps.Add(native);
         foreach (var raw in exps)
         {
             using (raw)
