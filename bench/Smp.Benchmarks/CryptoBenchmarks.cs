@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Text;
 using BenchmarkDotNet.Attributes;
 using Smp.Protocol.Agent;
@@ -7,6 +8,7 @@ using Smp.Protocol.Transport;
 namespace Smp.Benchmarks;
 
 /// <summary>One 4,096-byte transport block (AES-256-GCM) of a 3,900-byte transmission.</summary>
+[MemoryDiagnoser]
 public class BlockCipherBenchmarks
 {
     private readonly byte[] _block = new byte[4096];
@@ -40,7 +42,9 @@ public class BlockCipherBenchmarks
 
 /// <summary>
 /// Public-key parsing and RSA-PSS verification as the server does them per command, and the client's signing.
-/// The huge-exponent key (e > n, as the reference makes them) takes the BouncyCastle path.
+/// The huge-exponent key (e > n, as the reference makes them) takes the RFC 8017 path of RsaPublicOps, its
+/// exponentiation in libcrypto (BN_mod_exp_mont) or, as the fallback, on BouncyCastle's BigInteger;
+/// System.Numerics.BigInteger (the fallback before) is measured beside them.
 /// </summary>
 public class RsaBenchmarks
 {
@@ -54,6 +58,12 @@ public class RsaBenchmarks
     private RsaPublicKey _key1024 = null!;
     private RsaPublicKey _key2048 = null!;
     private RsaPublicKey _keyHuge = null!;
+    private RsaExponentiation _managedHuge = null!;
+    private Org.BouncyCastle.Math.BigInteger _bcN = null!;
+    private Org.BouncyCastle.Math.BigInteger _bcE = null!;
+    private System.Numerics.BigInteger _nN;
+    private System.Numerics.BigInteger _nE;
+    private System.Numerics.BigInteger _nS;
 
     [GlobalSetup]
     public void Setup()
@@ -66,7 +76,16 @@ public class RsaBenchmarks
         _key1024 = RsaPublicKey.Parse(_spki1024);
         _key2048 = RsaPublicKey.Parse(_spki2048);
         _keyHuge = RsaPublicKey.Parse(_spkiHuge);
-        if (!_keyHuge.Verify(_data, _sigHuge) || _keyHuge.UsesBcl) throw new InvalidOperationException("huge-exponent key not on the BouncyCastle path");
+        if (!_keyHuge.Verify(_data, _sigHuge) || _keyHuge.UsesBcl) throw new InvalidOperationException("huge-exponent key on the BCL path");
+        var huge = (Org.BouncyCastle.Crypto.Parameters.RsaKeyParameters)Org.BouncyCastle.Security.PublicKeyFactory.CreateKey(_spkiHuge);
+        _bcN = huge.Modulus;
+        _bcE = huge.Exponent;
+        _nN = new System.Numerics.BigInteger(_bcN.ToByteArrayUnsigned(), isUnsigned: true, isBigEndian: true);
+        _nE = new System.Numerics.BigInteger(_bcE.ToByteArrayUnsigned(), isUnsigned: true, isBigEndian: true);
+        _nS = new System.Numerics.BigInteger(_sigHuge, isUnsigned: true, isBigEndian: true);
+        _managedHuge = new ManagedRsaExponentiation(_bcN.ToByteArrayUnsigned(), _bcE.ToByteArrayUnsigned());
+        if (!RsaPublicOps.VerifyPss(_managedHuge, 1024, _data, _sigHuge)) throw new InvalidOperationException("managed path does not verify");
+
     }
 
     [GlobalCleanup]
@@ -75,16 +94,29 @@ public class RsaBenchmarks
         _key1024.Dispose();
         _key2048.Dispose();
         _keyHuge.Dispose();
+        _managedHuge.Dispose();
     }
 
-    [Benchmark(Description = "verify 1024 e=65537 (BCL)")]
+    [Benchmark(Description = "verify 1024 e=65537 (RsaPublicKey)")]
     public bool Verify1024() => _key1024.Verify(_data, _sig1024);
 
-    [Benchmark(Description = "verify 2048 e=65537 (BCL)")]
+    [Benchmark(Description = "verify 2048 e=65537 (RsaPublicKey)")]
     public bool Verify2048() => _key2048.Verify(_data, _sig2048);
 
-    [Benchmark(Description = "verify 1024 e=1025 bits (big integers)")]
+    [Benchmark(Description = "verify 1024 e=65537 (BCL RSA.VerifyData)")]
+    public bool Verify1024Bcl() => Keys.Rsa1024.VerifyData(_data, _sig1024, HashAlgorithmName.SHA256, RSASignaturePadding.Pss);
+
+    [Benchmark(Description = "verify 2048 e=65537 (BCL RSA.VerifyData)")]
+    public bool Verify2048Bcl() => Keys.Rsa2048.VerifyData(_data, _sig2048, HashAlgorithmName.SHA256, RSASignaturePadding.Pss);
+
+    [Benchmark(Description = "verify 1024 e=1025 bits (RsaPublicKey: libcrypto)")]
     public bool VerifyHuge() => _keyHuge.Verify(_data, _sigHuge);
+
+    [Benchmark(Description = "verify 1024 e=1025 bits (managed fallback)")]
+    public bool VerifyHugeManaged() => RsaPublicOps.VerifyPss(_managedHuge, 1024, _data, _sigHuge);
+
+    [Benchmark(Description = "s^e mod n 1024, e=1025 bits (System.Numerics.BigInteger, the fallback before)")]
+    public System.Numerics.BigInteger ModPowHugeNumerics() => System.Numerics.BigInteger.ModPow(_nS, _nE, _nN);
 
     [Benchmark(Description = "parse SPKI 1024 (RsaPublicKey.TryParse)")]
     public bool Parse1024() => Parse(_spki1024);

@@ -11,6 +11,8 @@ if (args.Length == 0 || args[0] is "-h" or "--help")
           server-load      N sender/recipient pairs, SEND -> MSG -> ACK per queue (pre-signed transmissions)
                              --pairs 100 --duration 15 --warmup 3 --messages 0 (0: no count bound)
                              --body-size 3584 --key-bits 2048 --server host:port#keyHash (loopback only)
+                             --server-pid PID (with --server: the relay's own CPU per message)
+                             --reference-keys (public exponents of 1025 bits, as simplexmq 0.3.1 makes them)
           server-memory    bytes per idle queue on an in-process server
                              --queues 100000 --secure true --key-bits 1024 --window 32
           agent-setup      NEW -> both CON between two agents, one connection at a time
@@ -29,7 +31,7 @@ var options = new Options(args.Skip(1));
 var scenario = args[0];
 using var stop = new CancellationTokenSource(options.Time("timeout", TimeSpan.FromMinutes(15)));
 Console.WriteLine($"# {scenario} {string.Join(' ', args.Skip(1))}");
-Console.WriteLine($"# {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, .NET {Environment.Version}, server GC {System.Runtime.GCSettings.IsServerGC}");
+Console.WriteLine($"# {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, .NET {Environment.Version}, server GC {System.Runtime.GCSettings.IsServerGC}, load average {LoadAverage()}");
 try
 {
     switch (scenario)
@@ -64,3 +66,6 @@ catch (OperationCanceledException) when (stop.IsCancellationRequested)
 }
 options.ThrowIfUnused();
 return 0;
+
+// The machine may be shared: every figure is reported with the load it was taken under.
+static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";

@@ -64,6 +64,15 @@ internal sealed class RawClient : IAsyncDisposable
     public static byte[] Prepare(RSA key, string corrId, byte[] queueId, SmpCommand command) =>
         SmpTransmissionCodec.ToBytes(key, Encoding.ASCII.GetBytes(corrId), queueId, command);
 
+    /// <summary>As <see cref="Prepare(RSA, string, byte[], SmpCommand)"/>, for keys the BCL cannot sign with.</summary>
+    public static byte[] Prepare(SigningKey key, string corrId, byte[] queueId, SmpCommand command)
+    {
+        var signed = SmpTransmissionCodec.SignedPart(Encoding.ASCII.GetBytes(corrId), queueId, command);
+        var w = new System.Buffers.ArrayBufferWriter<byte>(signed.Length + 1024);
+        SmpTransmissionCodec.WriteWithSignature(w, key.Sign(signed), signed);
+        return w.WrittenSpan.ToArray();
+    }
+
     public async ValueTask WriteAsync(ReadOnlyMemory<byte> transmission, CancellationToken ct)
     {
         await _writeLock.WaitAsync(ct);

@@ -42,21 +42,29 @@ internal static class ServerLoad
         var bodySize = o.Int("body-size", 3584);
         var keyBits = o.Int("key-bits", 2048);
         var external = o.Text("server");
+        var serverPid = o.Int("server-pid", 0);
+        var referenceKeys = o.Flag("reference-keys", false);
+        if (serverPid != 0 && external is null) throw new ArgumentException("--server-pid needs --server: the relay must be its own process");
 
         await using var harness = new Harness();
         var address = external is null ? await harness.StartServerAsync() : SmpServerAddress.Parse(external);
         RawClient.LoopbackOnly(address.Host);
-        Console.WriteLine($"server {(external is null ? "in-process" : "external")} {address}; {pairCount} pairs, body {bodySize} B, {keyBits}-bit keys");
+        using var relay = serverPid != 0 ? Process.GetProcessById(serverPid) : null;
+        Console.WriteLine($"server {(external is null ? "in-process" : "external")} {address}; {pairCount} pairs, body {bodySize} B, {keyBits}-bit keys{(referenceKeys ? " with huge public exponents (reference style)" : "")}");
 
         var started = Stopwatch.GetTimestamp();
-        var recipientKeys = MakeKeys(keyBits);
-        var senderKeys = MakeKeys(keyBits);
+        var recipientKeys = MakeKeys(keyBits, referenceKeys);
+        var senderKeys = MakeKeys(keyBits, referenceKeys);
         var body = Encoding.ASCII.GetBytes(new string('x', bodySize));
         var byRecipientId = new ConcurrentDictionary<string, Pair>();
-        long errors = 0;
+        long errors = 0, deliveries = 0;
         void OnPush(SmpTransmission t)
         {
-            if (t.Command is SmpCommand.Msg && byRecipientId.TryGetValue(Convert.ToBase64String(t.QueueId), out var p)) p.Delivered?.TrySetResult();
+            if (t.Command is SmpCommand.Msg && byRecipientId.TryGetValue(Convert.ToBase64String(t.QueueId), out var p))
+            {
+                Interlocked.Increment(ref deliveries);
+                p.Delivered?.TrySetResult();
+            }
             else Interlocked.Increment(ref errors);
         }
         void OnUnmatched(SmpTransmission t)
@@ -74,9 +82,9 @@ internal static class ServerLoad
                 var sk = senderKeys[p.Index % DistinctKeys];
                 p.Recipient = await RawClient.ConnectAsync(address, ct, OnPush, OnUnmatched);
                 p.Sender = await RawClient.ConnectAsync(address, ct, OnPush, OnUnmatched);
-                var ids = await p.Recipient.RequestAsync("n" + p.Index, RawClient.Prepare(rk, "n" + p.Index, [], new SmpCommand.New(SmpRsa.ExportPublicKey(rk))), ct);
+                var ids = await p.Recipient.RequestAsync("n" + p.Index, RawClient.Prepare(rk, "n" + p.Index, [], new SmpCommand.New(rk.PublicKey)), ct);
                 if (ids is not SmpCommand.Ids { RecipientId: var rid, SenderId: var sid }) throw new InvalidOperationException($"NEW answered {ids}");
-                var keyed = await p.Recipient.RequestAsync("k" + p.Index, RawClient.Prepare(rk, "k" + p.Index, rid, new SmpCommand.Key(SmpRsa.ExportPublicKey(sk))), ct);
+                var keyed = await p.Recipient.RequestAsync("k" + p.Index, RawClient.Prepare(rk, "k" + p.Index, rid, new SmpCommand.Key(sk.PublicKey)), ct);
                 if (keyed is not SmpCommand.Ok) throw new InvalidOperationException($"KEY answered {keyed}");
                 p.SendTransmission = RawClient.Prepare(sk, "s" + p.Index, sid, new SmpCommand.Send(body));
                 p.AckTransmission = RawClient.Prepare(rk, p.AckCorrId, rid, SmpCommand.AckCommand);
@@ -94,6 +102,7 @@ internal static class ServerLoad
         var cpuAtStart = TimeSpan.Zero;
         var cpuTaken = 0;
         var stats0 = harness.Servers.Count > 0 ? harness.Servers[0].Stats : null;
+        var window = relay is null ? Task.FromResult<(double, double, long)>(default) : SampleWindowAsync(relay, self, measureFrom, measureUntil, () => Interlocked.Read(ref deliveries), ct);
 
         await Task.WhenAll(pairs.Select(p => Task.Run(async () =>
         {
@@ -136,6 +145,14 @@ internal static class ServerLoad
         Report.Line("throughput", $"{measured / elapsed:F0} msg/s");
         Report.Line("latency SEND -> MSG", $"{latencies.Summary()}");
         Report.Line("process CPU (server + generator)", $"{cpu / elapsed:F2} cores of {Environment.ProcessorCount}");
+        if (relay is not null)
+        {
+            // Both CPU times over the same window, divided by the MSGs delivered within it (steady state).
+            var (relayCpu, generatorCpu, inWindow) = await window;
+            Report.Line("relay process CPU (--server-pid)", $"{relayCpu / duration.TotalSeconds:F2} cores; {relayCpu * 1e6 / Math.Max(1, inWindow):F0} µs per message ({inWindow} MSGs delivered in the window)");
+            Report.Line("generator process CPU", $"{generatorCpu / duration.TotalSeconds:F2} cores; {generatorCpu * 1e6 / Math.Max(1, inWindow):F0} µs per message");
+        }
+        else Report.Line("process CPU per message (server + generator)", $"{cpu * 1e6 / Math.Max(1, measured):F0} µs");
         Report.Line("errors / lost", $"{Interlocked.Read(ref errors)} / {Interlocked.Read(ref lost)}");
         if (stats0 is not null)
         {
@@ -150,10 +167,29 @@ internal static class ServerLoad
         foreach (var k in recipientKeys.Concat(senderKeys)) k.Dispose();
     }
 
-    private static RSA[] MakeKeys(int bits)
+    /// <summary>CPU seconds of the relay and of this process, and MSGs delivered, between two instants.</summary>
+    private static async Task<(double Relay, double Generator, long Delivered)> SampleWindowAsync(
+        Process relay, Process self, long from, long until, Func<long> delivered, CancellationToken ct)
     {
-        var keys = new RSA[DistinctKeys];
-        Parallel.For(0, keys.Length, i => keys[i] = SmpRsa.Generate(bits));
+        static async Task Until(long at, CancellationToken ct)
+        {
+            var wait = at - Stopwatch.GetTimestamp();
+            if (wait > 0) await Task.Delay(TimeSpan.FromSeconds((double)wait / Stopwatch.Frequency), ct);
+        }
+        await Until(from, ct);
+        relay.Refresh();
+        self.Refresh();
+        var (relay0, self0, delivered0) = (relay.TotalProcessorTime, self.TotalProcessorTime, delivered());
+        await Until(until, ct);
+        relay.Refresh();
+        self.Refresh();
+        return ((relay.TotalProcessorTime - relay0).TotalSeconds, (self.TotalProcessorTime - self0).TotalSeconds, delivered() - delivered0);
+    }
+
+    private static SigningKey[] MakeKeys(int bits, bool reference)
+    {
+        var keys = new SigningKey[DistinctKeys];
+        Parallel.For(0, keys.Length, i => keys[i] = reference ? SigningKey.ReferenceStyle(bits) : SigningKey.Ordinary(bits));
         return keys;
     }
 }

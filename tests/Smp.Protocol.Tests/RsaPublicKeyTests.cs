@@ -57,6 +57,110 @@ public class RsaPublicKeyTests
         priv.Dispose();
     }
 
+    private static byte[] PssSign(RSA priv, byte[] data)
+    {
+        var signer = new Org.BouncyCastle.Crypto.Signers.PssSigner(new Org.BouncyCastle.Crypto.Engines.RsaEngine(), new Org.BouncyCastle.Crypto.Digests.Sha256Digest(), 32);
+        signer.Init(true, DotNetUtilities.GetRsaKeyPair(priv).Private);
+        signer.BlockUpdate(data, 0, data.Length);
+        return signer.GenerateSignature();
+    }
+
+    [Fact]
+    public void On_linux_huge_exponents_are_raised_by_libcrypto()
+    {
+        var (priv, spki) = ReferenceStyleKey();
+        using var pub = RsaPublicKey.Parse(spki);
+        Assert.Equal(OperatingSystem.IsLinux(), LibCryptoRsaExponentiation.IsAvailable);
+        Assert.Equal(LibCryptoRsaExponentiation.IsAvailable, pub.UsesLibCrypto);
+        priv.Dispose();
+    }
+
+    [Fact]
+    public void Libcrypto_and_big_integers_raise_to_huge_exponents_alike()
+    {
+        if (!LibCryptoRsaExponentiation.IsAvailable) return;
+        var (priv, _) = ReferenceStyleKey();
+        var p = DotNetUtilities.GetRsaKeyPair(priv).Public as Org.BouncyCastle.Crypto.Parameters.RsaKeyParameters;
+        var n = p!.Modulus.ToByteArrayUnsigned();
+        var e = p.Exponent.ToByteArrayUnsigned();
+        using var native = LibCryptoRsaExponentiation.TryCreate(n, e)!;
+        using var managed = new ManagedRsaExponentiation(n, e);
+        var x = new byte[n.Length];
+        var a = new byte[n.Length];
+        var b = new byte[n.Length];
+        for (var i = 0; i < 20; i++)
+        {
+            RandomNumberGenerator.Fill(x);
+            x[0] &= 0x7f;
+            // Small inputs too: the output is left-padded to the modulus length.
+            if (i % 5 == 0) x.AsSpan(0, n.Length - 3).Clear();
+            Assert.True(native.TryApply(x, a));
+            Assert.True(managed.TryApply(x, b));
+            Assert.Equal(b, a);
+        }
+        priv.Dispose();
+    }
+
+    /// <summary>A reference-style key and its exponentiations: managed always, libcrypto where it loads.</summary>
+    private static (RSA Private, Org.BouncyCastle.Crypto.Parameters.RsaKeyParameters Public, byte[] Modulus, List<RsaExponentiation> Exponentiations) ReferenceStyleExponentiations()
+    {
+        var (priv, _) = ReferenceStyleKey();
+        var p = (Org.BouncyCastle.Crypto.Parameters.RsaKeyParameters)DotNetUtilities.GetRsaKeyPair(priv).Public;
+        var n = p.Modulus.ToByteArrayUnsigned();
+        var e = p.Exponent.ToByteArrayUnsigned();
+        var exps = new List<RsaExponentiation> { new ManagedRsaExponentiation(n, e) };
+        if (LibCryptoRsaExponentiation.TryCreate(n, e) is { } native) exps.Add(native);
+        return (priv, p, n, exps);
+    }
+
+    /// <summary>
+    /// Signature malleability: s + n raised to e is s^e mod n, so without the range check of RFC 8017
+    /// §5.2.2 a second signature for the same data would verify (OpenSSL reduces out-of-range inputs).
+    /// </summary>
+    [Fact]
+    public void A_signature_plus_the_modulus_is_refused_by_both_exponentiations()
+    {
+        var (priv, p, n, exps) = ReferenceStyleExponentiations();
+        var data = "signed part"u8.ToArray();
+        Org.BouncyCastle.Math.BigInteger forged;
+        byte[] sig;
+        do
+        {
+            sig = PssSign(priv, data);
+            forged = new Org.BouncyCastle.Math.BigInteger(1, sig).Add(p.Modulus);
+        }
+        while (forged.BitLength > 8 * n.Length);
+        var forgedBytes = forged.ToByteArrayUnsigned();
+        Assert.Equal(n.Length, forgedBytes.Length);
+        foreach (var raw in exps)
+        {
+            using (raw)
+            {
+                Assert.True(RsaPublicOps.VerifyPss(raw, p.Modulus.BitLength, data, sig));
+                Assert.False(RsaPublicOps.VerifyPss(raw, p.Modulus.BitLength, data, forgedBytes));
+            }
+        }
+        priv.Dispose();
+    }
+
+    [Fact]
+    public void Huge_exponent_oaep_agrees_on_both_exponentiations()
+    {
+        var (priv, _, n, exps) = ReferenceStyleExponentiations();
+        var oaep = new Org.BouncyCastle.Crypto.Encodings.OaepEncoding(new Org.BouncyCastle.Crypto.Engines.RsaEngine(),
+            new Org.BouncyCastle.Crypto.Digests.Sha256Digest(), new Org.BouncyCastle.Crypto.Digests.Sha256Digest(), null);
+        oaep.Init(false, DotNetUtilities.GetRsaKeyPair(priv).Private);
+        foreach (var raw in exps)
+        {
+            using (raw)
+            {
+                var c = RsaPublicOps.EncryptOaep(raw, n.Length, "header"u8);
+                Assert.Equal("header"u8.ToArray(), oaep.ProcessBlock(c, 0, c.Length));
+            }
+        }
+        priv.Dispose();
+    }
+
     [Theory]
     [InlineData(1024)]
     [InlineData(2048)]
@@ -75,6 +179,32 @@ public class RsaPublicKeyTests
         var c = RsaPublicOps.EncryptOaep(n, e, bits / 8, "secret"u8);
         Assert.True(SmpRsa.TryDecrypt(rsa, c, out var plain));
         Assert.Equal("secret"u8.ToArray(), plain);
+    }
+
+    [Theory]
+    [InlineData(1024)]
+    [InlineData(2048)]
+    [InlineData(4096)]
+    public void On_ordinary_keys_the_libcrypto_path_agrees_with_the_bcl(int bits)
+    {
+        using var rsa = RSA.Create(bits);
+        using var pub = RsaPublicKey.FromRsa(rsa);
+        Assert.Equal(LibCryptoRsaExponentiation.IsAvailable, pub.UsesLibCrypto);
+        var data = "17 AAAA SEND 5 hello "u8.ToArray();
+        var sig = SmpRsa.Sign(rsa, data);
+        Assert.True(pub.Verify(data, sig));
+        Assert.True(rsa.VerifyData(data, sig, HashAlgorithmName.SHA256, RSASignaturePadding.Pss));
+        data[0] ^= 1;
+        Assert.False(pub.Verify(data, sig));
+        data[0] ^= 1;
+        for (var i = 0; i < sig.Length; i += 37)
+        {
+            sig[i] ^= 0x10;
+            Assert.Equal(rsa.VerifyData(data, sig, HashAlgorithmName.SHA256, RSASignaturePadding.Pss), pub.Verify(data, sig));
+            sig[i] ^= 0x10;
+        }
+        // PKCS#1 v1.5 is not PSS.
+        Assert.False(pub.Verify(data, rsa.SignData(data, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1)));
     }
 
     [Fact]

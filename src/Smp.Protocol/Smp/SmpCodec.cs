@@ -53,7 +53,7 @@ public static class SmpCodec
             case SmpCommand.Ids c: w.Write(IdsKw); Sp(w); B64.Write(w, c.RecipientId); Sp(w); B64.Write(w, c.SenderId); break;
             case SmpCommand.Msg c:
                 w.Write(MsgKw); Sp(w); B64.Write(w, c.MsgId); Sp(w);
-                WriteAscii(w, FormatTimestamp(c.Timestamp)); Sp(w);
+                WriteTimestamp(w, c.Timestamp); Sp(w);
                 WriteBody(w, c.Body.Span);
                 break;
             case SmpCommand.End: w.Write(EndKw); break;
@@ -69,6 +69,14 @@ public static class SmpCodec
         var w = new ArrayBufferWriter<byte>(64);
         Write(w, command);
         return w.WrittenSpan.ToArray();
+    }
+
+    /// <summary><see cref="TimestampFormat"/> written as UTF-8 straight into the writer (no string on the way).</summary>
+    public static void WriteTimestamp(IBufferWriter<byte> w, DateTimeOffset ts)
+    {
+        var span = w.GetSpan(32);
+        if (!ts.UtcDateTime.TryFormat(span, out var n, TimestampFormat, CultureInfo.InvariantCulture)) throw new FormatException("timestamp does not format");
+        w.Advance(n);
     }
 
     public static string FormatTimestamp(DateTimeOffset ts) => ts.UtcDateTime.ToString(TimestampFormat, CultureInfo.InvariantCulture);
@@ -115,13 +123,6 @@ public static class SmpCodec
     }
 
     private static void Sp(IBufferWriter<byte> w) => w.Write(" "u8);
-
-    private static void WriteAscii(IBufferWriter<byte> w, string s)
-    {
-        var span = w.GetSpan(s.Length);
-        for (var i = 0; i < s.Length; i++) span[i] = (byte)s[i];
-        w.Advance(s.Length);
-    }
 
     /// <summary><c>size SP body SP</c>: the SP after the body belongs to the command.</summary>
     private static void WriteBody(IBufferWriter<byte> w, ReadOnlySpan<byte> body)

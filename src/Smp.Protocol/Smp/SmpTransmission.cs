@@ -13,6 +13,12 @@ public sealed record SmpTransmission(byte[] Signature, byte[] CorrId, byte[] Que
 {
     /// <summary>The bytes a signature covers: <c>corrId SP b64(queueId) SP command</c>.</summary>
     public byte[] SignedBytes() => Command is null ? [] : SmpTransmissionCodec.SignedPart(CorrId, QueueId, Command);
+
+    /// <summary>As <see cref="SignedBytes"/>, into a writer the caller reuses (the server, once per command).</summary>
+    public void WriteSignedBytes(IBufferWriter<byte> w)
+    {
+        if (Command is not null) SmpTransmissionCodec.WriteSignedPart(w, CorrId, QueueId, Command);
+    }
 }
 
 /// <summary>
@@ -29,22 +35,47 @@ public static class SmpTransmissionCodec
 {
     public const int MaxCorrIdLength = 64;
 
+    /// <summary>A scratch writer per thread for <see cref="ToBytes"/> and <see cref="SignedPart"/>: the result is copied out once, at its exact size.</summary>
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_scratch;
+
+    private static ArrayBufferWriter<byte> Scratch()
+    {
+        var w = t_scratch ??= new ArrayBufferWriter<byte>(4096);
+        w.ResetWrittenCount();
+        return w;
+    }
+
     public static byte[] SignedPart(ReadOnlySpan<byte> corrId, ReadOnlySpan<byte> queueId, SmpCommand command)
     {
-        var w = new ArrayBufferWriter<byte>(128);
+        var w = Scratch();
+        WriteSignedPart(w, corrId, queueId, command);
+        return w.WrittenSpan.ToArray();
+    }
+
+    /// <summary><c>corrId SP b64(queueId) SP command</c>, the part a signature covers.</summary>
+    public static void WriteSignedPart(IBufferWriter<byte> w, ReadOnlySpan<byte> corrId, ReadOnlySpan<byte> queueId, SmpCommand command)
+    {
         w.Write(corrId);
         w.Write(" "u8);
         B64.Write(w, queueId);
         w.Write(" "u8);
         SmpCodec.Write(w, command);
-        return w.WrittenSpan.ToArray();
     }
 
     /// <summary>Writes <c>b64(sig) SP signedPart SP</c>; unsigned when <paramref name="key"/> is null.</summary>
     public static void Write(IBufferWriter<byte> w, RSA? key, ReadOnlySpan<byte> corrId, ReadOnlySpan<byte> queueId, SmpCommand command)
     {
+        if (key is null)
+        {
+            // Unsigned (every server transmission): straight into the writer, no intermediate copy.
+            w.Write(" "u8);
+            WriteSignedPart(w, corrId, queueId, command);
+            w.Write(" "u8);
+            return;
+        }
         var signed = SignedPart(corrId, queueId, command);
-        if (key is not null) B64.Write(w, SmpRsa.Sign(key, signed));
+        B64.Write(w, SmpRsa.Sign(key, signed));
         w.Write(" "u8);
         w.Write(signed);
         w.Write(" "u8);
@@ -61,8 +92,15 @@ public static class SmpTransmissionCodec
 
     public static byte[] ToBytes(RSA? key, ReadOnlySpan<byte> corrId, ReadOnlySpan<byte> queueId, SmpCommand command)
     {
-        var w = new ArrayBufferWriter<byte>(256);
-        Write(w, key, corrId, queueId, command);
+        if (key is not null)
+        {
+            // Signing nests a SignedPart, which uses the scratch writer itself.
+            var signed = new ArrayBufferWriter<byte>(256);
+            Write(signed, key, corrId, queueId, command);
+            return signed.WrittenSpan.ToArray();
+        }
+        var w = Scratch();
+        Write(w, null, corrId, queueId, command);
         return w.WrittenSpan.ToArray();
     }
 

@@ -20,6 +20,8 @@ public sealed class BlockCipher
     private readonly byte[] _baseIv;
     private readonly GcmBlockCipher _gcm = new(AesUtilities.CreateEngine());
     private readonly byte[] _work;
+    private readonly byte[] _io;
+    private readonly byte[] _iv = new byte[16];
     private uint _counter;
 
     public BlockCipher(ReadOnlySpan<byte> key, ReadOnlySpan<byte> baseIv, int blockSize, uint counter = 0)
@@ -29,7 +31,9 @@ public sealed class BlockCipher
         _key = new KeyParameter(key.ToArray());
         _baseIv = baseIv.ToArray();
         BlockSize = blockSize;
+        // Two scratch blocks, so a block costs no allocation but BouncyCastle's small parameter objects.
         _work = new byte[blockSize];
+        _io = new byte[blockSize];
         _counter = counter;
     }
 
@@ -48,9 +52,22 @@ public sealed class BlockCipher
 
     public static byte[] IvFor(ReadOnlySpan<byte> baseIv, uint counter)
     {
-        var iv = baseIv.ToArray();
-        BinaryPrimitives.WriteUInt32BigEndian(iv, BinaryPrimitives.ReadUInt32BigEndian(iv) ^ counter);
+        var iv = new byte[baseIv.Length];
+        IvFor(baseIv, counter, iv);
         return iv;
+    }
+
+    private static void IvFor(ReadOnlySpan<byte> baseIv, uint counter, Span<byte> iv)
+    {
+        baseIv.CopyTo(iv);
+        BinaryPrimitives.WriteUInt32BigEndian(iv, BinaryPrimitives.ReadUInt32BigEndian(iv) ^ counter);
+    }
+
+    /// <summary>Keys the cipher for the next block; the IV array is copied by the GCM implementation.</summary>
+    private void InitNext(bool forEncryption)
+    {
+        IvFor(_baseIv, _counter++, _iv);
+        _gcm.Init(forEncryption, new AeadParameters(_key, TagSize * 8, _iv));
     }
 
     /// <summary>Pads and encrypts one transmission into <paramref name="block"/> (exactly BlockSize bytes).</summary>
@@ -61,8 +78,8 @@ public sealed class BlockCipher
         var plain = _work.AsSpan(0, MaxPlaintext);
         transmission.CopyTo(plain);
         plain[transmission.Length..].Fill(Pad);
-        _gcm.Init(true, new AeadParameters(_key, TagSize * 8, IvFor(_baseIv, _counter++)));
-        var output = new byte[BlockSize];
+        InitNext(true);
+        var output = _io;
         var n = _gcm.ProcessBytes(plain, output);
         _gcm.DoFinal(output.AsSpan(n));
         // BouncyCastle appends the tag; the wire puts it first.
@@ -75,10 +92,10 @@ public sealed class BlockCipher
     {
         if (block.Length != BlockSize) throw new ArgumentException("block must be BlockSize bytes", nameof(block));
         if (plaintext.Length < MaxPlaintext) throw new ArgumentException("plaintext buffer too small", nameof(plaintext));
-        var input = new byte[BlockSize];
+        var input = _io;
         block[TagSize..].CopyTo(input);
         block[..TagSize].CopyTo(input.AsSpan(MaxPlaintext));
-        _gcm.Init(false, new AeadParameters(_key, TagSize * 8, IvFor(_baseIv, _counter++)));
+        InitNext(false);
         try
         {
             var n = _gcm.ProcessBytes(input, _work);

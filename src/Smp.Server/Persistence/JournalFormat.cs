@@ -42,10 +42,7 @@ internal static class JournalFormat
         if (r.Op == JournalOp.Msg)
         {
             w.Write(" "u8);
-            var ts = SmpCodec.FormatTimestamp(r.Timestamp);
-            var span = w.GetSpan(ts.Length);
-            for (var i = 0; i < ts.Length; i++) span[i] = (byte)ts[i];
-            w.Advance(ts.Length);
+            SmpCodec.WriteTimestamp(w, r.Timestamp);
             w.Write(" "u8);
             B64.Write(w, r.Body);
         }

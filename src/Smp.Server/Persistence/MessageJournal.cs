@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 
@@ -111,17 +112,25 @@ internal sealed class MessageJournal : IDisposable
 
     /// <summary>Records an accepted message; the caller holds the queue lock and answers OK only after this returns.</summary>
     public void AppendMessage(QueueRecord q, StoredMessage m) =>
-        Append(JournalFormat.ToBytes(new JournalRecord(JournalOp.Msg, q.RecipientId, m.Id, m.Timestamp, m.Body)));
+        Append(new JournalRecord(JournalOp.Msg, q.RecipientId, m.Id, m.Timestamp, m.Body));
 
     /// <summary>Records an ACKed (deleted) message; the caller holds the queue lock.</summary>
     public void AppendAck(QueueRecord q, StoredMessage m) =>
-        Append(JournalFormat.ToBytes(new JournalRecord(JournalOp.Ack, q.RecipientId, m.Id)));
+        Append(new JournalRecord(JournalOp.Ack, q.RecipientId, m.Id));
 
-    private void Append(byte[] record)
+    /// <summary>Records are formatted per thread outside the write lock, into a buffer each thread reuses.</summary>
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_record;
+
+    private void Append(in JournalRecord r)
     {
+        var record = t_record ??= new ArrayBufferWriter<byte>(8192);
+        record.ResetWrittenCount();
+        JournalFormat.Write(record, r);
         lock (_writeLock)
         {
-            (_file ?? throw new ObjectDisposedException(nameof(MessageJournal))).Append(record);
+            // Returns once the OS has the record (AppendOnlyFile has no managed buffer), as OK requires.
+            (_file ?? throw new ObjectDisposedException(nameof(MessageJournal))).Append(record.WrittenSpan);
         }
         Interlocked.Increment(ref _recordsSinceCompaction);
     }

@@ -63,7 +63,7 @@ internal sealed partial class ClientSession
     private void New(SmpTransmission t, SmpCommand.New c)
     {
         if (!RsaPublicKey.TryParse(c.RecipientKey, out var key, out var badSize) && !badSize) throw Error(SmpErrorCode.CmdSyntax);
-        var signed = t.SignedBytes();
+        var signed = SignedPart(t);
         var valid = false;
         if (key is not null)
         {
@@ -89,14 +89,14 @@ internal sealed partial class ClientSession
     {
         var q = _state.Store.FindBySender(t.QueueId);
         var senderKey = q?.SenderKey;
-        var signed = t.Signature.Length == 0 ? null : t.SignedBytes();
+        var isSigned = t.Signature.Length != 0;
         if (q is null)
         {
-            if (signed is not null) SignatureCheck.DummyVerify(t.Signature, signed);
+            if (isSigned) SignatureCheck.DummyVerify(t.Signature, SignedPart(t));
             throw Error(SmpErrorCode.Auth);
         }
         // Unsigned only while unsecured, signed with SK once secured (smp-wire.md §1).
-        if (signed is null ? senderKey is not null : !SignatureCheck.Verify(senderKey, t.Signature, signed)) throw Error(SmpErrorCode.Auth);
+        if (!isSigned ? senderKey is not null : !SignatureCheck.Verify(senderKey, t.Signature, SignedPart(t))) throw Error(SmpErrorCode.Auth);
         var body = c.Body.ToArray();
         var rid = q.RecipientId;
         // The MSG this becomes must fit one block even with an empty corrId; otherwise it could never be delivered.
@@ -117,10 +117,11 @@ internal sealed partial class ClientSession
             if (q.Subscriber is { } subscriber && !q.Delivered)
             {
                 q.Delivered = true;
-                subscriber.Send(Encode([], rid, ToMsg(q.Head!)));
+                // Fits: checked above with MsgLength.
+                subscriber.Send([], rid, ToMsg(q.Head!));
                 _state.Counters.Delivered();
             }
-            Send(Encode(t.CorrId, t.QueueId, SmpCommand.OkResponse));
+            Send(t.CorrId, t.QueueId, SmpCommand.OkResponse);
         }
     }
 
@@ -135,7 +136,7 @@ internal sealed partial class ClientSession
             senderKey = k.SenderKey;
         }
         var q = _state.Store.FindByRecipient(t.QueueId);
-        if (!SignatureCheck.Verify(q?.RecipientKey, t.Signature, t.SignedBytes()) || q is null) throw Error(SmpErrorCode.Auth);
+        if (!SignatureCheck.Verify(q?.RecipientKey, t.Signature, SignedPart(t)) || q is null) throw Error(SmpErrorCode.Auth);
         if (senderKeyBadSize) throw Error(SmpErrorCode.CmdKeySize);
         lock (q)
         {
@@ -148,21 +149,21 @@ internal sealed partial class ClientSession
                 case SmpCommand.Key:
                     if (q.SenderKey is not null) throw Error(SmpErrorCode.Auth);
                     _state.Store.Secure(q, senderKey!);
-                    Send(Encode(t.CorrId, t.QueueId, SmpCommand.OkResponse));
+                    Send(t.CorrId, t.QueueId, SmpCommand.OkResponse);
                     break;
                 case SmpCommand.Ack:
                     Acknowledge(q, t.CorrId);
                     break;
                 case SmpCommand.Off:
                     _state.Store.Suspend(q);
-                    Send(Encode(t.CorrId, t.QueueId, SmpCommand.OkResponse));
+                    Send(t.CorrId, t.QueueId, SmpCommand.OkResponse);
                     break;
                 case SmpCommand.Del:
                     _state.Store.Delete(q);
                     _state.Counters.Removed(q.MessageCount);
                     q.Subscriber?.RemoveSubscription(q);
                     q.Subscriber = null;
-                    Send(Encode(t.CorrId, t.QueueId, SmpCommand.OkResponse));
+                    Send(t.CorrId, t.QueueId, SmpCommand.OkResponse);
                     break;
                 default:
                     throw Error(SmpErrorCode.CmdProhibited);
@@ -208,20 +209,19 @@ internal sealed partial class ClientSession
         _state.Counters.Expired(q.DropExpired(_state.ExpiryCutoff));
         if (q.Head is not { } head)
         {
-            Send(Encode(corrId, q.RecipientId, SmpCommand.OkResponse));
+            Send(corrId, q.RecipientId, SmpCommand.OkResponse);
             return;
         }
         q.Delivered = true;
         _state.Counters.Delivered();
         var msg = ToMsg(head);
-        var reply = Encode(corrId, q.RecipientId, msg);
-        if (reply.Length <= _transport!.MaxTransmission)
+        if (corrId.Length + MsgLength(q.RecipientId.Length, head.Body.Length) <= _transport!.MaxTransmission)
         {
-            Send(reply);
+            Send(corrId, q.RecipientId, msg);
             return;
         }
-        Send(Encode(corrId, q.RecipientId, SmpCommand.OkResponse));
-        Send(Encode([], q.RecipientId, msg));
+        Send(corrId, q.RecipientId, SmpCommand.OkResponse);
+        Send([], q.RecipientId, msg);
     }
 
     private static SmpCommand.Msg ToMsg(StoredMessage m) => new(m.Id, m.Timestamp, m.Body);

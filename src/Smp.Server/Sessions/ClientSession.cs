@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Threading.Channels;
@@ -21,7 +22,8 @@ internal sealed partial class ClientSession
     private readonly byte[] _serverKeyDer;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _cts;
-    private readonly Channel<byte[]> _outgoing = Channel.CreateUnbounded<byte[]>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<Outgoing> _outgoing = Channel.CreateUnbounded<Outgoing>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly ArrayBufferWriter<byte> _signed = new(4096);
     private readonly SemaphoreSlim _drained = new(0, 1);
     private readonly HashSet<QueueRecord> _subscriptions = new(ReferenceEqualityComparer.Instance);
     private readonly int _capacity;
@@ -117,7 +119,8 @@ internal sealed partial class ClientSession
                 Send(Encode([], [], new SmpCommand.Err(SmpErrorCode.Block)));
                 continue;
             }
-            var t = SmpTransmissionCodec.ParseFromClient(plaintext);
+            // Bodies are slices of the plaintext buffer; Execute copies what it keeps before the next read.
+            var t = SmpTransmissionCodec.ParseFromClient(plaintext, plaintext);
             Execute(t);
         }
     }
@@ -125,12 +128,20 @@ internal sealed partial class ClientSession
     private async Task WriteLoopAsync(SmpTransport transport, CancellationToken ct)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var scratch = new ArrayBufferWriter<byte>(transport.BlockSize);
         try
         {
-            await foreach (var block in _outgoing.Reader.ReadAllAsync(ct).ConfigureAwait(false))
+            await foreach (var item in _outgoing.Reader.ReadAllAsync(ct).ConfigureAwait(false))
             {
+                ReadOnlyMemory<byte> transmission = item.Bytes;
+                if (item.Command is { } command)
+                {
+                    scratch.ResetWrittenCount();
+                    SmpTransmissionCodec.Write(scratch, null, item.CorrId, item.QueueId, command);
+                    transmission = scratch.WrittenMemory;
+                }
                 timeout.CancelAfter(_state.Options.WriteTimeout);
-                await transport.WriteAsync(block, timeout.Token).ConfigureAwait(false);
+                await transport.WriteAsync(transmission, timeout.Token).ConfigureAwait(false);
                 if (!timeout.TryReset()) throw new OperationCanceledException(timeout.Token);
                 if (Interlocked.Decrement(ref _queued) < ReadPauseLevel && _drained.CurrentCount == 0)
                 {
@@ -158,7 +169,15 @@ internal sealed partial class ClientSession
     /// Queues one transmission for this client without waiting; may be called under a queue lock from any
     /// session. A full queue disconnects the client.
     /// </summary>
-    public void Send(byte[] transmission)
+    public void Send(byte[] transmission) => Enqueue(new Outgoing(transmission, [], [], null));
+
+    /// <summary>
+    /// As <see cref="Send(byte[])"/>, for a reply the caller knows fits a block: the write loop serialises it
+    /// into its own buffer, so a MSG body goes from the store to the cipher without a copy.
+    /// </summary>
+    public void Send(byte[] corrId, byte[] queueId, SmpCommand command) => Enqueue(new Outgoing(null, corrId, queueId, command));
+
+    private void Enqueue(Outgoing item)
     {
         if (Volatile.Read(ref _aborted) != 0) return;
         if (Interlocked.Increment(ref _queued) > _capacity)
@@ -167,7 +186,7 @@ internal sealed partial class ClientSession
             Abort();
             return;
         }
-        if (!_outgoing.Writer.TryWrite(transmission)) Interlocked.Decrement(ref _queued);
+        if (!_outgoing.Writer.TryWrite(item)) Interlocked.Decrement(ref _queued);
     }
 
     /// <summary>Ends the session from any thread; cancellation callbacks run on the thread pool, never under the caller's locks.</summary>
@@ -217,6 +236,17 @@ internal sealed partial class ClientSession
             }
         }
     }
+
+    /// <summary>The bytes <paramref name="t"/>'s signature covers, in this session's buffer (valid until the next call).</summary>
+    private ReadOnlySpan<byte> SignedPart(SmpTransmission t)
+    {
+        _signed.ResetWrittenCount();
+        t.WriteSignedBytes(_signed);
+        return _signed.WrittenSpan;
+    }
+
+    /// <summary>A transmission for the write loop: <see cref="Bytes"/> made already, or <see cref="Command"/> to serialise.</summary>
+    private readonly record struct Outgoing(byte[]? Bytes, byte[] CorrId, byte[] QueueId, SmpCommand? Command);
 
     /// <summary>A server transmission: empty signature, so it starts with SP (server-ref.md §2).</summary>
     internal static byte[] Encode(ReadOnlySpan<byte> corrId, ReadOnlySpan<byte> queueId, SmpCommand command) =>
