@@ -13,12 +13,12 @@ public sealed class AgentStoreTests
             var path = Path.Combine(dir.FullName, "agent.db");
             await using (var store = await AgentStore.OpenAsync(path))
             {
-                Assert.Equal(2, store.SchemaVersion);
+                Assert.Equal(3, store.SchemaVersion);
                 await store.TransactAsync(tx => tx.InsertConnection(new ConnectionRecord("x", ConnectionKind.Direct, ConnectionStatus.Pending)));
             }
             await using (var again = await AgentStore.OpenAsync(path))
             {
-                Assert.Equal(2, again.SchemaVersion);
+                Assert.Equal(3, again.SchemaVersion);
                 Assert.True(await again.TransactAsync(tx => tx.ConnectionExists("x")));
             }
         }

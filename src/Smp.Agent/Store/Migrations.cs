@@ -143,6 +143,17 @@ internal static class Migrations
             PRIMARY KEY (member, msg_id)
         ) WITHOUT ROWID;
         """,
+
+        // 3: recent receive chain positions per connection (agent.md §4), so that every envelope of a sender's
+        // window sent again after a lost connection or a crash is dropped, not only the last one received.
+        """
+        CREATE TABLE rcv_chain (
+            alias TEXT NOT NULL REFERENCES connections(alias) ON DELETE CASCADE,
+            snd_id INTEGER NOT NULL,                 -- the sender's message id (chain position)
+            hash BLOB NOT NULL,                      -- SHA-256 of the envelope's plaintext
+            PRIMARY KEY (alias, snd_id)
+        ) WITHOUT ROWID;
+        """,
     ];
 
     public static void Apply(SqliteConnection db)

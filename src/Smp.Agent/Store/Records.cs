@@ -39,7 +39,7 @@ public enum JobKind
     CreateReplyQueue = 3,
     /// <summary>Send REPLY (body sealed by CreateReplyQueue).</summary>
     SendReply = 4,
-    /// <summary>Send an agent message (MSG or a group envelope) already sealed in the body.</summary>
+    /// <summary>Send an agent message (MSG or a group envelope) already sealed in the body (queued by agents before <see cref="SendPlainMessage"/>).</summary>
     SendMessage = 5,
     /// <summary>Secure our receive queue with the sender key from the confirmation (SMP KEY).</summary>
     SecureQueue = 6,
@@ -49,6 +49,11 @@ public enum JobKind
     GroupIntroInvite = 8,
     /// <summary>Delete our receive queue on its server and the connection here, after everything queued before it was sent.</summary>
     DropConnection = 9,
+    /// <summary>
+    /// Send an agent message whose plaintext, chain position taken, is the body: sealed for each attempt
+    /// outside any store transaction. The same plaintext every time, so the receiver knows a resent copy.
+    /// </summary>
+    SendPlainMessage = 10,
 }
 
 public sealed record ConnectionRecord(

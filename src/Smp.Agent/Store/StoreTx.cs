@@ -86,17 +86,37 @@ public sealed class StoreTx
     public void SetLastSndHash(string alias, byte[] hash) =>
         Exec("UPDATE connections SET last_snd_hash = $h WHERE alias = $a", ("$a", alias), ("$h", hash));
 
+    /// <summary>
+    /// Chain positions kept per connection in <c>rcv_chain</c> for recognising resent envelopes: more than
+    /// any sender's window (<see cref="AgentOptions.SendWindow"/> is limited to it).
+    /// </summary>
+    public const int ReceivedChainKept = 1024;
+
     /// <summary>Records a received message in the chain and returns its agent message id (R=).</summary>
     public long RecordReceived(string alias, long externalId, byte[] hash)
     {
+        RememberChain(alias, externalId, hash);
         Exec("UPDATE connections SET last_internal_id = last_internal_id + 1, last_ext_snd_id = $e, last_rcv_hash = $h WHERE alias = $a",
             ("$a", alias), ("$e", externalId), ("$h", hash));
         return GetConnection(alias)!.LastInternalId;
     }
 
     /// <summary>Moves the receive chain on for an envelope that is not a client message (no agent message id).</summary>
-    public void RecordChain(string alias, long externalId, byte[] hash) =>
+    public void RecordChain(string alias, long externalId, byte[] hash)
+    {
+        RememberChain(alias, externalId, hash);
         Exec("UPDATE connections SET last_ext_snd_id = $e, last_rcv_hash = $h WHERE alias = $a", ("$a", alias), ("$e", externalId), ("$h", hash));
+    }
+
+    private void RememberChain(string alias, long externalId, byte[] hash)
+    {
+        Exec("INSERT OR REPLACE INTO rcv_chain (alias, snd_id, hash) VALUES ($a, $e, $h)", ("$a", alias), ("$e", externalId), ("$h", hash));
+        Exec("DELETE FROM rcv_chain WHERE alias = $a AND snd_id <= $e", ("$a", alias), ("$e", externalId - ReceivedChainKept));
+    }
+
+    /// <summary>True when the chain received an envelope with this sender id and plaintext hash recently.</summary>
+    public bool ChainHolds(string alias, long externalId, byte[] hash) =>
+        Query("SELECT 1 FROM rcv_chain WHERE alias = $a AND snd_id = $e AND hash = $h", _ => true, ("$a", alias), ("$e", externalId), ("$h", hash)).Count > 0;
 
     public void DeleteConnection(string alias)
     {
@@ -137,6 +157,8 @@ public sealed class StoreTx
         r => new SndQueueRecord(r.GetString(0), r.GetString(1), (byte[])r[2], (byte[])r[3], (byte[])r[4], (byte[])r[5], (QueueStatus)r.GetInt32(6)),
         ("$a", alias)).FirstOrDefault();
 
+    public bool HasSndQueue(string alias) => Query("SELECT 1 FROM snd_queues WHERE alias = $a", _ => true, ("$a", alias)).Count > 0;
+
     public void SetSndQueueStatus(string alias, QueueStatus status) =>
         Exec("UPDATE snd_queues SET status = $st WHERE alias = $a", ("$a", alias), ("$st", (int)status));
 
@@ -154,9 +176,9 @@ public sealed class StoreTx
     private static JobRecord MapJob(SqliteDataReader r) => new(
         r.GetInt64(0), r.GetString(1), (JobKind)r.GetInt32(2), r.GetString(3), r.GetInt64(4), (byte[])r[5], r.GetInt32(6));
 
-    /// <summary>The oldest job of a connection: jobs of one connection run strictly in order.</summary>
-    public JobRecord? NextJob(string alias) => Query(
-        "SELECT id, alias, kind, corr_id, msg_id, body, attempts FROM jobs WHERE alias = $a ORDER BY id LIMIT 1", MapJob, ("$a", alias)).FirstOrDefault();
+    /// <summary>Up to <paramref name="limit"/> oldest jobs of a connection, in order: jobs of one connection run strictly in order.</summary>
+    public List<JobRecord> NextJobs(string alias, int limit) => Query(
+        "SELECT id, alias, kind, corr_id, msg_id, body, attempts FROM jobs WHERE alias = $a ORDER BY id LIMIT $n", MapJob, ("$a", alias), ("$n", limit));
 
     public List<string> AliasesWithJobs() => Query("SELECT DISTINCT alias FROM jobs", r => r.GetString(0));
 
