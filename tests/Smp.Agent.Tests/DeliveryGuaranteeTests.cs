@@ -90,6 +90,29 @@ public sealed class DeliveryGuaranteeTests : IAsyncLifetime
         Assert.EndsWith("\ntwo", next);
     }
 
+    [Fact]
+    public async Task Every_envelope_of_a_window_sent_again_is_dropped_not_only_the_last()
+    {
+        // Pins rcv_chain (Receiver.IsResent, StoreTx.ChainHolds): after a lost connection or a crash the sender
+        // sends its whole unconfirmed window again, so copies of envelopes before the last one arrive too.
+        var q = await ReceiveQueueAsync(_b, "alice");
+        var start = q.Accepted.Count;
+        for (var i = 1; i <= 4; i++) await AliceSendsAsync("m" + i);
+
+        foreach (var copy in q.Accepted.Skip(start).Take(3).ToList())
+        {
+            // One at a time, each ACKed before the next: an ACK names no message, so a late one could remove "five".
+            var acks = q.Acks;
+            await _relay.PushAsync(q, copy with { MsgId = [.. copy.MsgId.Reverse()] });
+            await _relay.WaitAsync(() => q.Acks > acks);
+        }
+        await _a.SendAsync("s5", "bob", "five"u8.ToArray());
+
+        var next = await NextAsync(_bob);
+        Assert.StartsWith("alice: MSG OK", next);
+        Assert.EndsWith("\nfive", next);
+    }
+
     [Theory]
     [InlineData(0, "confirmation")]
     [InlineData(1, "HELLO")]

@@ -5,6 +5,7 @@ using Smp.Agent.Runtime;
 using Smp.Agent.Smp;
 using Smp.Agent.Store;
 using Smp.Protocol.Agent;
+using Smp.Protocol.Smp;
 
 namespace Smp.Agent.Jobs;
 
@@ -58,8 +59,11 @@ internal sealed class Outbox
     private readonly Dictionary<string, TaskCompletionSource> _running = new(StringComparer.Ordinal);
 
     /// <summary>
-    /// Aliases whose last window failed: they send one job at a time until one succeeds. In memory only: a
-    /// restarted agent starts with full windows, and the first failure makes it probe again.
+    /// Aliases whose last window failed: they send one job at a time until one succeeds (false), or after a
+    /// full queue (QUOTA) until they have no jobs left (true). A full queue means a slow reader, and with a
+    /// window a SEND after one refused with QUOTA could be accepted once the reader freed a place, and so
+    /// arrive before it. In memory only: a restarted agent starts with full windows, and the first failure
+    /// makes it probe again.
     /// </summary>
     private readonly ConcurrentDictionary<string, bool> _probing = new(StringComparer.Ordinal);
 
@@ -150,6 +154,7 @@ internal sealed class Outbox
                 var jobs = await _store.TransactAsync(tx => tx.NextJobs(alias, window), _stopping).ConfigureAwait(false);
                 if (jobs.Count == 0)
                 {
+                    _probing.TryRemove(alias, out _);
                     lock (_lock)
                     {
                         if (wake.Task.IsCompleted) continue;
@@ -201,11 +206,15 @@ internal sealed class Outbox
         {
             result = new WindowResult(0, e);
         }
-        if (result.Done > 0) _probing.TryRemove(alias, out _);
+        if (result.Done > 0 && _probing.TryGetValue(alias, out var untilDrained) && !untilDrained) _probing.TryRemove(alias, out _);
         if (result.Failure is null) return JobOutcome.Done;
         var failure = result.Failure;
         var outcome = await ExecuteAsync(jobs[result.Done], () => Task.FromException<JobOutcome>(failure)).ConfigureAwait(false);
-        if (outcome == JobOutcome.Retry) _probing[alias] = true;
+        if (outcome == JobOutcome.Retry)
+        {
+            var quota = failure is SmpClientException { Error: { Kind: SmpClientErrorKind.Smp, SmpError: SmpErrorCode.Quota } };
+            _probing.AddOrUpdate(alias, quota, (_, before) => before || quota);
+        }
         return outcome;
     }
 
