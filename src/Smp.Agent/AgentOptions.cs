@@ -53,6 +53,13 @@ public sealed record AgentOptions
     /// </summary>
     public int SendWindow { get; init; } = 32;
 
+    /// <summary>
+    /// How long a received envelope that is ahead of its connection's chain waits for the ones before it
+    /// (agent.md §4: a sender's window can be reordered by a full queue); after that it is delivered with
+    /// the gap reported. At most 64 envelopes per connection are held.
+    /// </summary>
+    public TimeSpan ReorderHoldLimit { get; init; } = TimeSpan.FromSeconds(60);
+
     public SmpClientOptions SmpClient { get; init; } = new();
 
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;

@@ -58,7 +58,7 @@ public sealed class SmpAgent : IAsyncDisposable
         new ConnectionJobs(Connections, store, Events, Outbox, options).Register();
         Groups = new GroupLayer(store, Connections, Events, Outbox);
         Connections.Attach(Groups);
-        _receiver = new Receiver(Connections, store, Events, Outbox, _log, stopping);
+        _receiver = new Receiver(Connections, store, Events, Outbox, options, _tasks, _log, stopping);
         _commands = new CommandDispatcher(Connections, Groups, Events, _log, stopping);
     }
 

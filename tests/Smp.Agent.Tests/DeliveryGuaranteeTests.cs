@@ -113,6 +113,60 @@ public sealed class DeliveryGuaranteeTests : IAsyncLifetime
         Assert.EndsWith("\nfive", next);
     }
 
+    [Fact]
+    public async Task An_envelope_ahead_of_the_chain_waits_for_the_one_before_it()
+    {
+        // Pins the hold (Receiver.Apply, rcv_held): with a full queue a window is reordered when SEND k gets
+        // QUOTA and k+1 is accepted once the reader freed a place; k comes again after it, then k+1's copy.
+        await AliceSendsAsync("one");
+        var q = await ReceiveQueueAsync(_b, "alice");
+        var options = await _h.StopAgentAsync(_b);
+        await _a.SendAsync("s2", "bob", "two"u8.ToArray());
+        await _a.SendAsync("s3", "bob", "three"u8.ToArray());
+        await _alice.ExpectAsync("bob", "SENT");
+        await _alice.ExpectAsync("bob", "SENT");
+        var (two, three) = (q.Messages[0], q.Messages[1]);
+        q.Messages.Clear();
+        q.Messages.AddRange([three, two, three with { MsgId = [.. three.MsgId.Reverse()] }]);
+
+        _b = await _h.StartAgentAsync(options);
+        var bob = _b.Connect("bob again");
+        await _b.SubscribeAllAsync(bob);
+        // Skipping what came before (CON and "one", given again: this test never marks outputs delivered).
+        foreach (var expected in new[] { "two", "three" })
+        {
+            var msg = (await bob.ExpectAsync(o => o.Alias == "alice" && o.Text().StartsWith("MSG", StringComparison.Ordinal) && !o.Text().EndsWith("\none", StringComparison.Ordinal))).Text();
+            Assert.StartsWith("MSG OK", msg);
+            Assert.EndsWith("\n" + expected, msg);
+        }
+        await _a.SendAsync("s4", "bob", "four"u8.ToArray());
+        var fourth = (await bob.ExpectAsync("alice", "MSG")).Text();
+        Assert.StartsWith("MSG OK", fourth);
+        Assert.EndsWith("\nfour", fourth);
+    }
+
+    [Fact]
+    public async Task An_envelope_ahead_of_a_gap_that_never_fills_is_delivered_after_the_hold_limit_with_the_gap_reported()
+    {
+        // Pins the release of held envelopes (Receiver.ReleaseExpiredAsync): a sender that gave up on a message
+        // leaves a real gap, and what was held behind it must not wait for ever.
+        await AliceSendsAsync("one");
+        var q = await ReceiveQueueAsync(_b, "alice");
+        var options = await _h.StopAgentAsync(_b);
+        await _a.SendAsync("s2", "bob", "two"u8.ToArray());
+        await _a.SendAsync("s3", "bob", "three"u8.ToArray());
+        await _alice.ExpectAsync("bob", "SENT");
+        await _alice.ExpectAsync("bob", "SENT");
+        q.Messages.RemoveAt(0);
+
+        _b = await _h.StartAgentAsync(options with { ReorderHoldLimit = TimeSpan.FromMilliseconds(300) });
+        var bob = _b.Connect("bob again");
+        await _b.SubscribeAllAsync(bob);
+        var msg = (await bob.ExpectAsync(o => o.Alias == "alice" && o.Text().StartsWith("MSG", StringComparison.Ordinal) && !o.Text().EndsWith("\none", StringComparison.Ordinal))).Text();
+        Assert.StartsWith("MSG ERR NO_ID", msg);
+        Assert.EndsWith("\nthree", msg);
+    }
+
     [Theory]
     [InlineData(0, "confirmation")]
     [InlineData(1, "HELLO")]

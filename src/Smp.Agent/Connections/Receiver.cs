@@ -24,11 +24,16 @@ internal sealed class Receiver
     private readonly EventRouter _router;
     private readonly Outbox _outbox;
     private readonly AckTracker _acks;
+    private readonly AgentOptions _options;
+    private readonly BackgroundTasks _tasks;
     private readonly ILogger _log;
     private readonly CancellationToken _stopping;
 
-    public Receiver(ConnectionEngine engine, AgentStore store, EventRouter router, Outbox outbox, ILogger log, CancellationToken stopping)
+    public Receiver(ConnectionEngine engine, AgentStore store, EventRouter router, Outbox outbox, AgentOptions options, BackgroundTasks tasks, ILogger log,
+        CancellationToken stopping)
     {
+        _options = options;
+        _tasks = tasks;
         _engine = engine;
         _store = store;
         _router = router;
@@ -100,6 +105,14 @@ internal sealed class Receiver
         fx.Dispatch.Add(rcv.Alias);
         await _outbox.RunEffectsAsync(fx).ConfigureAwait(false);
         await _acks.AckAsync(m.Server, m.RecipientId, m.MsgId, rcv.RcvKey).ConfigureAwait(false);
+        foreach (var alias in fx.Held)
+        {
+            _tasks.Run("releasing held envelopes", async () =>
+            {
+                await Task.Delay(_options.ReorderHoldLimit, _stopping).ConfigureAwait(false);
+                await ReleaseExpiredAsync(alias).ConfigureAwait(false);
+            });
+        }
     }
 
     /// <summary>Applies one server message within the transaction; what to do after commit goes to <paramref name="fx"/>.</summary>
@@ -151,27 +164,80 @@ internal sealed class Receiver
                 fx.Kick.Add(alias);
                 return;
 
-            case AgentPlaintext.Message { Envelope: AgentEnvelope.Msg msg } env:
-            {
-                if (rcv.Status != QueueStatus.Active || conn.Kind != ConnectionKind.Direct) { Reject(AgentErrorCode.AgentProhibited); return; }
-                var integrity = MsgIntegrity.Check(conn.LastExtSndId, conn.LastRcvHash ?? [], env.SndMsgId, env.PrevMsgHash);
-                var internalId = tx.RecordReceived(alias, env.SndMsgId, hash);
-                tx.InsertEvent(alias, "", AgentWire.Payload(new AgentCommand.Msg(integrity, internalId, DateTimeOffset.UtcNow, m.MsgId, m.Timestamp, env.SndMsgId, env.Timestamp, msg.Body)));
-                return;
-            }
-
             case AgentPlaintext.Message env:
-                // Not ours (a group envelope): the layer above applies it.
                 if (rcv.Status != QueueStatus.Active) { Reject(AgentErrorCode.AgentProhibited); return; }
-                // Received is received, accepted or not: the chain moves on, so the next MSG is not reported as a gap.
-                if (env.SndMsgId > 0) tx.RecordChain(alias, env.SndMsgId, hash);
-                if (!_engine.UpperLayer.Apply(tx, conn, env, fx)) Reject(AgentErrorCode.AgentProhibited);
+                if (env.SndMsgId > conn.LastExtSndId + 1)
+                {
+                    // Ahead of the chain: an earlier envelope of the sender's window was refused (QUOTA) and comes
+                    // again after this one. Held, so the client gets them in order; ACKed all the same.
+                    if (tx.HoldAhead(alias, new HeldEnvelope(env.SndMsgId, hash, m.MsgId, m.Timestamp, opened.Plaintext!), conn.LastExtSndId, _options.ReorderHoldLimit))
+                    {
+                        fx.Held.Add(alias);
+                        return;
+                    }
+                    // Held too long or too much: that gap is real (the sender gave up on a message); what is held goes first.
+                    ReleaseHeld(tx, alias, all: true, fx);
+                    conn = tx.GetConnection(alias)!;
+                }
+                ApplyChained(tx, rcv, conn, env, hash, m.MsgId, m.Timestamp, fx);
+                ReleaseHeld(tx, alias, all: false, fx);
                 return;
 
             default:
                 Reject(AgentErrorCode.AgentProhibited);
                 return;
         }
+    }
+
+    /// <summary>A chained envelope in its place: a client's MSG, or one for the layer above (a group envelope).</summary>
+    private void ApplyChained(StoreTx tx, RcvQueueRecord rcv, ConnectionRecord conn, AgentPlaintext.Message env, byte[] hash, byte[] brokerId,
+        DateTimeOffset brokerTs, Effects fx)
+    {
+        var alias = conn.Alias;
+        var errorAlias = conn.Owner.Length > 0 ? conn.Owner : alias;
+        fx.Dispatch.Add(errorAlias);
+        if (env.Envelope is AgentEnvelope.Msg msg)
+        {
+            if (conn.Kind != ConnectionKind.Direct) { tx.InsertEvent(errorAlias, "", AgentWire.Err(AgentErrorCode.AgentProhibited)); return; }
+            var integrity = MsgIntegrity.Check(conn.LastExtSndId, conn.LastRcvHash ?? [], env.SndMsgId, env.PrevMsgHash);
+            var internalId = tx.RecordReceived(alias, env.SndMsgId, hash);
+            tx.InsertEvent(alias, "", AgentWire.Payload(new AgentCommand.Msg(integrity, internalId, DateTimeOffset.UtcNow, brokerId, brokerTs, env.SndMsgId, env.Timestamp, msg.Body)));
+            return;
+        }
+        // Not ours (a group envelope): the layer above applies it. Received is received, accepted or not: the
+        // chain moves on, so the next MSG is not reported as a gap.
+        if (env.SndMsgId > 0) tx.RecordChain(alias, env.SndMsgId, hash);
+        if (!_engine.UpperLayer.Apply(tx, conn, env, fx)) tx.InsertEvent(errorAlias, "", AgentWire.Err(AgentErrorCode.AgentProhibited));
+    }
+
+    /// <summary>
+    /// Applies held envelopes that are next in the chain now, or with <paramref name="all"/> every held one in
+    /// order (their gaps are then reported by the MSG integrity, as without holding).
+    /// </summary>
+    private void ReleaseHeld(StoreTx tx, string alias, bool all, Effects fx)
+    {
+        while (true)
+        {
+            var conn = tx.GetConnection(alias);
+            var rcv = tx.GetRcvQueue(alias);
+            if (conn is null || rcv is null) return;
+            var held = tx.TakeHeld(alias, all ? null : conn.LastExtSndId + 1);
+            if (held is null) return;
+            // Decoded and checked when it arrived.
+            if (AgentPlaintextCodec.TryDecode(held.Plaintext, out var message) && message is AgentPlaintext.Message env)
+                ApplyChained(tx, rcv, conn, env, held.Hash, held.BrokerId, held.BrokerTs, fx);
+        }
+    }
+
+    /// <summary>After the hold limit: envelopes still held for a connection go to the client in order, gaps reported.</summary>
+    private async Task ReleaseExpiredAsync(string alias)
+    {
+        var fx = new Effects();
+        await _store.TransactAsync(tx =>
+        {
+            if (tx.OldestHeld(alias) is { } since && since <= DateTime.UtcNow - _options.ReorderHoldLimit) ReleaseHeld(tx, alias, all: true, fx);
+        }).ConfigureAwait(false);
+        await _outbox.RunEffectsAsync(fx).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -183,7 +249,8 @@ internal sealed class Receiver
     private static bool IsResent(StoreTx tx, ConnectionRecord conn, RcvQueueRecord rcv, AgentPlaintext message, byte[] hash) => message switch
     {
         AgentPlaintext.Message { SndMsgId: > 0 } m =>
-            (m.SndMsgId == conn.LastExtSndId && hash.AsSpan().SequenceEqual(conn.LastRcvHash)) || tx.ChainHolds(conn.Alias, m.SndMsgId, hash),
+            (m.SndMsgId == conn.LastExtSndId && hash.AsSpan().SequenceEqual(conn.LastRcvHash)) || tx.ChainHolds(conn.Alias, m.SndMsgId, hash)
+            || tx.IsHeld(conn.Alias, m.SndMsgId, hash),
         AgentPlaintext.Confirmation c => rcv.Status != QueueStatus.New && rcv.SenderKey is not null && rcv.SenderKey.AsSpan().SequenceEqual(c.SenderKey),
         AgentPlaintext.Message { Envelope: AgentEnvelope.Hello h } =>
             rcv.Status == QueueStatus.Active && rcv.VerifyKey is not null && rcv.VerifyKey.AsSpan().SequenceEqual(h.VerifyKey),

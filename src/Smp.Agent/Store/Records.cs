@@ -91,4 +91,7 @@ public sealed record SndQueueRecord(
 
 public sealed record JobRecord(long Id, string Alias, JobKind Kind, string CorrId, long MsgId, byte[] Body, int Attempts);
 
+/// <summary>A received envelope ahead of its chain, kept decrypted until the ones before it arrive.</summary>
+public sealed record HeldEnvelope(long SndId, byte[] Hash, byte[] BrokerId, DateTimeOffset BrokerTs, byte[] Plaintext);
+
 public sealed record EventRecord(long Id, string Alias, string CorrId, byte[] Payload);

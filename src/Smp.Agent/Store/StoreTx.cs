@@ -124,6 +124,41 @@ public sealed class StoreTx
         Exec("DELETE FROM events WHERE alias = $a AND corr_id = ''", ("$a", alias));
     }
 
+    /// <summary>Envelopes held ahead of a connection's chain at most, and how far ahead one may be.</summary>
+    public const int MaxHeld = 64;
+
+    /// <summary>
+    /// Holds an envelope that is ahead of the chain at <paramref name="lastId"/>; false when it may not wait: too
+    /// far ahead, too many held, or the oldest held waited <paramref name="limit"/> already.
+    /// </summary>
+    public bool HoldAhead(string alias, HeldEnvelope e, long lastId, TimeSpan limit)
+    {
+        if (e.SndId - lastId > MaxHeld) return false;
+        var (count, oldest) = Query("SELECT COUNT(*), MIN(held_at) FROM rcv_held WHERE alias = $a",
+            r => (r.GetInt32(0), r.IsDBNull(1) ? (DateTime?)null : DateTime.Parse(r.GetString(1), CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind)), ("$a", alias))[0];
+        if (count >= MaxHeld || oldest <= DateTime.UtcNow - limit) return false;
+        Exec("INSERT OR IGNORE INTO rcv_held (alias, snd_id, hash, broker_id, broker_ts, plaintext, held_at) VALUES ($a, $s, $h, $b, $t, $p, $at)",
+            ("$a", alias), ("$s", e.SndId), ("$h", e.Hash), ("$b", e.BrokerId), ("$t", e.BrokerTs.ToString("O", CultureInfo.InvariantCulture)),
+            ("$p", e.Plaintext), ("$at", Now()));
+        return true;
+    }
+
+    /// <summary>Removes and returns the held envelope at <paramref name="sndId"/>, or the lowest one when null.</summary>
+    public HeldEnvelope? TakeHeld(string alias, long? sndId)
+    {
+        var held = Query("SELECT snd_id, hash, broker_id, broker_ts, plaintext FROM rcv_held WHERE alias = $a AND ($s IS NULL OR snd_id = $s) ORDER BY snd_id LIMIT 1",
+            r => new HeldEnvelope(r.GetInt64(0), (byte[])r[1], (byte[])r[2], DateTimeOffset.Parse(r.GetString(3), CultureInfo.InvariantCulture), (byte[])r[4]),
+            ("$a", alias), ("$s", sndId)).FirstOrDefault();
+        if (held is not null) Exec("DELETE FROM rcv_held WHERE alias = $a AND snd_id = $s", ("$a", alias), ("$s", held.SndId));
+        return held;
+    }
+
+    public bool IsHeld(string alias, long sndId, byte[] hash) =>
+        Query("SELECT 1 FROM rcv_held WHERE alias = $a AND snd_id = $s AND hash = $h", _ => true, ("$a", alias), ("$s", sndId), ("$h", hash)).Count > 0;
+
+    public DateTime? OldestHeld(string alias) => Query("SELECT MIN(held_at) FROM rcv_held WHERE alias = $a",
+        r => r.IsDBNull(0) ? (DateTime?)null : DateTime.Parse(r.GetString(0), CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind), ("$a", alias))[0];
+
     // --- queues ---
 
     public void InsertRcvQueue(RcvQueueRecord q) => Exec(
