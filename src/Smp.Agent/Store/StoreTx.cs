@@ -6,35 +6,32 @@ namespace Smp.Agent.Store;
 /// <summary>Typed access to the store inside one transaction (see <see cref="AgentStore.TransactAsync{T}"/>).</summary>
 public sealed class StoreTx
 {
-    private readonly SqliteConnection _db;
     private readonly SqliteTransaction _tx;
+    private readonly PreparedCommands _commands;
 
-    internal StoreTx(SqliteConnection db, SqliteTransaction tx)
+    internal StoreTx(SqliteTransaction tx, PreparedCommands commands)
     {
-        _db = db;
         _tx = tx;
+        _commands = commands;
     }
 
     internal static string Now() => DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture);
 
+    /// <summary>The store's prepared command for <paramref name="sql"/>, bound to this transaction and these arguments.</summary>
     private SqliteCommand Cmd(string sql, params (string Name, object? Value)[] args)
     {
-        var cmd = _db.CreateCommand();
+        var cmd = _commands.Get(sql);
         cmd.Transaction = _tx;
-        cmd.CommandText = sql;
+        cmd.Parameters.Clear();
         foreach (var (name, value) in args) cmd.Parameters.AddWithValue(name, value ?? DBNull.Value);
         return cmd;
     }
 
-    internal int Exec(string sql, params (string, object?)[] args)
-    {
-        using var cmd = Cmd(sql, args);
-        return cmd.ExecuteNonQuery();
-    }
+    internal int Exec(string sql, params (string, object?)[] args) => Cmd(sql, args).ExecuteNonQuery();
 
     internal List<T> Query<T>(string sql, Func<SqliteDataReader, T> map, params (string, object?)[] args)
     {
-        using var cmd = Cmd(sql, args);
+        var cmd = Cmd(sql, args);
         using var r = cmd.ExecuteReader();
         var list = new List<T>();
         while (r.Read()) list.Add(map(r));
@@ -252,4 +249,32 @@ public sealed class StoreTx
     /// <summary>Records a server message id; false when it was seen before on this connection.</summary>
     public bool MarkSeen(string alias, byte[] brokerId) =>
         Exec("INSERT OR IGNORE INTO rcv_seen (alias, broker_id, seen_at) VALUES ($a, $b, $t)", ("$a", alias), ("$b", brokerId), ("$t", Now())) == 1;
+}
+
+/// <summary>
+/// Commands by their SQL, kept prepared across transactions: parsing and preparing a statement costs more
+/// than running most of ours. Used under the store's gate only, like the connection they belong to.
+/// </summary>
+internal sealed class PreparedCommands(SqliteConnection db) : IDisposable
+{
+    /// <summary>Our statements are constants (a few with variants); more than this means something builds SQL.</summary>
+    private const int Limit = 512;
+
+    private readonly Dictionary<string, SqliteCommand> _commands = new(StringComparer.Ordinal);
+
+    public SqliteCommand Get(string sql)
+    {
+        if (_commands.TryGetValue(sql, out var cmd)) return cmd;
+        if (_commands.Count >= Limit) Dispose();
+        cmd = db.CreateCommand();
+        cmd.CommandText = sql;
+        _commands[sql] = cmd;
+        return cmd;
+    }
+
+    public void Dispose()
+    {
+        foreach (var cmd in _commands.Values) cmd.Dispose();
+        _commands.Clear();
+    }
 }
