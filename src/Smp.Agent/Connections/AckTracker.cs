@@ -28,37 +28,15 @@ internal sealed class AckTracker(SmpClientPool smp, ILogger log, CancellationTok
 
     private static string QueueKey(SmpServerAddress server, byte[] recipientId) => server + "/" + Convert.ToBase64String(recipientId);
 
-    /// <summary>
-    /// An ACK for a message on this queue signed ahead, while the message is applied; give it to
-    /// <see cref="AckAsync"/>, which sends it only if an ACK is due. Its failure is <see cref="AckAsync"/>'s.
-    /// </summary>
-    public Task<SmpPreparedCommand> PrepareAsync(SmpServerAddress server, byte[] recipientId, byte[] rcvKey) => Task.Run(async () =>
-    {
-        using var key = RsaKeys.Private.Rent(rcvKey);
-        return await smp.PrepareAckAsync(server, recipientId, key.Key, stopping).ConfigureAwait(false);
-    });
-
     /// <summary>ACKs message <paramref name="msgId"/> on its queue, unless it is the one ACKed last there.</summary>
-    public async Task AckAsync(SmpServerAddress server, byte[] recipientId, byte[] msgId, byte[] rcvKey, Task<SmpPreparedCommand>? prepared = null)
+    public async Task AckAsync(SmpServerAddress server, byte[] recipientId, byte[] msgId, byte[] rcvKey)
     {
         var queueKey = QueueKey(server, recipientId);
-        if (_lastAcked.TryGetValue(queueKey, out var acked) && acked.AsSpan().SequenceEqual(msgId))
-        {
-            // Not sent: its failure, if it failed, is of no interest.
-            prepared?.ContinueWith(t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
-            return;
-        }
+        if (_lastAcked.TryGetValue(queueKey, out var acked) && acked.AsSpan().SequenceEqual(msgId)) return;
+        using var key = RsaKeys.Private.Rent(rcvKey);
         try
         {
-            if (prepared is not null)
-            {
-                await (await prepared.ConfigureAwait(false)).SendAsync(stopping).ConfigureAwait(false);
-            }
-            else
-            {
-                using var key = RsaKeys.Private.Rent(rcvKey);
-                await smp.AckAsync(server, recipientId, key.Key, stopping).ConfigureAwait(false);
-            }
+            await smp.AckAsync(server, recipientId, key.Key, stopping).ConfigureAwait(false);
             _lastAcked[queueKey] = msgId;
             _pending.TryRemove(queueKey, out _);
         }

@@ -98,15 +98,13 @@ internal sealed class Receiver
             _log.LogInformation("message for an unknown queue on {Server} ignored", m.Server);
             return;
         }
-        // The ACK is signed meanwhile; it is sent only after the commit.
-        var ack = _acks.PrepareAsync(m.Server, m.RecipientId, rcv.RcvKey);
         // Opened with the keys read just now: only this loop changes them (HELLO), and Apply checks anyway.
         var opened = Opened.Open(rcv, m.Body.Span);
         var fx = new Effects();
         await _store.TransactAsync(tx => Apply(tx, rcv.Alias, m, opened, fx)).ConfigureAwait(false);
         fx.Dispatch.Add(rcv.Alias);
         await _outbox.RunEffectsAsync(fx).ConfigureAwait(false);
-        await _acks.AckAsync(m.Server, m.RecipientId, m.MsgId, rcv.RcvKey, ack).ConfigureAwait(false);
+        await _acks.AckAsync(m.Server, m.RecipientId, m.MsgId, rcv.RcvKey).ConfigureAwait(false);
         foreach (var alias in fx.Held)
         {
             _tasks.Run("releasing held envelopes", async () =>
