@@ -14,6 +14,7 @@ gen agent-setup agent-setup --connections 10
 gen agent-messages-1 agent-messages --connections 1 --messages 200 --window 16
 gen agent-latency-1 agent-messages --connections 1 --messages 30 --window 1
 gen agent-messages-10 agent-messages --connections 10 --messages 30 --window 16
+gen agent-tcp agent-tcp --messages 300 --one-at-a-time 100 --warmup 20
 gen agent-memory agent-memory --connections 30
 gen group-5 group --members 5 --messages 4
 gen group-10 group --members 10 --messages 4

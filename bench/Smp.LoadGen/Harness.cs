@@ -33,7 +33,10 @@ internal sealed class Harness : IAsyncDisposable
         return new SmpServerAddress("127.0.0.1", server.Port, server.Address.KeyHash);
     }
 
-    public async Task<SmpAgent> StartAgentAsync(string name, int keyBits, int keyPoolSize, params SmpServerAddress[] servers)
+    public Task<SmpAgent> StartAgentAsync(string name, int keyBits, int keyPoolSize, params SmpServerAddress[] servers) =>
+        StartAgentAsync(name, keyBits, keyPoolSize, new AgentOptions().SendWindow, servers);
+
+    public async Task<SmpAgent> StartAgentAsync(string name, int keyBits, int keyPoolSize, int sendWindow, params SmpServerAddress[] servers)
     {
         var agent = await SmpAgent.StartAsync(new AgentOptions
         {
@@ -41,6 +44,9 @@ internal sealed class Harness : IAsyncDisposable
             DatabasePath = Path.Combine(_dir.FullName, name + ".db"),
             KeyBits = keyBits,
             KeyPoolSize = keyPoolSize,
+            SendWindow = sendWindow,
+            // An external relay given by address may be any of ours; loopback is the only network here.
+            AllowUnverifiedServers = servers.Any(s => s.KeyHash is null),
             RetryInitialDelay = TimeSpan.FromMilliseconds(20),
             RetryMaxDelay = TimeSpan.FromMilliseconds(500),
             SmpClient = new SmpClientOptions

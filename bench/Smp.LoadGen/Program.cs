@@ -19,6 +19,10 @@ if (args.Length == 0 || args[0] is "-h" or "--help")
                              --connections 10 --key-bits 2048
           agent-messages   messages/s and latency through duplex connections between two agents
                              --connections 1 --messages 200 --window 16 --key-bits 2048 --duration 60
+          agent-tcp        two agents over their TCP client protocol, one connection: a burst of SENDs written
+                           at once (msg/s), then one at a time (latency), CPU per message of this process
+                             --messages 300 --one-at-a-time 100 --warmup 20 --window 32 --key-bits 2048
+                             --server host:port#keyHash (an external relay, so its CPU is not counted)
           agent-memory     bytes per idle duplex connection (both agents in one process)
                              --connections 30 --key-bits 2048
           group            n-th member to GALL and group messages/s, one agent per member
@@ -47,6 +51,9 @@ try
             break;
         case "agent-messages":
             await AgentScenarios.MessagesAsync(options, stop.Token);
+            break;
+        case "agent-tcp":
+            await AgentTcpScenario.RunAsync(options, stop.Token);
             break;
         case "agent-memory":
             await AgentScenarios.MemoryAsync(options, stop.Token);

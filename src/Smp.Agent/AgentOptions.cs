@@ -46,6 +46,20 @@ public sealed record AgentOptions
     /// </summary>
     public TimeSpan SeenIdRetention { get; init; } = TimeSpan.FromDays(45);
 
+    /// <summary>
+    /// SENDs of one connection in flight at once, each sent without waiting for the previous one's OK
+    /// (agent.md §4). 1 is stop-and-wait; at most what a receiver remembers of its chain (1024), so that a
+    /// whole window sent again is recognised.
+    /// </summary>
+    public int SendWindow { get; init; } = 32;
+
+    /// <summary>
+    /// How long a received envelope that is ahead of its connection's chain waits for the ones before it
+    /// (agent.md §4: a sender's window can be reordered by a full queue); after that it is delivered with
+    /// the gap reported. At most 64 envelopes per connection are held.
+    /// </summary>
+    public TimeSpan ReorderHoldLimit { get; init; } = TimeSpan.FromSeconds(60);
+
     public SmpClientOptions SmpClient { get; init; } = new();
 
     /// <summary>How long one answer of the store serves metric scrapes (tests read fresh counts with zero).</summary>
@@ -56,6 +70,8 @@ public sealed record AgentOptions
     /// <summary>Refuses options an agent cannot run with; warns about each server whose identity will not be checked.</summary>
     internal void Validate()
     {
+        if (SendWindow is < 1 or > Store.StoreTx.ReceivedChainKept)
+            throw new ArgumentException($"the send window must be between 1 and {Store.StoreTx.ReceivedChainKept}", nameof(SendWindow));
         if (Servers.Count == 0) throw new ArgumentException("at least one SMP server is needed", nameof(Servers));
         var unverified = Servers.Where(s => s.KeyHash is null).ToList();
         if (unverified.Count == 0) return;

@@ -67,7 +67,7 @@ public sealed class SmpAgent : IAsyncDisposable
         new ConnectionJobs(Connections, store, Events, Outbox, counters, options).Register();
         Groups = new GroupLayer(store, Connections, Events, Outbox);
         Connections.Attach(Groups);
-        _receiver = new Receiver(Connections, store, Events, Outbox, counters, _log, stopping);
+        _receiver = new Receiver(Connections, store, Events, Outbox, options, _tasks, counters, _log, stopping);
         _commands = new CommandDispatcher(Connections, Groups, Events, _log, stopping);
         _metrics = new AgentMetrics(store, counters, _smp, options.MetricsStoreCache);
     }

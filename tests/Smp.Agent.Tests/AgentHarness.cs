@@ -13,19 +13,21 @@ internal sealed class AgentHarness : IAsyncDisposable
     private readonly List<SmpAgent> _agents = [];
 
     /// <summary>A server behind a gate whose port stays while the server stops and starts again on a fresh port.</summary>
-    private sealed class ServerSlot(string name, TcpGate gate)
+    private sealed class ServerSlot(string name, TcpGate gate, int quota)
     {
         public string Name { get; } = name;
         public TcpGate Gate { get; } = gate;
+        public int Quota { get; } = quota;
         public SmpServer? Server { get; set; }
     }
 
     public string Dir => _dir.FullName;
 
     /// <summary>Starts a server; its address stays valid across <see cref="StopServerAsync"/> and <see cref="RestartServerAsync"/>.</summary>
-    public async Task<SmpServerAddress> StartServerAsync(string name = "server")
+    /// <remarks><paramref name="quota"/>: waiting messages per queue before SEND gets ERR QUOTA.</remarks>
+    public async Task<SmpServerAddress> StartServerAsync(string name = "server", int quota = 128)
     {
-        var slot = new ServerSlot(name, TcpGate.Start());
+        var slot = new ServerSlot(name, TcpGate.Start(), quota);
         _servers.Add(slot);
         return await RunAsync(slot);
     }
@@ -38,6 +40,7 @@ internal sealed class AgentHarness : IAsyncDisposable
             Port = 0,
             BindAddress = IPAddress.Loopback,
             StatsInterval = TimeSpan.Zero,
+            MaxMessagesPerQueue = slot.Quota,
         });
         slot.Server = server;
         slot.Gate.Backend = server.Port;

@@ -13,12 +13,12 @@ public sealed class AgentStoreTests
             var path = Path.Combine(dir.FullName, "agent.db");
             await using (var store = await AgentStore.OpenAsync(path))
             {
-                Assert.Equal(2, store.SchemaVersion);
+                Assert.Equal(3, store.SchemaVersion);
                 await store.TransactAsync(tx => tx.InsertConnection(new ConnectionRecord("x", ConnectionKind.Direct, ConnectionStatus.Pending)));
             }
             await using (var again = await AgentStore.OpenAsync(path))
             {
-                Assert.Equal(2, again.SchemaVersion);
+                Assert.Equal(3, again.SchemaVersion);
                 Assert.True(await again.TransactAsync(tx => tx.ConnectionExists("x")));
             }
         }
@@ -26,6 +26,56 @@ public sealed class AgentStoreTests
         {
             dir.Delete(recursive: true);
         }
+    }
+
+    [Fact]
+    public async Task A_store_at_schema_2_migrates_to_3_keeping_its_rows_and_queued_jobs()
+    {
+        var dir = Directory.CreateTempSubdirectory("smp-store-");
+        try
+        {
+            var path = Path.Combine(dir.FullName, "agent.db");
+            using (var raw = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path};Pooling=False"))
+            {
+                // A database as the agent before migration 3 left it, with a sealed message queued (JobKind 5).
+                raw.Open();
+                using var cmd = raw.CreateCommand();
+                cmd.CommandText = Migrations.Steps[0] + Migrations.Steps[1] + """
+                    PRAGMA user_version = 2;
+                    INSERT INTO connections (alias, kind, status, created_at, last_ext_snd_id, last_rcv_hash) VALUES ('x', 1, 3, '2026-01-01', 7, x'0102');
+                    INSERT INTO jobs (alias, kind, corr_id, msg_id, body, created_at) VALUES ('x', 5, 'c', 3, x'aabb', '2026-01-01');
+                    """;
+                cmd.ExecuteNonQuery();
+            }
+            await using var store = await AgentStore.OpenAsync(path);
+            Assert.Equal(3, store.SchemaVersion);
+            var (conn, jobs) = await store.TransactAsync(tx => (tx.GetConnection("x"), tx.NextJobs("x", 10)));
+            Assert.Equal(7, conn!.LastExtSndId);
+            Assert.Equal([1, 2], conn.LastRcvHash);
+            var job = Assert.Single(jobs);
+            Assert.Equal((JobKind.SendMessage, "c", 3L), (job.Kind, job.CorrId, job.MsgId));
+            Assert.Equal([0xaa, 0xbb], job.Body);
+            Assert.False(await store.TransactAsync(tx => tx.ChainHolds("x", 7, [1, 2])));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task The_receive_chain_remembers_the_last_1024_positions_of_a_connection()
+    {
+        await using var store = await AgentStore.OpenAsync(":memory:");
+        await store.TransactAsync(tx => tx.InsertConnection(new ConnectionRecord("x", ConnectionKind.Direct, ConnectionStatus.Active)));
+        await store.TransactAsync(tx =>
+        {
+            for (var i = 1; i <= 1100; i++) tx.RecordReceived("x", i, [(byte)(i % 256)]);
+        });
+        Assert.False(await store.TransactAsync(tx => tx.ChainHolds("x", 76, [76])));
+        Assert.True(await store.TransactAsync(tx => tx.ChainHolds("x", 77, [77])));
+        Assert.True(await store.TransactAsync(tx => tx.ChainHolds("x", 1100, [1100 % 256])));
+        Assert.False(await store.TransactAsync(tx => tx.ChainHolds("x", 1100, [0])));
     }
 
     [Fact]

@@ -90,6 +90,92 @@ public sealed class DeliveryGuaranteeTests : IAsyncLifetime
         Assert.EndsWith("\ntwo", next);
     }
 
+    [Fact]
+    public async Task Every_envelope_of_a_window_sent_again_is_dropped_not_only_the_last()
+    {
+        // Pins rcv_chain (Receiver.IsResent, StoreTx.ChainHolds): after a lost connection or a crash the sender
+        // sends its whole unconfirmed window again, so copies of envelopes before the last one arrive too.
+        var q = await ReceiveQueueAsync(_b, "alice");
+        var start = q.Accepted.Count;
+        for (var i = 1; i <= 4; i++) await AliceSendsAsync("m" + i);
+
+        foreach (var copy in q.Accepted.Skip(start).Take(3).ToList())
+        {
+            // One at a time, each ACKed before the next: an ACK names no message, so a late one could remove "five".
+            var acks = q.Acks;
+            await _relay.PushAsync(q, copy with { MsgId = [.. copy.MsgId.Reverse()] });
+            await _relay.WaitAsync(() => q.Acks > acks);
+        }
+        await _a.SendAsync("s5", "bob", "five"u8.ToArray());
+
+        var next = await NextAsync(_bob);
+        Assert.StartsWith("alice: MSG OK", next);
+        Assert.EndsWith("\nfive", next);
+    }
+
+    /// <summary>Bob has "one"; his agent stops; "two" and "three" wait on the relay, in its queue's Messages.</summary>
+    private async Task<(ScriptedRelay.RelayQueue Queue, AgentOptions BobOptions)> TwoAndThreeWaitWhileBobIsAwayAsync()
+    {
+        await AliceSendsAsync("one");
+        var q = await ReceiveQueueAsync(_b, "alice");
+        var options = await _h.StopAgentAsync(_b);
+        await _a.SendAsync("s2", "bob", "two"u8.ToArray());
+        await _a.SendAsync("s3", "bob", "three"u8.ToArray());
+        await _alice.ExpectAsync("bob", "SENT");
+        await _alice.ExpectAsync("bob", "SENT");
+        return (q, options);
+    }
+
+    /// <summary>Bob's agent back on its store, and a new session of his holding every connection.</summary>
+    private async Task<ClientSession> BobComesBackAsync(AgentOptions options)
+    {
+        _b = await _h.StartAgentAsync(options);
+        var bob = _b.Connect("bob again");
+        await _b.SubscribeAllAsync(bob);
+        return bob;
+    }
+
+    /// <summary>The next MSG on "alice" other than "one" (given again: these tests never mark outputs delivered).</summary>
+    private static async Task<string> NextNewMsgAsync(ClientSession bob) =>
+        (await bob.ExpectAsync(o => o.Alias == "alice" && o.Text().StartsWith("MSG", StringComparison.Ordinal) && !o.Text().EndsWith("\none", StringComparison.Ordinal))).Text();
+
+    [Fact]
+    public async Task An_envelope_ahead_of_the_chain_waits_for_the_one_before_it()
+    {
+        // Pins the hold (Receiver.Apply, rcv_held): with a full queue a window is reordered when SEND k gets
+        // QUOTA and k+1 is accepted once the reader freed a place; k comes again after it, then k+1's copy.
+        var (q, options) = await TwoAndThreeWaitWhileBobIsAwayAsync();
+        var (two, three) = (q.Messages[0], q.Messages[1]);
+        q.Messages.Clear();
+        q.Messages.AddRange([three, two, three with { MsgId = [.. three.MsgId.Reverse()] }]);
+
+        var bob = await BobComesBackAsync(options);
+        foreach (var expected in new[] { "two", "three" })
+        {
+            var msg = await NextNewMsgAsync(bob);
+            Assert.StartsWith("MSG OK", msg);
+            Assert.EndsWith("\n" + expected, msg);
+        }
+        await _a.SendAsync("s4", "bob", "four"u8.ToArray());
+        var fourth = await NextNewMsgAsync(bob);
+        Assert.StartsWith("MSG OK", fourth);
+        Assert.EndsWith("\nfour", fourth);
+    }
+
+    [Fact]
+    public async Task An_envelope_ahead_of_a_gap_that_never_fills_is_delivered_after_the_hold_limit_with_the_gap_reported()
+    {
+        // Pins the release of held envelopes (Receiver.ReleaseExpiredAsync): a sender that gave up on a message
+        // leaves a real gap, and what was held behind it must not wait for ever.
+        var (q, options) = await TwoAndThreeWaitWhileBobIsAwayAsync();
+        q.Messages.RemoveAt(0);
+
+        var bob = await BobComesBackAsync(options with { ReorderHoldLimit = TimeSpan.FromMilliseconds(300) });
+        var msg = await NextNewMsgAsync(bob);
+        Assert.StartsWith("MSG ERR NO_ID", msg);
+        Assert.EndsWith("\nthree", msg);
+    }
+
     [Theory]
     [InlineData(0, "confirmation")]
     [InlineData(1, "HELLO")]

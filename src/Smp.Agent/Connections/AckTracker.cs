@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Smp.Agent.Smp;
+using Smp.Protocol.Crypto;
 using Smp.Protocol.Encodings;
 
 namespace Smp.Agent.Connections;
@@ -32,10 +33,10 @@ internal sealed class AckTracker(SmpClientPool smp, ILogger log, CancellationTok
     {
         var queueKey = QueueKey(server, recipientId);
         if (_lastAcked.TryGetValue(queueKey, out var acked) && acked.AsSpan().SequenceEqual(msgId)) return;
-        using var key = Keys.ImportPrivate(rcvKey);
+        using var key = RsaKeys.Private.Rent(rcvKey);
         try
         {
-            await smp.AckAsync(server, recipientId, key, stopping).ConfigureAwait(false);
+            await smp.AckAsync(server, recipientId, key.Key, stopping).ConfigureAwait(false);
             _lastAcked[queueKey] = msgId;
             _pending.TryRemove(queueKey, out _);
         }

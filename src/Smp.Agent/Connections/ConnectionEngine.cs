@@ -79,8 +79,8 @@ internal sealed class ConnectionEngine : IConnections
         var server = SmpServerAddress.Parse(q.Server);
         try
         {
-            using var key = Keys.ImportPrivate(q.RcvKey);
-            await _smp.SubscribeAsync(server, q.RcvId, key, _stopping).ConfigureAwait(false);
+            using var key = RsaKeys.Private.Rent(q.RcvKey);
+            await _smp.SubscribeAsync(server, q.RcvId, key.Key, _stopping).ConfigureAwait(false);
         }
         catch (SmpClientException e)
         {
@@ -139,10 +139,10 @@ internal sealed class ConnectionEngine : IConnections
         }, ct).ConfigureAwait(false);
         if (rcv is not null && _lostSubscriptions.TryRemove(alias, out _))
         {
-            using var key = Keys.ImportPrivate(rcv.RcvKey);
+            using var key = RsaKeys.Private.Rent(rcv.RcvKey);
             try
             {
-                await Broker(() => _smp.SubscribeAsync(SmpServerAddress.Parse(rcv.Server), rcv.RcvId, key, ct)).ConfigureAwait(false);
+                await Broker(() => _smp.SubscribeAsync(SmpServerAddress.Parse(rcv.Server), rcv.RcvId, key.Key, ct)).ConfigureAwait(false);
             }
             catch
             {
@@ -162,7 +162,7 @@ internal sealed class ConnectionEngine : IConnections
         return all;
     }
 
-    /// <summary>SEND: seals the message into the outbox; SENT follows with this corrId when the server accepts it.</summary>
+    /// <summary>SEND: puts the message's plaintext into the outbox; SENT follows with this corrId when the server accepts it.</summary>
     public async Task<long> SendAsync(string corrId, string alias, ReadOnlyMemory<byte> body, CancellationToken ct)
     {
         var envelope = new AgentEnvelope.Msg(body);
@@ -170,9 +170,9 @@ internal sealed class ConnectionEngine : IConnections
         var id = await _store.TransactAsync(tx =>
         {
             if (!tx.ConnectionExists(alias)) throw new AgentProtocolException(AgentErrorCode.ConnUnknown);
-            var snd = tx.GetSndQueue(alias) ?? throw new AgentProtocolException(AgentErrorCode.ConnSimplex);
-            var (internalId, sealedBody) = Envelopes.SealNext(tx, snd, envelope, clientMessage: true);
-            tx.InsertJob(alias, JobKind.SendMessage, sealedBody, corrId, internalId);
+            if (!tx.HasSndQueue(alias)) throw new AgentProtocolException(AgentErrorCode.ConnSimplex);
+            var (internalId, plaintext) = Envelopes.NextPlaintext(tx, alias, envelope, clientMessage: true);
+            tx.InsertJob(alias, JobKind.SendPlainMessage, plaintext, corrId, internalId);
             return internalId;
         }, ct).ConfigureAwait(false);
         _outbox.Kick(alias);
@@ -187,8 +187,8 @@ internal sealed class ConnectionEngine : IConnections
             if (!tx.ConnectionExists(alias)) throw new AgentProtocolException(AgentErrorCode.ConnUnknown);
             return tx.GetRcvQueue(alias) ?? throw new AgentProtocolException(AgentErrorCode.ConnSimplex);
         }, ct).ConfigureAwait(false);
-        using var key = Keys.ImportPrivate(rcv.RcvKey);
-        await Broker(() => _smp.SuspendAsync(SmpServerAddress.Parse(rcv.Server), rcv.RcvId, key, ct)).ConfigureAwait(false);
+        using var key = RsaKeys.Private.Rent(rcv.RcvKey);
+        await Broker(() => _smp.SuspendAsync(SmpServerAddress.Parse(rcv.Server), rcv.RcvId, key.Key, ct)).ConfigureAwait(false);
         await _store.TransactAsync(tx => tx.UpdateRcvQueue(alias, QueueStatus.Disabled), ct).ConfigureAwait(false);
     }
 
@@ -203,10 +203,10 @@ internal sealed class ConnectionEngine : IConnections
         if (rcv is not null)
         {
             var server = SmpServerAddress.Parse(rcv.Server);
-            using var key = Keys.ImportPrivate(rcv.RcvKey);
+            using var key = RsaKeys.Private.Rent(rcv.RcvKey);
             try
             {
-                await _smp.DeleteAsync(server, rcv.RcvId, key, ct).ConfigureAwait(false);
+                await _smp.DeleteAsync(server, rcv.RcvId, key.Key, ct).ConfigureAwait(false);
             }
             catch (SmpClientException e) when (SmpErrorPolicy.Classify(SmpOperation.Delete, e.Error) == SmpFailure.AlreadyDone)
             {
@@ -275,10 +275,9 @@ internal sealed class ConnectionEngine : IConnections
 
     public bool Queue(StoreTx tx, string alias, AgentEnvelope envelope, Effects fx)
     {
-        var snd = tx.GetSndQueue(alias);
-        if (snd is null) return false;
-        var (_, body) = Envelopes.SealNext(tx, snd, envelope, clientMessage: false);
-        tx.InsertJob(alias, JobKind.SendMessage, body);
+        if (!tx.HasSndQueue(alias)) return false;
+        var (_, plaintext) = Envelopes.NextPlaintext(tx, alias, envelope, clientMessage: false);
+        tx.InsertJob(alias, JobKind.SendPlainMessage, plaintext);
         fx.Kick.Add(alias);
         return true;
     }

@@ -41,7 +41,9 @@ internal sealed class ConnectionJobs
         _outbox.Register(JobKind.SendConfirmation, new JobHandler((j, ct) => SendAsync(j, signed: false, ct), ForgetHalfMadeConnection));
         _outbox.Register(JobKind.SendHello, new JobHandler((j, ct) => SendAsync(j, signed: true, ct), ForgetHalfMadeConnection));
         _outbox.Register(JobKind.SendReply, new JobHandler((j, ct) => SendAsync(j, signed: true, ct)));
-        _outbox.Register(JobKind.SendMessage, new JobHandler((j, ct) => SendAsync(j, signed: true, ct)));
+        var window = new WindowHandler(SendWindowAsync);
+        _outbox.Register(JobKind.SendMessage, window);
+        _outbox.Register(JobKind.SendPlainMessage, window);
         _outbox.Register(JobKind.CreateReplyQueue, new JobHandler(CreateReplyQueueAsync));
         _outbox.Register(JobKind.SecureQueue, new JobHandler(SecureQueueAsync));
         _outbox.Register(JobKind.DropConnection, new JobHandler(DropConnectionAsync));
@@ -61,10 +63,10 @@ internal sealed class ConnectionJobs
             await _store.TransactAsync(tx => tx.DeleteJob(job.Id)).ConfigureAwait(false);
             return JobOutcome.Done;
         }
-        using var key = signed ? Keys.ImportPrivate(snd.SndKey) : null;
+        using var key = signed ? RsaKeys.Private.Rent(snd.SndKey) : null;
         try
         {
-            await _engine.Smp.SendAsync(SmpServerAddress.Parse(snd.Server), snd.SndId, key, job.Body, ct).ConfigureAwait(false);
+            await _engine.Smp.SendAsync(SmpServerAddress.Parse(snd.Server), snd.SndId, key?.Key, job.Body, ct).ConfigureAwait(false);
         }
         catch (SmpClientException e) when (job.Kind == JobKind.SendHello && job.Attempts < _helloAttemptLimit
                                            && SmpErrorPolicy.Classify(SmpOperation.SendHello, e.Error) == SmpFailure.NotYet)
@@ -85,15 +87,83 @@ internal sealed class ConnectionJobs
                 case JobKind.SendHello:
                     tx.SetSndQueueStatus(job.Alias, QueueStatus.Active);
                     return ConnectionEngine.CompleteIfDuplex(tx, job.Alias);
-                case JobKind.SendMessage when job.MsgId > 0:
-                    tx.InsertEvent(job.Alias, job.CorrId, AgentWire.Sent(job.MsgId));
-                    return true;
                 default:
                     return false;
             }
         }).ConfigureAwait(false);
         if (notify) await _router.DispatchAsync(job.Alias).ConfigureAwait(false);
         return JobOutcome.Done;
+    }
+
+    /// <summary>
+    /// A window of agent messages (agent.md §4): each is sealed (plaintext jobs) and its SEND started without
+    /// waiting for the previous OK, all on one server connection so they arrive in order. The answers are
+    /// taken in order; the run of OKs from the first is committed in one transaction (SENT for each, in
+    /// order), and the first failure ends the window: that job and every later one are sent again by the next
+    /// window, whatever their answers, so SENT never runs ahead of an unconfirmed message and the receiver
+    /// drops the copies (rcv_chain).
+    /// </summary>
+    private async Task<WindowResult> SendWindowAsync(IReadOnlyList<JobRecord> jobs, CancellationToken ct)
+    {
+        var alias = jobs[0].Alias;
+        var snd = await _store.TransactAsync(tx => tx.GetSndQueue(alias)).ConfigureAwait(false);
+        if (snd is null)
+        {
+            await _store.TransactAsync(tx => { foreach (var job in jobs) tx.DeleteJob(job.Id); }).ConfigureAwait(false);
+            return new WindowResult(jobs.Count, null);
+        }
+        var answers = new List<Task>(jobs.Count);
+        Exception? failure = null;
+        try
+        {
+            var sender = await _engine.Smp.SenderAsync(SmpServerAddress.Parse(snd.Server), ct).ConfigureAwait(false);
+            using var key = RsaKeys.Private.Rent(snd.SndKey);
+            foreach (var job in jobs)
+            {
+                var body = job.Kind == JobKind.SendPlainMessage ? Envelopes.Seal(snd, job.Body) : job.Body;
+                answers.Add(sender.StartSend(snd.SndId, key.Key, body, ct));
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // The job at answers.Count did not go out; the ones before it did.
+            failure = e;
+        }
+        // Every answer is awaited, so nothing of this window is still in flight when the next one starts.
+        var done = answers.Count;
+        for (var i = 0; i < answers.Count; i++)
+        {
+            try
+            {
+                await answers[i].ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                if (i < done)
+                {
+                    done = i;
+                    failure = e;
+                }
+            }
+        }
+        if (done > 0)
+        {
+            var confirmed = jobs.Take(done).ToList();
+            var notify = await _store.TransactAsync(tx =>
+            {
+                var sent = false;
+                foreach (var job in confirmed)
+                {
+                    tx.DeleteJob(job.Id);
+                    if (job.MsgId <= 0) continue;
+                    tx.InsertEvent(job.Alias, job.CorrId, AgentWire.Sent(job.MsgId));
+                    sent = true;
+                }
+                return sent;
+            }).ConfigureAwait(false);
+            if (notify) await _router.DispatchAsync(alias).ConfigureAwait(false);
+        }
+        return new WindowResult(done, failure);
     }
 
     /// <summary>The joiner's reply queue (agent.md §1 step 4): created here, then its REPLY is sent as its own job.</summary>
@@ -106,9 +176,9 @@ internal sealed class ConnectionJobs
             return JobOutcome.Done;
         }
         var queue = await _engine.MakeReceiveQueueAsync(job.Alias, ct).ConfigureAwait(false);
-        using var peerKey = RsaPublicKey.Parse(snd.EncryptKey);
-        using var signKey = Keys.ImportPrivate(snd.SignKey);
-        var reply = Envelopes.SealUnchained(peerKey, signKey, new AgentEnvelope.Reply(queue.Invitation));
+        using var peerKey = RsaKeys.Public.Rent(snd.EncryptKey);
+        using var signKey = RsaKeys.Private.Rent(snd.SignKey);
+        var reply = Envelopes.SealUnchained(peerKey.Key, signKey.Key, new AgentEnvelope.Reply(queue.Invitation));
         await _store.TransactAsync(tx =>
         {
             tx.InsertRcvQueue(queue.Record);
@@ -127,10 +197,10 @@ internal sealed class ConnectionJobs
             await _store.TransactAsync(tx => tx.DeleteJob(job.Id)).ConfigureAwait(false);
             return JobOutcome.Done;
         }
-        using var key = Keys.ImportPrivate(rcv.RcvKey);
+        using var key = RsaKeys.Private.Rent(rcv.RcvKey);
         try
         {
-            await _engine.Smp.SecureQueueAsync(SmpServerAddress.Parse(rcv.Server), rcv.RcvId, key, rcv.SenderKey, ct).ConfigureAwait(false);
+            await _engine.Smp.SecureQueueAsync(SmpServerAddress.Parse(rcv.Server), rcv.RcvId, key.Key, rcv.SenderKey, ct).ConfigureAwait(false);
         }
         catch (SmpClientException e) when (SmpErrorPolicy.Classify(SmpOperation.Secure, e.Error) == SmpFailure.AlreadyDone)
         {
@@ -150,10 +220,10 @@ internal sealed class ConnectionJobs
         if (rcv is not null)
         {
             var server = SmpServerAddress.Parse(rcv.Server);
-            using var key = Keys.ImportPrivate(rcv.RcvKey);
+            using var key = RsaKeys.Private.Rent(rcv.RcvKey);
             try
             {
-                await _engine.Smp.DeleteAsync(server, rcv.RcvId, key, ct).ConfigureAwait(false);
+                await _engine.Smp.DeleteAsync(server, rcv.RcvId, key.Key, ct).ConfigureAwait(false);
             }
             catch (SmpClientException e) when (SmpErrorPolicy.Classify(SmpOperation.Delete, e.Error) == SmpFailure.AlreadyDone)
             {

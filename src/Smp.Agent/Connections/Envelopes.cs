@@ -26,16 +26,23 @@ internal static class Envelopes
 
     /// <summary>
     /// Takes the connection's next chain position (and, for a client's message, its next agent message id)
-    /// and seals the envelope with it (agent.md §1.3).
+    /// and encodes the envelope's plaintext with it (agent.md §1.3). Only hashing here: the RSA of sealing
+    /// is left to <see cref="Seal"/>, outside the transaction.
     /// </summary>
-    public static (long InternalId, byte[] Body) SealNext(StoreTx tx, SndQueueRecord snd, AgentEnvelope envelope, bool clientMessage)
+    public static (long InternalId, byte[] Plaintext) NextPlaintext(StoreTx tx, string alias, AgentEnvelope envelope, bool clientMessage)
     {
-        var (internalId, sndId, prevHash) = tx.NextSndIds(snd.Alias, clientMessage);
+        var (internalId, sndId, prevHash) = tx.NextSndIds(alias, clientMessage);
         var plaintext = AgentPlaintextCodec.Encode(new AgentPlaintext.Message(sndId, DateTimeOffset.UtcNow, prevHash, envelope));
-        tx.SetLastSndHash(snd.Alias, SHA256.HashData(plaintext));
-        using var encryptKey = RsaPublicKey.Parse(snd.EncryptKey);
-        using var signKey = Keys.ImportPrivate(snd.SignKey);
-        return (internalId, E2eEnvelope.Seal(encryptKey, signKey, plaintext, PaddedSize));
+        tx.SetLastSndHash(alias, SHA256.HashData(plaintext));
+        return (internalId, plaintext);
+    }
+
+    /// <summary>Encrypts a plaintext for the peer and signs it with our key of the send queue (agent.md §2).</summary>
+    public static byte[] Seal(SndQueueRecord snd, byte[] plaintext)
+    {
+        using var encryptKey = RsaKeys.Public.Rent(snd.EncryptKey);
+        using var signKey = RsaKeys.Private.Rent(snd.SignKey);
+        return E2eEnvelope.Seal(encryptKey.Key, signKey.Key, plaintext, PaddedSize);
     }
 
     /// <summary>An unchained envelope (HELLO, REPLY) sealed for <paramref name="encryptKey"/>.</summary>
@@ -48,13 +55,6 @@ internal static class Envelopes
 
 internal static class Keys
 {
-    public static RSA ImportPrivate(byte[] pkcs8)
-    {
-        var rsa = RSA.Create();
-        rsa.ImportPkcs8PrivateKey(pkcs8, out _);
-        return rsa;
-    }
-
     /// <summary>A random alias for a connection or group the client left unnamed.</summary>
     public static string NewAlias() =>
         Convert.ToBase64String(RandomNumberGenerator.GetBytes(9)).Replace('+', '-').Replace('/', '_');

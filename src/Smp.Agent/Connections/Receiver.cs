@@ -11,8 +11,9 @@ using Smp.Protocol.Crypto;
 namespace Smp.Agent.Connections;
 
 /// <summary>
-/// The receive path (agent.md §4): one loop over the pool's events. Every server MSG is decrypted, checked
-/// and applied in one transaction together with the events it causes, and only then ACKed. A message that
+/// The receive path (agent.md §4): one loop over the pool's events. Every server MSG is decrypted and its
+/// signature checked first, outside any store transaction (the RSA would hold the store's one gate), then
+/// applied in one transaction together with the events it causes, and only then ACKed. A message that
 /// fails a check is reported (ERR AGENT ...), changes nothing and is still ACKed, so one bad envelope never
 /// stalls its queue. Envelopes that are not the connection layer's own go to the layer above.
 /// </summary>
@@ -23,12 +24,17 @@ internal sealed class Receiver
     private readonly EventRouter _router;
     private readonly Outbox _outbox;
     private readonly AckTracker _acks;
+    private readonly AgentOptions _options;
+    private readonly BackgroundTasks _tasks;
     private readonly AgentCounters _counters;
     private readonly ILogger _log;
     private readonly CancellationToken _stopping;
 
-    public Receiver(ConnectionEngine engine, AgentStore store, EventRouter router, Outbox outbox, AgentCounters counters, ILogger log, CancellationToken stopping)
+    public Receiver(ConnectionEngine engine, AgentStore store, EventRouter router, Outbox outbox, AgentOptions options, BackgroundTasks tasks,
+        AgentCounters counters, ILogger log, CancellationToken stopping)
     {
+        _options = options;
+        _tasks = tasks;
         _counters = counters;
         _engine = engine;
         _store = store;
@@ -94,8 +100,10 @@ internal sealed class Receiver
             _log.LogInformation("message for an unknown queue on {Server} ignored", m.Server.Endpoint);
             return;
         }
+        // Opened with the keys read just now: only this loop changes them (HELLO), and Apply checks anyway.
+        var opened = Opened.Open(rcv, m.Body.Span);
         var fx = new Effects();
-        await _store.TransactAsync(tx => Apply(tx, rcv.Alias, m, fx)).ConfigureAwait(false);
+        await _store.TransactAsync(tx => Apply(tx, rcv.Alias, m, opened, fx)).ConfigureAwait(false);
         if (fx.Rejected is { } rejected)
         {
             _counters.CountHostile(rejected);
@@ -110,10 +118,18 @@ internal sealed class Receiver
         fx.Dispatch.Add(rcv.Alias);
         await _outbox.RunEffectsAsync(fx).ConfigureAwait(false);
         await _acks.AckAsync(m.Server, m.RecipientId, m.MsgId, rcv.RcvKey).ConfigureAwait(false);
+        foreach (var alias in fx.Held)
+        {
+            _tasks.Run("releasing held envelopes", async () =>
+            {
+                await Task.Delay(_options.ReorderHoldLimit, _stopping).ConfigureAwait(false);
+                await ReleaseExpiredAsync(alias).ConfigureAwait(false);
+            });
+        }
     }
 
     /// <summary>Applies one server message within the transaction; what to do after commit goes to <paramref name="fx"/>.</summary>
-    internal void Apply(StoreTx tx, string alias, SmpClientEvent.Message m, Effects fx)
+    internal void Apply(StoreTx tx, string alias, SmpClientEvent.Message m, Opened opened, Effects fx)
     {
         var rcv = tx.GetRcvQueue(alias);
         var conn = tx.GetConnection(alias);
@@ -129,14 +145,13 @@ internal sealed class Receiver
             fx.Rejected = error;
         }
 
-        // Parsed once: its size splits the body, then it checks the signature.
-        using var verifyKey = rcv.VerifyKey is null ? null : RsaPublicKey.Parse(rcv.VerifyKey);
-        if (!TryOpen(rcv, verifyKey, m.Body.Span, out var signature, out var encrypted, out var plaintext))
-            { Reject(AgentErrorCode.AgentEncryption); return; }
-        if (!AgentPlaintextCodec.TryDecode(plaintext, out var message)) { Reject(AgentErrorCode.AgentMessage); return; }
-        if (verifyKey is not null && !verifyKey.Verify(encrypted, signature)) { Reject(AgentErrorCode.AgentSignature); return; }
+        if (!opened.OpenedWith(rcv)) opened = Opened.Open(rcv, m.Body.Span);
+        if (opened.Plaintext is null) { Reject(AgentErrorCode.AgentEncryption); return; }
+        if (opened.Message is not { } message) { Reject(AgentErrorCode.AgentMessage); return; }
+        if (!opened.SignatureValid) { Reject(AgentErrorCode.AgentSignature); return; }
+        var (signature, encrypted, hash) = (opened.Signature, opened.Encrypted, opened.Hash);
 
-        if (IsResent(tx, conn, rcv, message, plaintext)) return;
+        if (IsResent(tx, conn, rcv, message, hash)) return;
         fx.Received = true;
 
         switch (message)
@@ -167,21 +182,23 @@ internal sealed class Receiver
                 fx.Kick.Add(alias);
                 return;
 
-            case AgentPlaintext.Message { Envelope: AgentEnvelope.Msg msg } env:
-            {
-                if (rcv.Status != QueueStatus.Active || conn.Kind != ConnectionKind.Direct) { Reject(AgentErrorCode.AgentProhibited); return; }
-                var integrity = MsgIntegrity.Check(conn.LastExtSndId, conn.LastRcvHash ?? [], env.SndMsgId, env.PrevMsgHash);
-                var internalId = tx.RecordReceived(alias, env.SndMsgId, SHA256.HashData(plaintext));
-                tx.InsertEvent(alias, "", AgentWire.Payload(new AgentCommand.Msg(integrity, internalId, DateTimeOffset.UtcNow, m.MsgId, m.Timestamp, env.SndMsgId, env.Timestamp, msg.Body)));
-                return;
-            }
-
             case AgentPlaintext.Message env:
-                // Not ours (a group envelope): the layer above applies it.
                 if (rcv.Status != QueueStatus.Active) { Reject(AgentErrorCode.AgentProhibited); return; }
-                // Received is received, accepted or not: the chain moves on, so the next MSG is not reported as a gap.
-                if (env.SndMsgId > 0) tx.RecordChain(alias, env.SndMsgId, SHA256.HashData(plaintext));
-                if (!_engine.UpperLayer.Apply(tx, conn, env, fx)) Reject(AgentErrorCode.AgentProhibited);
+                if (env.SndMsgId > conn.LastExtSndId + 1)
+                {
+                    // Ahead of the chain: an earlier envelope of the sender's window was refused (QUOTA) and comes
+                    // again after this one. Held, so the client gets them in order; ACKed all the same.
+                    if (tx.HoldAhead(alias, new HeldEnvelope(env.SndMsgId, hash, m.MsgId, m.Timestamp, opened.Plaintext!), conn.LastExtSndId, _options.ReorderHoldLimit))
+                    {
+                        fx.Held.Add(alias);
+                        return;
+                    }
+                    // Held too long or too much: that gap is real (the sender gave up on a message); what is held goes first.
+                    ReleaseHeld(tx, alias, all: true, fx);
+                    conn = tx.GetConnection(alias)!;
+                }
+                ApplyChained(tx, rcv, conn, env, hash, m.MsgId, m.Timestamp, fx);
+                ReleaseHeld(tx, alias, all: false, fx);
                 return;
 
             default:
@@ -190,15 +207,68 @@ internal sealed class Receiver
         }
     }
 
+    /// <summary>A chained envelope in its place: a client's MSG, or one for the layer above (a group envelope).</summary>
+    private void ApplyChained(StoreTx tx, RcvQueueRecord rcv, ConnectionRecord conn, AgentPlaintext.Message env, byte[] hash, byte[] brokerId,
+        DateTimeOffset brokerTs, Effects fx)
+    {
+        var alias = conn.Alias;
+        var errorAlias = conn.Owner.Length > 0 ? conn.Owner : alias;
+        fx.Dispatch.Add(errorAlias);
+        if (env.Envelope is AgentEnvelope.Msg msg)
+        {
+            if (conn.Kind != ConnectionKind.Direct) { tx.InsertEvent(errorAlias, "", AgentWire.Err(AgentErrorCode.AgentProhibited)); return; }
+            var integrity = MsgIntegrity.Check(conn.LastExtSndId, conn.LastRcvHash ?? [], env.SndMsgId, env.PrevMsgHash);
+            var internalId = tx.RecordReceived(alias, env.SndMsgId, hash);
+            tx.InsertEvent(alias, "", AgentWire.Payload(new AgentCommand.Msg(integrity, internalId, DateTimeOffset.UtcNow, brokerId, brokerTs, env.SndMsgId, env.Timestamp, msg.Body)));
+            return;
+        }
+        // Not ours (a group envelope): the layer above applies it. Received is received, accepted or not: the
+        // chain moves on, so the next MSG is not reported as a gap.
+        if (env.SndMsgId > 0) tx.RecordChain(alias, env.SndMsgId, hash);
+        if (!_engine.UpperLayer.Apply(tx, conn, env, fx)) tx.InsertEvent(errorAlias, "", AgentWire.Err(AgentErrorCode.AgentProhibited));
+    }
+
     /// <summary>
-    /// True for an envelope the sender sent again because it never saw the server's OK (a lost response
-    /// after a restart): the bytes are identical, so the copy is dropped without a word. A chained envelope
-    /// repeats the last id and hash; an unchained one repeats what its state already holds.
+    /// Applies held envelopes that are next in the chain now, or with <paramref name="all"/> every held one in
+    /// order (their gaps are then reported by the MSG integrity, as without holding).
     /// </summary>
-    private static bool IsResent(StoreTx tx, ConnectionRecord conn, RcvQueueRecord rcv, AgentPlaintext message, byte[] plaintext) => message switch
+    private void ReleaseHeld(StoreTx tx, string alias, bool all, Effects fx)
+    {
+        while (true)
+        {
+            var conn = tx.GetConnection(alias);
+            var rcv = tx.GetRcvQueue(alias);
+            if (conn is null || rcv is null) return;
+            var held = tx.TakeHeld(alias, all ? null : conn.LastExtSndId + 1);
+            if (held is null) return;
+            // Decoded and checked when it arrived.
+            if (AgentPlaintextCodec.TryDecode(held.Plaintext, out var message) && message is AgentPlaintext.Message env)
+                ApplyChained(tx, rcv, conn, env, held.Hash, held.BrokerId, held.BrokerTs, fx);
+        }
+    }
+
+    /// <summary>After the hold limit: envelopes still held for a connection go to the client in order, gaps reported.</summary>
+    private async Task ReleaseExpiredAsync(string alias)
+    {
+        var fx = new Effects();
+        await _store.TransactAsync(tx =>
+        {
+            if (tx.OldestHeld(alias) is { } since && since <= DateTime.UtcNow - _options.ReorderHoldLimit) ReleaseHeld(tx, alias, all: true, fx);
+        }).ConfigureAwait(false);
+        await _outbox.RunEffectsAsync(fx).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// True for an envelope the sender sent again because it never saw the server's OK (a lost response or
+    /// connection, a restart; a whole window of them): the plaintext is identical, so the copy is dropped
+    /// without a word. A chained envelope repeats an id and hash the chain holds (the last one, or one of the
+    /// recent ones in rcv_chain); an unchained one repeats what its state already holds.
+    /// </summary>
+    private static bool IsResent(StoreTx tx, ConnectionRecord conn, RcvQueueRecord rcv, AgentPlaintext message, byte[] hash) => message switch
     {
         AgentPlaintext.Message { SndMsgId: > 0 } m =>
-            m.SndMsgId == conn.LastExtSndId && SHA256.HashData(plaintext).AsSpan().SequenceEqual(conn.LastRcvHash),
+            (m.SndMsgId == conn.LastExtSndId && hash.AsSpan().SequenceEqual(conn.LastRcvHash)) || tx.ChainHolds(conn.Alias, m.SndMsgId, hash)
+            || tx.IsHeld(conn.Alias, m.SndMsgId, hash),
         AgentPlaintext.Confirmation c => rcv.Status != QueueStatus.New && rcv.SenderKey is not null && rcv.SenderKey.AsSpan().SequenceEqual(c.SenderKey),
         AgentPlaintext.Message { Envelope: AgentEnvelope.Hello h } =>
             rcv.Status == QueueStatus.Active && rcv.VerifyKey is not null && rcv.VerifyKey.AsSpan().SequenceEqual(h.VerifyKey),
@@ -206,6 +276,29 @@ internal sealed class Receiver
             tx.GetSndQueue(conn.Alias) is { } snd && snd.SndId.AsSpan().SequenceEqual(r.QueueInfo.SenderId),
         _ => false,
     };
+}
+
+/// <summary>
+/// A server message opened before its transaction: decrypted, decoded and, when the sender's key is known,
+/// its signature checked. Null <see cref="Plaintext"/>: it did not decrypt; null <see cref="Message"/>: it
+/// did not decode.
+/// </summary>
+internal sealed record Opened(byte[]? VerifyKey, byte[] Signature, byte[] Encrypted, byte[]? Plaintext, AgentPlaintext? Message, bool SignatureValid, byte[] Hash)
+{
+    /// <summary>Whether this was opened with the keys <paramref name="rcv"/> holds now.</summary>
+    public bool OpenedWith(RcvQueueRecord rcv) => rcv.VerifyKey is null ? VerifyKey is null : rcv.VerifyKey.AsSpan().SequenceEqual(VerifyKey);
+
+    public static Opened Open(RcvQueueRecord rcv, ReadOnlySpan<byte> body)
+    {
+        // Parsed once: its size splits the body, then it checks the signature.
+        using var verifyKey = rcv.VerifyKey is null ? null : RsaKeys.Public.Rent(rcv.VerifyKey);
+        if (!TryOpen(rcv, verifyKey?.Key, body, out var signature, out var encrypted, out var plaintext))
+            return new Opened(rcv.VerifyKey, [], [], null, null, false, []);
+        if (!AgentPlaintextCodec.TryDecode(plaintext, out var message))
+            return new Opened(rcv.VerifyKey, signature, encrypted, plaintext, null, false, []);
+        var valid = verifyKey is null || verifyKey.Key.Verify(encrypted, signature);
+        return new Opened(rcv.VerifyKey, signature, encrypted, plaintext, message, valid, SHA256.HashData(plaintext));
+    }
 
     /// <summary>
     /// Splits and decrypts a body. Before HELLO we do not know the sender's signing key size, so the
@@ -213,12 +306,12 @@ internal sealed class Receiver
     /// </summary>
     private static bool TryOpen(RcvQueueRecord rcv, RsaPublicKey? verifyKey, ReadOnlySpan<byte> body, out byte[] signature, out byte[] encrypted, out byte[] plaintext)
     {
-        using var key = Keys.ImportPrivate(rcv.DecryptKey);
+        using var key = RsaKeys.Private.Rent(rcv.DecryptKey);
         int[] sizes = verifyKey is null ? [256, 128, 512] : [verifyKey.ModulusBytes];
         foreach (var size in sizes)
         {
             if (!E2eEnvelope.TrySplit(body, size, out var sig, out var enc)) continue;
-            if (E2eEnvelope.TryDecrypt(key, enc, out plaintext))
+            if (E2eEnvelope.TryDecrypt(key.Key, enc, out plaintext))
             {
                 signature = sig.ToArray();
                 encrypted = enc.ToArray();

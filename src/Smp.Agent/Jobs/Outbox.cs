@@ -5,6 +5,7 @@ using Smp.Agent.Runtime;
 using Smp.Agent.Smp;
 using Smp.Agent.Store;
 using Smp.Protocol.Agent;
+using Smp.Protocol.Smp;
 
 namespace Smp.Agent.Jobs;
 
@@ -19,10 +20,23 @@ internal enum JobOutcome
 internal sealed record JobHandler(Func<JobRecord, CancellationToken, Task<JobOutcome>> RunAsync, Action<StoreTx, JobRecord, Effects>? OnFailed = null);
 
 /// <summary>
+/// How a window of jobs went: the first <paramref name="Done"/> are finished (committed), and when
+/// <paramref name="Failure"/> is set it is what happened to the next one; the ones after it are not done.
+/// </summary>
+internal sealed record WindowResult(int Done, Exception? Failure);
+
+/// <summary>
+/// Job kinds that run several at once (a window of SENDs, agent.md §4): the handler gets consecutive jobs of
+/// the alias, oldest first, and finishes a prefix of them.
+/// </summary>
+internal sealed record WindowHandler(Func<IReadOnlyList<JobRecord>, CancellationToken, Task<WindowResult>> RunAsync);
+
+/// <summary>
 /// The persistent outbox (agent.md §4): every network action that must survive a restart is a row in
 /// <c>jobs</c>, attached to one connection alias. One runner per alias with jobs runs them strictly in
 /// order and ends when the alias has none left. Handlers are registered per <see cref="JobKind"/> by the
-/// layers that own them. One catch ladder decides a job's fate: a passing SMP failure waits and retries
+/// layers that own them; kinds with a <see cref="WindowHandler"/> run up to <see cref="AgentOptions.SendWindow"/>
+/// consecutive jobs at once, and after a failure one at a time (a probe) until one succeeds. One catch ladder decides a job's fate: a passing SMP failure waits and retries
 /// (×1.5 back-off, or until kicked), a final one drops the job with an ERR to its command's client, and a
 /// fault of ours is retried a few times and then dropped with ERR INTERNAL. A job never stops its runner.
 /// </summary>
@@ -39,10 +53,20 @@ internal sealed class Outbox
     private readonly ILogger _log;
     private readonly CancellationToken _stopping;
     private readonly Dictionary<JobKind, JobHandler> _handlers = [];
+    private readonly Dictionary<JobKind, WindowHandler> _windows = [];
     private readonly Lock _lock = new();
 
     /// <summary>Aliases whose runner is going, each with the signal that wakes it from a retry wait.</summary>
     private readonly Dictionary<string, TaskCompletionSource> _running = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Aliases whose last window failed: they send one job at a time until one succeeds (false), or after a
+    /// full queue (QUOTA) until they have no jobs left (true). A full queue means a slow reader, and with a
+    /// window a SEND after one refused with QUOTA could be accepted once the reader freed a place, and so
+    /// arrive before it. In memory only: a restarted agent starts with full windows, and the first failure
+    /// makes it probe again.
+    /// </summary>
+    private readonly ConcurrentDictionary<string, bool> _probing = new(StringComparer.Ordinal);
 
     /// <summary>
     /// Faults per job id. In memory only: it bounds retries of a job that keeps failing on a bug of ours, and
@@ -62,6 +86,13 @@ internal sealed class Outbox
     }
 
     public void Register(JobKind kind, JobHandler handler) => _handlers.Add(kind, handler);
+
+    /// <summary>A kind that runs in windows; <paramref name="onFailed"/> as for <see cref="JobHandler.OnFailed"/>.</summary>
+    public void Register(JobKind kind, WindowHandler handler, Action<StoreTx, JobRecord, Effects>? onFailed = null)
+    {
+        _windows.Add(kind, handler);
+        _handlers.Add(kind, new JobHandler((_, _) => throw new InvalidOperationException("a window job runs through its window handler"), onFailed));
+    }
 
     /// <summary>Starts the alias's runner, or wakes it if it is waiting to retry.</summary>
     public void Kick(string alias)
@@ -121,9 +152,11 @@ internal sealed class Outbox
                     // A kick from now on wakes the wait below; one that came before is already in this pass.
                     wake = _running[alias] = NewWake();
                 }
-                var job = await _store.TransactAsync(tx => tx.NextJob(alias), _stopping).ConfigureAwait(false);
-                if (job is null)
+                var window = _probing.ContainsKey(alias) ? 1 : _options.SendWindow;
+                var jobs = await _store.TransactAsync(tx => tx.NextJobs(alias, window), _stopping).ConfigureAwait(false);
+                if (jobs.Count == 0)
                 {
+                    _probing.TryRemove(alias, out _);
                     lock (_lock)
                     {
                         if (wake.Task.IsCompleted) continue;
@@ -132,10 +165,13 @@ internal sealed class Outbox
                         return;
                     }
                 }
+                var job = jobs[0];
                 JobOutcome outcome;
                 try
                 {
-                    outcome = await ExecuteAsync(job).ConfigureAwait(false);
+                    outcome = _windows.TryGetValue(job.Kind, out var windowed)
+                        ? await ExecuteWindowAsync(alias, [.. jobs.TakeWhile(j => _windows.GetValueOrDefault(j.Kind) == windowed)], windowed).ConfigureAwait(false)
+                        : await ExecuteAsync(job).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is not OperationCanceledException and not ObjectDisposedException)
                 {
@@ -157,6 +193,33 @@ internal sealed class Outbox
         }
     }
 
+    /// <summary>
+    /// Runs a window; its first unfinished job goes through the catch ladder of <see cref="ExecuteAsync(JobRecord)"/>.
+    /// A failure that is retried makes the alias probe (window 1) until a job succeeds.
+    /// </summary>
+    private async Task<JobOutcome> ExecuteWindowAsync(string alias, List<JobRecord> jobs, WindowHandler handler)
+    {
+        WindowResult result;
+        try
+        {
+            result = await handler.RunAsync(jobs, _stopping).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException and not ObjectDisposedException)
+        {
+            result = new WindowResult(0, e);
+        }
+        if (result.Done > 0 && _probing.TryGetValue(alias, out var untilDrained) && !untilDrained) _probing.TryRemove(alias, out _);
+        if (result.Failure is null) return JobOutcome.Done;
+        var failure = result.Failure;
+        var outcome = await ExecuteAsync(jobs[result.Done], () => Task.FromException<JobOutcome>(failure)).ConfigureAwait(false);
+        if (outcome == JobOutcome.Retry)
+        {
+            var quota = failure is SmpClientException { Error: { Kind: SmpClientErrorKind.Smp, SmpError: SmpErrorCode.Quota } };
+            _probing.AddOrUpdate(alias, quota, (_, before) => before || quota);
+        }
+        return outcome;
+    }
+
     private async Task<JobOutcome> ExecuteAsync(JobRecord job)
     {
         if (!_handlers.TryGetValue(job.Kind, out var handler))
@@ -165,9 +228,15 @@ internal sealed class Outbox
             await _store.TransactAsync(tx => tx.DeleteJob(job.Id)).ConfigureAwait(false);
             return JobOutcome.Failed;
         }
+        return await ExecuteAsync(job, () => handler.RunAsync(job, _stopping)).ConfigureAwait(false);
+    }
+
+    /// <summary>The one catch ladder: what a job's failure means for it.</summary>
+    private async Task<JobOutcome> ExecuteAsync(JobRecord job, Func<Task<JobOutcome>> run)
+    {
         try
         {
-            return await handler.RunAsync(job, _stopping).ConfigureAwait(false);
+            return await run().ConfigureAwait(false);
         }
         catch (SmpClientException e) when (SmpErrorPolicy.IsPassing(e.Error))
         {

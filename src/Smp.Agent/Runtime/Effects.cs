@@ -9,6 +9,9 @@ internal sealed class Effects
     public HashSet<string> Kick { get; } = new(StringComparer.Ordinal);
     public HashSet<string> Dispatch { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Connections that held an envelope ahead of their chain: released at the latest after the hold limit.</summary>
+    public HashSet<string> Held { get; } = new(StringComparer.Ordinal);
+
     /// <summary>(connection alias, group alias): the connection goes to whoever holds the group.</summary>
     public List<(string Alias, string Group)> Inherit { get; } = [];
 

@@ -12,6 +12,24 @@ namespace Smp.Agent.Smp;
 /// <summary>The ids of a queue just created: the recipient's and the one to give senders.</summary>
 public sealed record SmpQueueIds(byte[] RecipientId, byte[] SenderId);
 
+/// <summary>SENDs pipelined on one connection (see <see cref="SmpClientPool.SenderAsync"/>).</summary>
+public sealed class SmpSender
+{
+    private readonly SmpConnection _connection;
+
+    internal SmpSender(SmpConnection connection) => _connection = connection;
+
+    /// <summary>
+    /// Signs and queues one SEND (unsigned when <paramref name="senderKey"/> is null) and returns its answer to
+    /// come; the key is not used after this returns. A SEND refused before it was queued throws here.
+    /// </summary>
+    public Task StartSend(byte[] senderId, RSA? senderKey, ReadOnlyMemory<byte> body, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(senderId);
+        return _connection.StartRequest(senderKey, senderId, new SmpCommand.Send(body), ct);
+    }
+}
+
 /// <summary>
 /// The agent's view of its SMP servers: at most one <see cref="SmpConnection"/> per server address,
 /// connected on first use, typed queue operations, and one stream of <see cref="SmpClientEvent"/>s.
@@ -129,6 +147,17 @@ public sealed partial class SmpClientPool : IAsyncDisposable, ISmpConnectionList
             }
         }
         return (up, down);
+    }
+
+    /// <summary>
+    /// The open connection to <paramref name="server"/> for a window of pipelined SENDs. They all go on this
+    /// one connection, so they reach the server in the order they were started: after a reconnect a later
+    /// SEND of the window cannot overtake an earlier one that went out on the lost connection.
+    /// </summary>
+    public async Task<SmpSender> SenderAsync(SmpServerAddress server, CancellationToken ct = default)
+    {
+        var (_, connection) = await ConnectionAsync(server, ct).ConfigureAwait(false);
+        return new SmpSender(connection);
     }
 
     /// <summary>Forgets a subscription locally (nothing is sent): it will not be re-subscribed after a reconnect.</summary>

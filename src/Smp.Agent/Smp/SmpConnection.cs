@@ -133,7 +133,15 @@ public sealed partial class SmpConnection : IAsyncDisposable
     /// answering SUB/ACK is handed to the listener and reported here as OK). <c>ERR e</c> throws SMP e.
     /// The transmission is signed with <paramref name="key"/> when given.
     /// </summary>
-    public async Task<SmpCommand> RequestAsync(RSA? key, ReadOnlyMemory<byte> queueId, SmpCommand command, CancellationToken ct = default)
+    public async Task<SmpCommand> RequestAsync(RSA? key, ReadOnlyMemory<byte> queueId, SmpCommand command, CancellationToken ct = default) =>
+        await StartRequest(key, queueId, command, ct).ConfigureAwait(false);
+
+    /// <summary>
+    /// As <see cref="RequestAsync"/>, but the command is signed and queued for writing before this returns, so
+    /// commands started one after another go out in that order without waiting for each other's answers
+    /// (pipelining, each with its own corrId). A refusal before queueing (closed, too large) throws here.
+    /// </summary>
+    public Task<SmpCommand> StartRequest(RSA? key, ReadOnlyMemory<byte> queueId, SmpCommand command, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(command);
         if (command is SmpCommand.Send send && send.Body.Length > MaxBodySize)
@@ -155,6 +163,11 @@ public sealed partial class SmpConnection : IAsyncDisposable
             _pending.TryRemove(corrId, out _);
             throw new SmpClientException(SmpClientError.Network, $"connection to {Server} is closed");
         }
+        return AnswerAsync(corrId, request, command.Kind, ct);
+    }
+
+    private async Task<SmpCommand> AnswerAsync(long corrId, PendingRequest request, SmpCommandKind kind, CancellationToken ct)
+    {
         try
         {
             return await request.Task.WaitAsync(_options.RequestTimeout, ct).ConfigureAwait(false);
@@ -163,7 +176,7 @@ public sealed partial class SmpConnection : IAsyncDisposable
         {
             // A late answer then matches nothing: a MSG still reaches the listener, anything else is dropped.
             _pending.TryRemove(corrId, out _);
-            throw new SmpClientException(SmpClientError.Timeout, $"{command.Kind} to {Server} got no response in {_options.RequestTimeout}") { MayHaveArrived = true };
+            throw new SmpClientException(SmpClientError.Timeout, $"{kind} to {Server} got no response in {_options.RequestTimeout}") { MayHaveArrived = true };
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {

@@ -35,9 +35,13 @@ internal enum SmpFailure
 /// </summary>
 internal static class SmpErrorPolicy
 {
-    /// <summary>Network, timeout, handshake and garbled answers pass; a server's ERR and an oversized body do not.</summary>
+    /// <summary>
+    /// Network, timeout, handshake and garbled answers pass, and so does QUOTA: a full queue empties as its
+    /// recipient reads. Any other ERR of a server and an oversized body do not.
+    /// </summary>
     public static bool IsPassing(SmpClientError error) => error.Kind is SmpClientErrorKind.Network or SmpClientErrorKind.Timeout
-        or SmpClientErrorKind.Transport or SmpClientErrorKind.Unexpected or SmpClientErrorKind.Response;
+        or SmpClientErrorKind.Transport or SmpClientErrorKind.Unexpected or SmpClientErrorKind.Response
+        || error is { Kind: SmpClientErrorKind.Smp, SmpError: SmpErrorCode.Quota };
 
     public static SmpFailure Classify(SmpOperation operation, SmpClientError error)
     {

@@ -12,11 +12,13 @@ public sealed partial class AgentStore : IAsyncDisposable
     private readonly SqliteConnection _db;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly AgentStoreLock? _lock;
+    private readonly PreparedCommands _commands;
 
     private AgentStore(SqliteConnection db, AgentStoreLock? storeLock)
     {
         _db = db;
         _lock = storeLock;
+        _commands = new PreparedCommands(db);
     }
 
     public string Path { get; private init; } = "";
@@ -91,7 +93,7 @@ public sealed partial class AgentStore : IAsyncDisposable
         try
         {
             using var tx = _db.BeginTransaction(deferred: false);
-            var result = work(new StoreTx(_db, tx));
+            var result = work(new StoreTx(tx, _commands));
             tx.Commit();
             return result;
         }
@@ -117,6 +119,7 @@ public sealed partial class AgentStore : IAsyncDisposable
         await _gate.WaitAsync().ConfigureAwait(false);
         try
         {
+            _commands.Dispose();
             await _db.DisposeAsync().ConfigureAwait(false);
         }
         finally

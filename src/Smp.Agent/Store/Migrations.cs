@@ -143,6 +143,31 @@ internal static class Migrations
             PRIMARY KEY (member, msg_id)
         ) WITHOUT ROWID;
         """,
+
+        // 3: recent receive chain positions per connection (agent.md §4), so that every envelope of a sender's
+        // window sent again after a lost connection or a crash is dropped, not only the last one received;
+        // and envelopes held until the chain reaches them.
+        """
+        CREATE TABLE rcv_chain (
+            alias TEXT NOT NULL REFERENCES connections(alias) ON DELETE CASCADE,
+            snd_id INTEGER NOT NULL,                 -- the sender's message id (chain position)
+            hash BLOB NOT NULL,                      -- SHA-256 of the envelope's plaintext
+            PRIMARY KEY (alias, snd_id)
+        ) WITHOUT ROWID;
+
+        -- Envelopes received ahead of the chain (a window reordered by a full queue), decrypted and checked,
+        -- waiting for the ones before them; already ACKed on the server.
+        CREATE TABLE rcv_held (
+            alias TEXT NOT NULL REFERENCES connections(alias) ON DELETE CASCADE,
+            snd_id INTEGER NOT NULL,
+            hash BLOB NOT NULL,
+            broker_id BLOB NOT NULL,
+            broker_ts TEXT NOT NULL,
+            plaintext BLOB NOT NULL,
+            held_at TEXT NOT NULL,
+            PRIMARY KEY (alias, snd_id)
+        ) WITHOUT ROWID;
+        """,
     ];
 
     public static void Apply(SqliteConnection db)

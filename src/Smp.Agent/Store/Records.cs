@@ -39,7 +39,7 @@ public enum JobKind
     CreateReplyQueue = 3,
     /// <summary>Send REPLY (body sealed by CreateReplyQueue).</summary>
     SendReply = 4,
-    /// <summary>Send an agent message (MSG or a group envelope) already sealed in the body.</summary>
+    /// <summary>Send an agent message (MSG or a group envelope) already sealed in the body (queued by agents before <see cref="SendPlainMessage"/>).</summary>
     SendMessage = 5,
     /// <summary>Secure our receive queue with the sender key from the confirmation (SMP KEY).</summary>
     SecureQueue = 6,
@@ -49,6 +49,11 @@ public enum JobKind
     GroupIntroInvite = 8,
     /// <summary>Delete our receive queue on its server and the connection here, after everything queued before it was sent.</summary>
     DropConnection = 9,
+    /// <summary>
+    /// Send an agent message whose plaintext, chain position taken, is the body: sealed for each attempt
+    /// outside any store transaction. The same plaintext every time, so the receiver knows a resent copy.
+    /// </summary>
+    SendPlainMessage = 10,
 }
 
 public sealed record ConnectionRecord(
@@ -85,6 +90,9 @@ public sealed record SndQueueRecord(
     QueueStatus Status);
 
 public sealed record JobRecord(long Id, string Alias, JobKind Kind, string CorrId, long MsgId, byte[] Body, int Attempts);
+
+/// <summary>A received envelope ahead of its chain, kept decrypted until the ones before it arrive.</summary>
+public sealed record HeldEnvelope(long SndId, byte[] Hash, byte[] BrokerId, DateTimeOffset BrokerTs, byte[] Plaintext);
 
 public sealed record EventRecord(long Id, string Alias, string CorrId, byte[] Payload);
 

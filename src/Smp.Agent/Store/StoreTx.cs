@@ -6,35 +6,32 @@ namespace Smp.Agent.Store;
 /// <summary>Typed access to the store inside one transaction (see <see cref="AgentStore.TransactAsync{T}"/>).</summary>
 public sealed class StoreTx
 {
-    private readonly SqliteConnection _db;
     private readonly SqliteTransaction _tx;
+    private readonly PreparedCommands _commands;
 
-    internal StoreTx(SqliteConnection db, SqliteTransaction tx)
+    internal StoreTx(SqliteTransaction tx, PreparedCommands commands)
     {
-        _db = db;
         _tx = tx;
+        _commands = commands;
     }
 
     internal static string Now() => DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture);
 
+    /// <summary>The store's prepared command for <paramref name="sql"/>, bound to this transaction and these arguments.</summary>
     private SqliteCommand Cmd(string sql, params (string Name, object? Value)[] args)
     {
-        var cmd = _db.CreateCommand();
+        var cmd = _commands.Get(sql);
         cmd.Transaction = _tx;
-        cmd.CommandText = sql;
+        cmd.Parameters.Clear();
         foreach (var (name, value) in args) cmd.Parameters.AddWithValue(name, value ?? DBNull.Value);
         return cmd;
     }
 
-    internal int Exec(string sql, params (string, object?)[] args)
-    {
-        using var cmd = Cmd(sql, args);
-        return cmd.ExecuteNonQuery();
-    }
+    internal int Exec(string sql, params (string, object?)[] args) => Cmd(sql, args).ExecuteNonQuery();
 
     internal List<T> Query<T>(string sql, Func<SqliteDataReader, T> map, params (string, object?)[] args)
     {
-        using var cmd = Cmd(sql, args);
+        var cmd = Cmd(sql, args);
         using var r = cmd.ExecuteReader();
         var list = new List<T>();
         while (r.Read()) list.Add(map(r));
@@ -86,23 +83,78 @@ public sealed class StoreTx
     public void SetLastSndHash(string alias, byte[] hash) =>
         Exec("UPDATE connections SET last_snd_hash = $h WHERE alias = $a", ("$a", alias), ("$h", hash));
 
+    /// <summary>
+    /// Chain positions kept per connection in <c>rcv_chain</c> for recognising resent envelopes: more than
+    /// any sender's window (<see cref="AgentOptions.SendWindow"/> is limited to it).
+    /// </summary>
+    public const int ReceivedChainKept = 1024;
+
     /// <summary>Records a received message in the chain and returns its agent message id (R=).</summary>
     public long RecordReceived(string alias, long externalId, byte[] hash)
     {
+        RememberChain(alias, externalId, hash);
         Exec("UPDATE connections SET last_internal_id = last_internal_id + 1, last_ext_snd_id = $e, last_rcv_hash = $h WHERE alias = $a",
             ("$a", alias), ("$e", externalId), ("$h", hash));
         return GetConnection(alias)!.LastInternalId;
     }
 
     /// <summary>Moves the receive chain on for an envelope that is not a client message (no agent message id).</summary>
-    public void RecordChain(string alias, long externalId, byte[] hash) =>
+    public void RecordChain(string alias, long externalId, byte[] hash)
+    {
+        RememberChain(alias, externalId, hash);
         Exec("UPDATE connections SET last_ext_snd_id = $e, last_rcv_hash = $h WHERE alias = $a", ("$a", alias), ("$e", externalId), ("$h", hash));
+    }
+
+    private void RememberChain(string alias, long externalId, byte[] hash)
+    {
+        Exec("INSERT OR REPLACE INTO rcv_chain (alias, snd_id, hash) VALUES ($a, $e, $h)", ("$a", alias), ("$e", externalId), ("$h", hash));
+        Exec("DELETE FROM rcv_chain WHERE alias = $a AND snd_id <= $e", ("$a", alias), ("$e", externalId - ReceivedChainKept));
+    }
+
+    /// <summary>True when the chain received an envelope with this sender id and plaintext hash recently.</summary>
+    public bool ChainHolds(string alias, long externalId, byte[] hash) =>
+        Query("SELECT 1 FROM rcv_chain WHERE alias = $a AND snd_id = $e AND hash = $h", _ => true, ("$a", alias), ("$e", externalId), ("$h", hash)).Count > 0;
 
     public void DeleteConnection(string alias)
     {
         Exec("DELETE FROM connections WHERE alias = $a", ("$a", alias));
         Exec("DELETE FROM events WHERE alias = $a AND corr_id = ''", ("$a", alias));
     }
+
+    /// <summary>Envelopes held ahead of a connection's chain at most, and how far ahead one may be.</summary>
+    public const int MaxHeld = 64;
+
+    /// <summary>
+    /// Holds an envelope that is ahead of the chain at <paramref name="lastId"/>; false when it may not wait: too
+    /// far ahead, too many held, or the oldest held waited <paramref name="limit"/> already.
+    /// </summary>
+    public bool HoldAhead(string alias, HeldEnvelope e, long lastId, TimeSpan limit)
+    {
+        if (e.SndId - lastId > MaxHeld) return false;
+        var (count, oldest) = Query("SELECT COUNT(*), MIN(held_at) FROM rcv_held WHERE alias = $a",
+            r => (r.GetInt32(0), r.IsDBNull(1) ? (DateTime?)null : DateTime.Parse(r.GetString(1), CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind)), ("$a", alias))[0];
+        if (count >= MaxHeld || oldest <= DateTime.UtcNow - limit) return false;
+        Exec("INSERT OR IGNORE INTO rcv_held (alias, snd_id, hash, broker_id, broker_ts, plaintext, held_at) VALUES ($a, $s, $h, $b, $t, $p, $at)",
+            ("$a", alias), ("$s", e.SndId), ("$h", e.Hash), ("$b", e.BrokerId), ("$t", e.BrokerTs.ToString("O", CultureInfo.InvariantCulture)),
+            ("$p", e.Plaintext), ("$at", Now()));
+        return true;
+    }
+
+    /// <summary>Removes and returns the held envelope at <paramref name="sndId"/>, or the lowest one when null.</summary>
+    public HeldEnvelope? TakeHeld(string alias, long? sndId)
+    {
+        var held = Query("SELECT snd_id, hash, broker_id, broker_ts, plaintext FROM rcv_held WHERE alias = $a AND ($s IS NULL OR snd_id = $s) ORDER BY snd_id LIMIT 1",
+            r => new HeldEnvelope(r.GetInt64(0), (byte[])r[1], (byte[])r[2], DateTimeOffset.Parse(r.GetString(3), CultureInfo.InvariantCulture), (byte[])r[4]),
+            ("$a", alias), ("$s", sndId)).FirstOrDefault();
+        if (held is not null) Exec("DELETE FROM rcv_held WHERE alias = $a AND snd_id = $s", ("$a", alias), ("$s", held.SndId));
+        return held;
+    }
+
+    public bool IsHeld(string alias, long sndId, byte[] hash) =>
+        Query("SELECT 1 FROM rcv_held WHERE alias = $a AND snd_id = $s AND hash = $h", _ => true, ("$a", alias), ("$s", sndId), ("$h", hash)).Count > 0;
+
+    public DateTime? OldestHeld(string alias) => Query("SELECT MIN(held_at) FROM rcv_held WHERE alias = $a",
+        r => r.IsDBNull(0) ? (DateTime?)null : DateTime.Parse(r.GetString(0), CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind), ("$a", alias))[0];
 
     // --- queues ---
 
@@ -137,6 +189,8 @@ public sealed class StoreTx
         r => new SndQueueRecord(r.GetString(0), r.GetString(1), (byte[])r[2], (byte[])r[3], (byte[])r[4], (byte[])r[5], (QueueStatus)r.GetInt32(6)),
         ("$a", alias)).FirstOrDefault();
 
+    public bool HasSndQueue(string alias) => Query("SELECT 1 FROM snd_queues WHERE alias = $a", _ => true, ("$a", alias)).Count > 0;
+
     public void SetSndQueueStatus(string alias, QueueStatus status) =>
         Exec("UPDATE snd_queues SET status = $st WHERE alias = $a", ("$a", alias), ("$st", (int)status));
 
@@ -154,9 +208,9 @@ public sealed class StoreTx
     private static JobRecord MapJob(SqliteDataReader r) => new(
         r.GetInt64(0), r.GetString(1), (JobKind)r.GetInt32(2), r.GetString(3), r.GetInt64(4), (byte[])r[5], r.GetInt32(6));
 
-    /// <summary>The oldest job of a connection: jobs of one connection run strictly in order.</summary>
-    public JobRecord? NextJob(string alias) => Query(
-        "SELECT id, alias, kind, corr_id, msg_id, body, attempts FROM jobs WHERE alias = $a ORDER BY id LIMIT 1", MapJob, ("$a", alias)).FirstOrDefault();
+    /// <summary>Up to <paramref name="limit"/> oldest jobs of a connection, in order: jobs of one connection run strictly in order.</summary>
+    public List<JobRecord> NextJobs(string alias, int limit) => Query(
+        "SELECT id, alias, kind, corr_id, msg_id, body, attempts FROM jobs WHERE alias = $a ORDER BY id LIMIT $n", MapJob, ("$a", alias), ("$n", limit));
 
     public List<string> AliasesWithJobs() => Query("SELECT DISTINCT alias FROM jobs", r => r.GetString(0));
 
@@ -208,4 +262,32 @@ public sealed class StoreTx
     /// <summary>Records a server message id; false when it was seen before on this connection.</summary>
     public bool MarkSeen(string alias, byte[] brokerId) =>
         Exec("INSERT OR IGNORE INTO rcv_seen (alias, broker_id, seen_at) VALUES ($a, $b, $t)", ("$a", alias), ("$b", brokerId), ("$t", Now())) == 1;
+}
+
+/// <summary>
+/// Commands by their SQL, kept prepared across transactions: parsing and preparing a statement costs more
+/// than running most of ours. Used under the store's gate only, like the connection they belong to.
+/// </summary>
+internal sealed class PreparedCommands(SqliteConnection db) : IDisposable
+{
+    /// <summary>Our statements are constants (a few with variants); more than this means something builds SQL.</summary>
+    private const int Limit = 512;
+
+    private readonly Dictionary<string, SqliteCommand> _commands = new(StringComparer.Ordinal);
+
+    public SqliteCommand Get(string sql)
+    {
+        if (_commands.TryGetValue(sql, out var cmd)) return cmd;
+        if (_commands.Count >= Limit) Dispose();
+        cmd = db.CreateCommand();
+        cmd.CommandText = sql;
+        _commands[sql] = cmd;
+        return cmd;
+    }
+
+    public void Dispose()
+    {
+        foreach (var cmd in _commands.Values) cmd.Dispose();
+        _commands.Clear();
+    }
 }
