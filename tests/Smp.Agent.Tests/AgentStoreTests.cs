@@ -13,14 +13,41 @@ public sealed class AgentStoreTests
             var path = Path.Combine(dir.FullName, "agent.db");
             await using (var store = await AgentStore.OpenAsync(path))
             {
-                Assert.Equal(2, store.SchemaVersion);
+                Assert.Equal(3, store.SchemaVersion);
                 await store.TransactAsync(tx => tx.InsertConnection(new ConnectionRecord("x", ConnectionKind.Direct, ConnectionStatus.Pending)));
             }
             await using (var again = await AgentStore.OpenAsync(path))
             {
-                Assert.Equal(2, again.SchemaVersion);
+                Assert.Equal(3, again.SchemaVersion);
                 Assert.True(await again.TransactAsync(tx => tx.ConnectionExists("x")));
             }
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_store_of_schema_version_2_opens_with_its_data_and_gains_an_empty_key_pool()
+    {
+        var dir = Directory.CreateTempSubdirectory("smp-store-");
+        try
+        {
+            var path = Path.Combine(dir.FullName, "agent.db");
+            // A database as the agent before the key pool left it: migrations 1 and 2 only.
+            using (var raw = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path};Pooling=False"))
+            {
+                raw.Open();
+                using var cmd = raw.CreateCommand();
+                cmd.CommandText = Migrations.Steps[0] + Migrations.Steps[1] +
+                    "INSERT INTO connections (alias, kind, status, created_at) VALUES ('old', 1, 1, '2026-01-01T00:00:00Z'); PRAGMA user_version = 2;";
+                cmd.ExecuteNonQuery();
+            }
+            await using var store = await AgentStore.OpenAsync(path);
+            Assert.Equal(3, store.SchemaVersion);
+            Assert.True(await store.TransactAsync(tx => tx.ConnectionExists("old")));
+            Assert.Empty(await store.TransactAsync(tx => Runtime.KeyPoolTable.ListPoolKeys(tx)));
         }
         finally
         {

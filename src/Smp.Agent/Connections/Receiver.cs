@@ -92,8 +92,8 @@ internal sealed class Receiver
             _log.LogInformation("message for an unknown queue on {Server} ignored", m.Server);
             return;
         }
-        var fx = new Effects();
-        await _store.TransactAsync(tx => Apply(tx, rcv.Alias, m, fx)).ConfigureAwait(false);
+        // Keys for a REPLY or G_MEM_INV come from the pool inside the transaction, never generated there.
+        var fx = await _engine.TransactAsync((tx, fx) => Apply(tx, rcv.Alias, m, fx), _stopping).ConfigureAwait(false);
         fx.Dispatch.Add(rcv.Alias);
         await _outbox.RunEffectsAsync(fx).ConfigureAwait(false);
         await _acks.AckAsync(m.Server, m.RecipientId, m.MsgId, rcv.RcvKey).ConfigureAwait(false);
@@ -145,7 +145,7 @@ internal sealed class Receiver
                 if (rcv.Status != QueueStatus.Active || tx.GetSndQueue(alias) is not null) { Reject(AgentErrorCode.AgentProhibited); return; }
                 if (!RsaPublicKey.TryParse(r.QueueInfo.EncryptionKey, out var peerKey)) { Reject(AgentErrorCode.AgentMessage); return; }
                 using (peerKey)
-                    _engine.AddSendQueue(tx, alias, r.QueueInfo, peerKey!, "");
+                    _engine.AddSendQueue(tx, alias, r.QueueInfo, peerKey!, "", fx);
                 fx.Kick.Add(alias);
                 return;
 

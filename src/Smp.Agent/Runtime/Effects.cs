@@ -11,4 +11,10 @@ internal sealed class Effects
 
     /// <summary>(connection alias, group alias): the connection goes to whoever holds the group.</summary>
     public List<(string Alias, string Group)> Inherit { get; } = [];
+
+    /// <summary>
+    /// Pool keys the transaction may take (<see cref="KeyPool.TransactAsync{T}"/>): spent if it commits, back
+    /// in the pool if it rolls back. Null in a transaction that makes no queue.
+    /// </summary>
+    public KeyLease? Keys { get; init; }
 }

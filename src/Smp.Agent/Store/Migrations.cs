@@ -143,6 +143,16 @@ internal static class Migrations
             PRIMARY KEY (member, msg_id)
         ) WITHOUT ROWID;
         """,
+
+        // 3: pregenerated keys (agent.md, "Key pool"), so a restarted agent has them at once. A row leaves
+        // in the transaction that stores its key in a queue record, or before the key reaches a server.
+        """
+        CREATE TABLE key_pool (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            bits INTEGER NOT NULL,
+            pkcs8 BLOB NOT NULL                      -- PKCS#8 RSA private key, never used yet
+        );
+        """,
     ];
 
     public static void Apply(SqliteConnection db)
