@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Smp.Agent.Store;
@@ -42,11 +43,18 @@ internal sealed class KeyPool : IDisposable
     private readonly AgentStore _store;
     private readonly ILogger _log;
     private readonly IReadOnlyDictionary<int, int> _targets;
+    /// <summary>
+    /// Refill waits until no key was taken for this long: a connection takes its keys in two bursts tens of
+    /// milliseconds apart, and generating between them would slow the setup it is meant to speed up.
+    /// </summary>
+    public static readonly TimeSpan IdleBeforeRefill = TimeSpan.FromMilliseconds(250);
+
     private readonly Lock _lock = new();
     private readonly Dictionary<int, Queue<PoolKey>> _ready = [];
     private readonly AutoResetEvent _wake = new(false);
     private readonly CancellationTokenSource _stop = new();
     private TaskCompletionSource _full = NewFull();
+    private long _lastTake;
     private Thread? _filler;
     private long _generatedAhead;
     private long _generatedOnDemand;
@@ -130,6 +138,7 @@ internal sealed class KeyPool : IDisposable
             if (_ready.TryGetValue(bits, out var q) && q.Count > 0)
             {
                 key = q.Dequeue();
+                _lastTake = Stopwatch.GetTimestamp();
                 if (_full.Task.IsCompleted) _full = NewFull();
             }
         }
@@ -143,6 +152,7 @@ internal sealed class KeyPool : IDisposable
     /// <summary>Makes a key now; not stored: it is used in the transaction it was made for, or kept in memory.</summary>
     public PoolKey Generate(int bits)
     {
+        lock (_lock) _lastTake = Stopwatch.GetTimestamp();
         var (key, pkcs8) = NewKey(bits);
         Interlocked.Increment(ref _generatedOnDemand);
         return new PoolKey(0, bits, key, pkcs8);
@@ -249,6 +259,14 @@ internal sealed class KeyPool : IDisposable
                 if (Neediest() is not { } bits)
                 {
                     WaitHandle.WaitAny([_wake, stop.WaitHandle]);
+                    continue;
+                }
+                long lastTake;
+                lock (_lock) lastTake = _lastTake;
+                var busy = IdleBeforeRefill - Stopwatch.GetElapsedTime(lastTake);
+                if (busy > TimeSpan.Zero)
+                {
+                    stop.WaitHandle.WaitOne(busy);
                     continue;
                 }
                 var (key, pkcs8) = NewKey(bits);
