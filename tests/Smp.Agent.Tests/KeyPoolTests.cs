@@ -181,6 +181,21 @@ public sealed class KeyPoolTests : IAsyncLifetime
         Assert.Equal(12, c.KeyPoolStatus.Used - before[2]);
     }
 
+    [Fact]
+    public async Task On_linux_the_refill_thread_runs_at_nice_10_so_it_yields_to_the_agents_work()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        await using var store = await AgentStore.OpenAsync(":memory:");
+        using var pool = await KeyPool.OpenAsync(store, new Dictionary<int, int> { [1024] = 1 }, NullLogger.Instance);
+        await pool.WhenFullAsync().WaitAsync(TestSupport.Patience);
+        // The thread sets its nice value first thing, before the key it has made by now.
+        var refill = Directory.GetDirectories("/proc/self/task").Single(t => File.ReadAllText(Path.Combine(t, "comm")).Trim() == "key pool");
+        var stat = File.ReadAllText(Path.Combine(refill, "stat"));
+        // Fields after the parenthesised name: state is field 3, nice field 19.
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        Assert.Equal("10", fields[19 - 3]);
+    }
+
     private static async Task ConAsync(ClientSession session, List<AgentOutput> skipped, string alias)
     {
         if (skipped.Any(o => o.Alias == alias && o.Text() == "CON")) return;

@@ -251,6 +251,7 @@ internal sealed class KeyPool : IDisposable
 
     private void Fill()
     {
+        LowerThreadPriority();
         var stop = _stop.Token;
         try
         {
@@ -288,6 +289,22 @@ internal sealed class KeyPool : IDisposable
         {
             // Takes still work without the thread: they generate on demand.
             _log.LogError(e, "the key pool stopped refilling; keys are generated on demand from now on");
+        }
+    }
+
+    /// <summary>
+    /// Linux ignores <see cref="Thread.Priority"/> (dotnet/runtime#91165); a nice value of 10 makes the refill
+    /// yield to the agent's own work for real. Lowering needs no privilege; a failure just leaves it normal.
+    /// </summary>
+    private static void LowerThreadPriority()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        try
+        {
+            _ = LinuxThreads.setpriority(LinuxThreads.PrioProcess, LinuxThreads.gettid(), 10);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
         }
     }
 
@@ -356,4 +373,16 @@ internal sealed class KeyLease(KeyPool pool) : IDisposable
         foreach (var k in _reserved) pool.Return(k);
         _reserved.Clear();
     }
+}
+
+/// <summary>The two libc calls that give one thread a nice value (setpriority(2) with a thread id).</summary>
+internal static class LinuxThreads
+{
+    public const int PrioProcess = 0;
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    public static extern int setpriority(int which, int who, int prio);
+
+    [System.Runtime.InteropServices.DllImport("libc")]
+    public static extern int gettid();
 }
