@@ -189,8 +189,8 @@ public sealed class KeyPoolTests : IAsyncLifetime
         using var pool = await KeyPool.OpenAsync(store, new Dictionary<int, int> { [1024] = 1 }, NullLogger.Instance);
         await pool.WhenFullAsync().WaitAsync(TestSupport.Patience);
         // The thread sets its nice value first thing, before the key it has made by now.
-        var refill = Directory.GetDirectories("/proc/self/task").Single(t => File.ReadAllText(Path.Combine(t, "comm")).Trim() == "key pool");
-        var stat = File.ReadAllText(Path.Combine(refill, "stat"));
+        Assert.NotEqual(0, pool.RefillThreadId);
+        var stat = File.ReadAllText($"/proc/self/task/{pool.RefillThreadId}/stat");
         // Fields after the parenthesised name: state is field 3, nice field 19.
         var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
         Assert.Equal("10", fields[19 - 3]);

@@ -201,7 +201,7 @@ internal sealed class KeyPool : IDisposable
     }
 
     /// <summary>
-    /// Runs <paramref name="work"/> in a transaction whose keys come from <paramref name="lease"/>-style takes:
+    /// Runs <paramref name="work"/> in a transaction whose keys come from a <see cref="KeyLease"/>:
     /// if the pool runs short inside it, the transaction rolls back, a key is made outside the store gate and
     /// the work runs again (it must be a function of the store, as every transaction body is).
     /// </summary>
@@ -251,7 +251,7 @@ internal sealed class KeyPool : IDisposable
 
     private void Fill()
     {
-        LowerThreadPriority();
+        RefillThreadId = LowerThreadPriority();
         var stop = _stop.Token;
         try
         {
@@ -296,17 +296,23 @@ internal sealed class KeyPool : IDisposable
     /// Linux ignores <see cref="Thread.Priority"/> (dotnet/runtime#91165); a nice value of 10 makes the refill
     /// yield to the agent's own work for real. Lowering needs no privilege; a failure just leaves it normal.
     /// </summary>
-    private static void LowerThreadPriority()
+    private static int LowerThreadPriority()
     {
-        if (!OperatingSystem.IsLinux()) return;
+        if (!OperatingSystem.IsLinux()) return 0;
         try
         {
-            _ = LinuxThreads.setpriority(LinuxThreads.PrioProcess, LinuxThreads.gettid(), 10);
+            var tid = LinuxThreads.gettid();
+            _ = LinuxThreads.setpriority(LinuxThreads.PrioProcess, tid, 10);
+            return tid;
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
+            return 0;
         }
     }
+
+    /// <summary>The refill thread's Linux thread id once it runs (0 elsewhere), for a look at its nice value.</summary>
+    internal int RefillThreadId { get; private set; }
 
     /// <summary>Stops the refill thread (waiting for a key being made) before the store closes; stored keys stay for the next start.</summary>
     public void Dispose()
