@@ -10,13 +10,13 @@ gen() { local name=$1; shift; echo "== $name: smp-loadgen $*"; timeout "${LIMIT:
 gen server-load-2048 server-load --pairs 100 --duration 15 --warmup 3
 gen server-load-1024 server-load --pairs 100 --duration 15 --warmup 3 --key-bits 1024
 gen server-memory server-memory --queues 20000 --key-bits 1024
-gen agent-setup agent-setup --connections 10
+gen agent-setup agent-setup --connections 20
 gen agent-messages-1 agent-messages --connections 1 --messages 200 --window 16
 gen agent-latency-1 agent-messages --connections 1 --messages 30 --window 1
 gen agent-messages-10 agent-messages --connections 10 --messages 30 --window 16
 gen agent-tcp agent-tcp --messages 300 --one-at-a-time 100 --warmup 20
 gen agent-memory agent-memory --connections 30
 gen group-5 group --members 5 --messages 4
-gen group-10 group --members 10 --messages 4
+gen group-10 group --members 10 --messages 4 --key-pool 72
 # About 7 minutes on its own on 2 shared cores, so only on request.
 if [ "${GROUP20:-0}" = 1 ]; then gen group-20 group --members 20 --messages 2 --timeout 1200; fi

@@ -16,7 +16,7 @@ if (args.Length == 0 || args[0] is "-h" or "--help")
           server-memory    bytes per idle queue on an in-process server
                              --queues 100000 --secure true --key-bits 1024 --window 32
           agent-setup      NEW -> both CON between two agents, one connection at a time
-                             --connections 10 --key-bits 2048
+                             --connections 20 --key-bits 2048 --key-pool 8 --warm true (wait for full pools before each)
           agent-messages   messages/s and latency through duplex connections between two agents
                              --connections 1 --messages 200 --window 16 --key-bits 2048 --duration 60
           agent-tcp        two agents over their TCP client protocol, one connection: a burst of SENDs written
@@ -26,7 +26,7 @@ if (args.Length == 0 || args[0] is "-h" or "--help")
           agent-memory     bytes per idle duplex connection (both agents in one process)
                              --connections 30 --key-bits 2048
           group            n-th member to GALL and group messages/s, one agent per member
-                             --members 5 --messages 4 (per member) --servers 2 --key-bits 2048
+                             --members 5 --messages 4 (per member) --servers 2 --key-bits 2048 --key-pool 8 --warm true
         """);
     return 0;
 }

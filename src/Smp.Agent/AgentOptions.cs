@@ -29,13 +29,25 @@ public sealed record AgentOptions
     /// </summary>
     public int KeyBits { get; init; } = 2048;
 
-    /// <summary>Pre-generated keys kept ready so that NEW and JOIN do not wait for RSA key generation.</summary>
+    /// <summary>
+    /// Keys generated ahead of use and kept in the database, so that setting up a connection does not wait
+    /// for RSA key generation (agent.md, "Key pool"); 0 generates every key when it is needed.
+    /// </summary>
     public int KeyPoolSize { get; init; } = 8;
+
+    /// <summary>Largest <see cref="KeyPoolSize"/>: about 10 minutes of one core's key generation at 2048 bits.</summary>
+    public const int MaxKeyPoolSize = 4096;
 
     /// <summary>First retry delay of a job that failed for a passing reason; grows ×1.5 up to the maximum.</summary>
     public TimeSpan RetryInitialDelay { get; init; } = TimeSpan.FromMilliseconds(100);
 
     public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// First retry delay of HELLO (grows ×1.5 up to <see cref="RetryMaxDelay"/>). Short, because the peer
+    /// usually secures its queue within milliseconds of our confirmation.
+    /// </summary>
+    public TimeSpan HelloRetryInitialDelay { get; init; } = TimeSpan.FromMilliseconds(10);
 
     /// <summary>How long HELLO keeps being retried while the peer has not secured its queue.</summary>
     public TimeSpan HelloRetryLimit { get; init; } = TimeSpan.FromDays(7);
@@ -73,6 +85,8 @@ public sealed record AgentOptions
         if (SendWindow is < 1 or > Store.StoreTx.ReceivedChainKept)
             throw new ArgumentException($"the send window must be between 1 and {Store.StoreTx.ReceivedChainKept}", nameof(SendWindow));
         if (Servers.Count == 0) throw new ArgumentException("at least one SMP server is needed", nameof(Servers));
+        if (KeyPoolSize is < 0 or > MaxKeyPoolSize)
+            throw new ArgumentException($"the key pool size must be 0 to {MaxKeyPoolSize}, not {KeyPoolSize}", nameof(KeyPoolSize));
         var unverified = Servers.Where(s => s.KeyHash is null).ToList();
         if (unverified.Count == 0) return;
         if (!AllowUnverifiedServers)

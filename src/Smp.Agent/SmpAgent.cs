@@ -12,6 +12,12 @@ using Smp.Protocol.Agent;
 
 namespace Smp.Agent;
 
+/// <summary>
+/// The key pool's counters (agent.md, "Key pool"): keys read from the database at start, made ahead by the
+/// refill thread, made on the spot because none was ready, and used by queues; <c>Ready</c> is the pool now.
+/// </summary>
+public readonly record struct KeyPoolStatus(int Loaded, long GeneratedAhead, long GeneratedOnDemand, long Used, int Ready);
+
 /// <summary>A member as GMEMBERS lists it.</summary>
 public sealed record GroupMemberInfo(string Alias, byte[]? MemberId, GroupMemberStatus Status);
 
@@ -40,14 +46,13 @@ public sealed class SmpAgent : IAsyncDisposable
     private readonly ILogger _log;
     private readonly SmpClientPool _smp;
     private readonly KeyPool _keys;
-    private readonly KeyPool _e2eKeys;
     private readonly BackgroundTasks _tasks;
     private readonly Receiver _receiver;
     private readonly CommandDispatcher _commands;
     private readonly AgentMetrics _metrics;
     private Task _receiveLoop = Task.CompletedTask;
 
-    private SmpAgent(AgentOptions options, AgentStore store)
+    private SmpAgent(AgentOptions options, AgentStore store, KeyPool keys)
     {
         Options = options;
         Store = store;
@@ -58,12 +63,11 @@ public sealed class SmpAgent : IAsyncDisposable
             ? options.SmpClient with { LoggerFactory = options.LoggerFactory }
             : options.SmpClient);
         var counters = new AgentCounters();
-        _keys = new KeyPool(options.KeyBits, options.KeyPoolSize);
-        _e2eKeys = options.KeyBits == E2eKeyBits ? _keys : new KeyPool(E2eKeyBits, Math.Max(1, options.KeyPoolSize / 2));
+        _keys = keys;
         _tasks = new BackgroundTasks(_log, stopping);
         Events = new EventRouter(store, _tasks, _log, stopping);
         Outbox = new Jobs.Outbox(store, options, Events, _tasks, counters, _log, stopping);
-        Connections = new ConnectionEngine(options, store, _smp, _keys, _e2eKeys, Events, Outbox, _tasks, _log, stopping);
+        Connections = new ConnectionEngine(options, store, _smp, _keys, Events, Outbox, _tasks, _log, stopping);
         new ConnectionJobs(Connections, store, Events, Outbox, counters, options).Register();
         Groups = new GroupLayer(store, Connections, Events, Outbox);
         Connections.Attach(Groups);
@@ -87,6 +91,12 @@ public sealed class SmpAgent : IAsyncDisposable
     /// <summary>This agent's meter (named <see cref="MeterName"/>), for listeners that want this agent's instruments only.</summary>
     public System.Diagnostics.Metrics.Meter Meter => _metrics.Meter;
 
+    public KeyPoolStatus KeyPoolStatus => new(_keys.Loaded, _keys.GeneratedAhead, _keys.GeneratedOnDemand, _keys.Used,
+        _keys.Ready(Options.KeyBits) + (Options.KeyBits == E2eKeyBits ? 0 : _keys.Ready(E2eKeyBits)));
+
+    /// <summary>Completes once the key pool holds <see cref="AgentOptions.KeyPoolSize"/> keys (at once for size 0): warm setup from then on.</summary>
+    public Task WhenKeyPoolFullAsync(CancellationToken ct = default) => _keys.WhenFullAsync().WaitAsync(ct);
+
     /// <summary>Padded plaintext size of every envelope we seal: 3,072 bytes with 4,096-byte blocks.</summary>
     public static int PaddedSize => Envelopes.PaddedSize;
 
@@ -96,7 +106,18 @@ public sealed class SmpAgent : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var store = await AgentStore.OpenAsync(options.DatabasePath, options.FullSync, ct).ConfigureAwait(false);
-        var agent = new SmpAgent(options, store);
+        KeyPool keys;
+        try
+        {
+            keys = await KeyPool.OpenAsync(store, KeyPool.Targets(options.KeyBits, E2eKeyBits, options.KeyPoolSize),
+                options.LoggerFactory.CreateLogger("Smp.Agent.KeyPool")).ConfigureAwait(false);
+        }
+        catch
+        {
+            await store.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        var agent = new SmpAgent(options, store, keys);
         agent._receiveLoop = Task.Run(agent.ReceiveAsync, CancellationToken.None);
         await agent.Connections.ResumeAsync().ConfigureAwait(false);
         agent._log.LogInformation("agent started with database {Database}; SMP servers for new queues: {Relays}", store.Path, options.Servers.Count);
@@ -202,7 +223,6 @@ public sealed class SmpAgent : IAsyncDisposable
         await _tasks.DrainAsync().ConfigureAwait(false);
         Events.CloseAll();
         _keys.Dispose();
-        if (!ReferenceEquals(_keys, _e2eKeys)) _e2eKeys.Dispose();
         _metrics.Dispose();
         await Store.DisposeAsync().ConfigureAwait(false);
         _stop.Dispose();

@@ -39,6 +39,9 @@ internal static class AgentHostCommand
             HelpName = "bits",
         };
         keyBits.AcceptOnlyFromAmong("1024", "2048", "4096");
+        var keyPool = CliOptions.Int("--key-pool",
+            "Keys generated ahead in the background and kept in the database, so setting up a connection (4 keys on each side) does not wait for key generation; 0 makes every key when it is needed.",
+            defaults.KeyPoolSize, 0, AgentOptions.MaxKeyPoolSize, "n");
         var fullSync = new Option<bool>("--fsync")
         {
             Description = "fsync every store commit (survives power loss, slower). Without it commits survive a process crash.",
@@ -48,7 +51,7 @@ internal static class AgentHostCommand
 
         var command = new Command("agent", "Run an SMP agent: duplex connections and groups for clients on its TCP port. Prints 'listening on port P' when ready.")
         {
-            port, servers, allowUnverified, db, bind, keyBits, fullSync, metrics, logLevel,
+            port, servers, allowUnverified, db, bind, keyBits, keyPool, fullSync, metrics, logLevel,
         };
         // A relay without its key hash is a relay anyone on the path can impersonate: only on request.
         servers.Validators.Add(r =>
@@ -70,6 +73,7 @@ internal static class AgentHostCommand
                 AllowUnverifiedServers = parse.GetValue(allowUnverified),
                 DatabasePath = Path.GetFullPath(parse.GetValue(db)!),
                 KeyBits = parse.GetValue(keyBits),
+                KeyPoolSize = parse.GetValue(keyPool),
                 FullSync = parse.GetValue(fullSync),
                 LoggerFactory = loggers,
             };

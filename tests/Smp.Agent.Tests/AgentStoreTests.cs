@@ -13,12 +13,12 @@ public sealed class AgentStoreTests
             var path = Path.Combine(dir.FullName, "agent.db");
             await using (var store = await AgentStore.OpenAsync(path))
             {
-                Assert.Equal(3, store.SchemaVersion);
+                Assert.Equal(4, store.SchemaVersion);
                 await store.TransactAsync(tx => tx.InsertConnection(new ConnectionRecord("x", ConnectionKind.Direct, ConnectionStatus.Pending)));
             }
             await using (var again = await AgentStore.OpenAsync(path))
             {
-                Assert.Equal(3, again.SchemaVersion);
+                Assert.Equal(4, again.SchemaVersion);
                 Assert.True(await again.TransactAsync(tx => tx.ConnectionExists("x")));
             }
         }
@@ -29,7 +29,7 @@ public sealed class AgentStoreTests
     }
 
     [Fact]
-    public async Task A_store_at_schema_2_migrates_to_3_keeping_its_rows_and_queued_jobs()
+    public async Task A_store_at_schema_2_migrates_keeping_its_rows_and_queued_jobs_and_gains_an_empty_key_pool()
     {
         var dir = Directory.CreateTempSubdirectory("smp-store-");
         try
@@ -48,7 +48,7 @@ public sealed class AgentStoreTests
                 cmd.ExecuteNonQuery();
             }
             await using var store = await AgentStore.OpenAsync(path);
-            Assert.Equal(3, store.SchemaVersion);
+            Assert.Equal(4, store.SchemaVersion);
             var (conn, jobs) = await store.TransactAsync(tx => (tx.GetConnection("x"), tx.NextJobs("x", 10)));
             Assert.Equal(7, conn!.LastExtSndId);
             Assert.Equal([1, 2], conn.LastRcvHash);
@@ -56,6 +56,7 @@ public sealed class AgentStoreTests
             Assert.Equal((JobKind.SendMessage, "c", 3L), (job.Kind, job.CorrId, job.MsgId));
             Assert.Equal([0xaa, 0xbb], job.Body);
             Assert.False(await store.TransactAsync(tx => tx.ChainHolds("x", 7, [1, 2])));
+            Assert.Empty(await store.TransactAsync(tx => Runtime.KeyPoolTable.ListPoolKeys(tx)));
         }
         finally
         {

@@ -39,6 +39,7 @@ public sealed class GroupEnvelopeHandlerTests : IAsyncLifetime
             Joined.Add(alias);
         }
 
+        public Task<Effects> TransactAsync(Action<StoreTx, Effects> work, CancellationToken ct) => throw new InvalidOperationException("not expected");
         public bool Exists(StoreTx tx, string alias) => tx.ConnectionExists(alias);
         public bool IsDuplex(StoreTx tx, string alias) => tx.GetConnection(alias)?.Status == ConnectionStatus.Active;
 

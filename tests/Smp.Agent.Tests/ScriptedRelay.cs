@@ -124,6 +124,7 @@ internal sealed class ScriptedRelay : IAsyncDisposable
                 }
                 var msg = new SmpCommand.Msg(RandomNumberGenerator.GetBytes(24), DateTimeOffset.UtcNow, send.Body.ToArray());
                 FakeSession? deliverTo = null;
+                SmpCommand.Msg? first = null;
                 lock (_sync)
                 {
                     q!.Messages.Add(msg);
@@ -132,10 +133,12 @@ internal sealed class ScriptedRelay : IAsyncDisposable
                     {
                         q.Delivered = true;
                         deliverTo = q.Subscriber;
+                        // Taken under the lock: an ACK racing this SEND (of a copy a test pushed) may remove it.
+                        first = q.Messages[0];
                     }
                 }
                 await s.ReplyAsync(t, SmpCommand.OkResponse);
-                if (deliverTo is not null) await deliverTo.PushAsync(q.RecipientId, q.Messages[0]);
+                if (deliverTo is not null) await deliverTo.PushAsync(q.RecipientId, first!);
                 return;
             }
             case not null when ByRecipient(t.QueueId) is { } q && Signed(t, q.RecipientKey):

@@ -73,6 +73,26 @@ public sealed class BadFlagTests : IDisposable
     public Task A_key_size_not_offered_is_refused_with_the_sizes_there_are() =>
         AgentRefusedAsync("smp agent: --key-bits must be 1024, 2048 or 4096, not '3'", "--key-bits", "3");
 
+    [Theory]
+    [InlineData("-1", "smp agent: --key-pool must be between 0 and 4096, not '-1'")]
+    [InlineData("5000", "smp agent: --key-pool must be between 0 and 4096, not '5000'")]
+    [InlineData("many", "smp agent: --key-pool must be a whole number between 0 and 4096, not 'many'")]
+    public Task A_key_pool_size_out_of_range_or_not_a_number_is_refused_with_the_range(string value, string expected) =>
+        AgentRefusedAsync(expected, "--key-pool", value);
+
+    [Fact]
+    public void A_key_pool_size_is_read_from_the_flag_and_the_environment()
+    {
+        var flag = Program.Prepare(Program.CreateRoot(), ["agent", "--server", Cli.Relay, "--key-pool", "0"], new Dictionary<string, string>());
+        Assert.Empty(flag.Parse.Errors);
+        Assert.Equal(0, flag.Parse.GetValue<int>("--key-pool"));
+        var env = Program.Prepare(Program.CreateRoot(), ["agent", "--server", Cli.Relay], new Dictionary<string, string> { ["SMP_AGENT_KEY_POOL"] = "32" });
+        Assert.Empty(env.Parse.Errors);
+        Assert.Equal(32, env.Parse.GetValue<int>("--key-pool"));
+        var none = Program.Prepare(Program.CreateRoot(), ["agent", "--server", Cli.Relay], new Dictionary<string, string>());
+        Assert.Equal(new Smp.Agent.AgentOptions().KeyPoolSize, none.Parse.GetValue<int>("--key-pool"));
+    }
+
     [Fact]
     public Task A_server_key_size_not_offered_is_refused_with_the_sizes_there_are() =>
         RefusedAsync("smp server: --key-bits must be 2048, 3072 or 4096, not '1024'", "server", "--key-bits", "1024");

@@ -24,7 +24,6 @@ internal sealed class ConnectionEngine : IConnections
     private readonly AgentStore _store;
     private readonly SmpClientPool _smp;
     private readonly KeyPool _keys;
-    private readonly KeyPool _e2eKeys;
     private readonly EventRouter _router;
     private readonly Outbox _outbox;
     private readonly BackgroundTasks _tasks;
@@ -38,14 +37,13 @@ internal sealed class ConnectionEngine : IConnections
     /// </summary>
     private readonly ConcurrentDictionary<string, bool> _lostSubscriptions = new(StringComparer.Ordinal);
 
-    public ConnectionEngine(AgentOptions options, AgentStore store, SmpClientPool smp, KeyPool keys, KeyPool e2eKeys, EventRouter router,
+    public ConnectionEngine(AgentOptions options, AgentStore store, SmpClientPool smp, KeyPool keys, EventRouter router,
         Outbox outbox, BackgroundTasks tasks, ILogger log, CancellationToken stopping)
     {
         _options = options;
         _store = store;
         _smp = smp;
         _keys = keys;
-        _e2eKeys = e2eKeys;
         _router = router;
         _outbox = outbox;
         _tasks = tasks;
@@ -55,7 +53,7 @@ internal sealed class ConnectionEngine : IConnections
 
     public SmpClientPool Smp => _smp;
 
-    public KeyPool SigningKeys => _keys;
+    public KeyPool KeyPool => _keys;
 
     /// <summary>The layer above (groups); attached once, before the agent starts receiving.</summary>
     public void Attach(IConnectionOwner owner) => _owner = owner;
@@ -117,8 +115,7 @@ internal sealed class ConnectionEngine : IConnections
         alias = alias.Length == 0 ? Keys.NewAlias() : alias;
         if (!RsaPublicKey.TryParse(invitation.EncryptionKey, out var peerKey)) throw new AgentProtocolException(AgentErrorCode.CmdSyntax);
         using var encryptKey = peerKey!;
-        var fx = new Effects();
-        await _store.TransactAsync(tx =>
+        var fx = await TransactAsync((tx, fx) =>
         {
             if (AliasTaken(tx, alias)) throw new AgentProtocolException(AgentErrorCode.ConnDuplicate);
             AddJoining(tx, alias, ConnectionKind.Direct, "", invitation, encryptKey, !noReply, corrId, fx);
@@ -245,13 +242,22 @@ internal sealed class ConnectionEngine : IConnections
     public async Task<NewReceiveQueue> MakeReceiveQueueAsync(string alias, CancellationToken ct)
     {
         var server = _options.Servers[RandomNumberGenerator.GetInt32(_options.Servers.Count)];
-        using var rcvKey = _keys.Take();
-        using var e2e = _e2eKeys.Take();
-        var (rid, sid) = await _smp.CreateQueueAsync(server, rcvKey, ct).ConfigureAwait(false);
-        var encryptKey = e2e.ExportSubjectPublicKeyInfo();
+        // Claimed before NEW: the server sees the recipient key before our record of the queue is stored.
+        var claimed = await _keys.ClaimAsync(_options.KeyBits, Envelopes.E2eKeyBits).ConfigureAwait(false);
+        using var rcvKey = claimed[0];
+        using var e2e = claimed[1];
+        var (rid, sid) = await _smp.CreateQueueAsync(server, rcvKey.Key, ct).ConfigureAwait(false);
+        var encryptKey = e2e.Key.ExportSubjectPublicKeyInfo();
         return new NewReceiveQueue(new SmpQueueInfo(server, sid, encryptKey),
-            new RcvQueueRecord(alias, server.ToString(), rid, sid, rcvKey.ExportPkcs8PrivateKey(), e2e.ExportPkcs8PrivateKey(), encryptKey, null, null, QueueStatus.New));
+            new RcvQueueRecord(alias, server.ToString(), rid, sid, rcvKey.Pkcs8, e2e.Pkcs8, encryptKey, null, null, QueueStatus.New));
     }
+
+    public Task<Effects> TransactAsync(Action<StoreTx, Effects> work, CancellationToken ct) => _keys.TransactAsync((tx, keys) =>
+    {
+        var fx = new Effects { Keys = keys };
+        work(tx, fx);
+        return fx;
+    }, ct);
 
     public void AddInviting(StoreTx tx, NewReceiveQueue queue, ConnectionKind kind, string owner)
     {
@@ -263,7 +269,7 @@ internal sealed class ConnectionEngine : IConnections
         string corrId, Effects fx)
     {
         tx.InsertConnection(new ConnectionRecord(alias, kind, ConnectionStatus.Joining, JoinCorrId: corrId, Owner: owner));
-        AddSendQueue(tx, alias, invitation, encryptKey, corrId);
+        AddSendQueue(tx, alias, invitation, encryptKey, corrId, fx);
         if (reply) tx.InsertJob(alias, JobKind.CreateReplyQueue, corrId: corrId);
         fx.Kick.Add(alias);
     }
@@ -292,15 +298,19 @@ internal sealed class ConnectionEngine : IConnections
 
     // --- handshake state (agent.md §1) ---
 
-    /// <summary>Stores a send queue with sealed confirmation and HELLO jobs (agent.md §1 step 3).</summary>
-    internal void AddSendQueue(StoreTx tx, string alias, SmpQueueInfo invitation, RsaPublicKey encryptKey, string corrId)
+    /// <summary>
+    /// Stores a send queue with sealed confirmation and HELLO jobs (agent.md §1 step 3). Its two keys come
+    /// from the pool in this transaction (<paramref name="fx"/> carries the lease), never generated here.
+    /// </summary>
+    internal void AddSendQueue(StoreTx tx, string alias, SmpQueueInfo invitation, RsaPublicKey encryptKey, string corrId, Effects fx)
     {
-        using var sndKey = _keys.Take();
-        using var signKey = _keys.Take();
-        var confirmation = Envelopes.SealConfirmation(encryptKey, signKey, sndKey.ExportSubjectPublicKeyInfo());
-        var hello = Envelopes.SealUnchained(encryptKey, signKey, new AgentEnvelope.Hello(signKey.ExportSubjectPublicKeyInfo()));
-        tx.InsertSndQueue(new SndQueueRecord(alias, invitation.Server.ToString(), invitation.SenderId, sndKey.ExportPkcs8PrivateKey(),
-            invitation.EncryptionKey, signKey.ExportPkcs8PrivateKey(), QueueStatus.New));
+        var keys = fx.Keys ?? throw new InvalidOperationException("a send queue is added only in a transaction with a key lease");
+        var sndKey = keys.Take(tx, _options.KeyBits);
+        var signKey = keys.Take(tx, _options.KeyBits);
+        var confirmation = Envelopes.SealConfirmation(encryptKey, signKey.Key, sndKey.Key.ExportSubjectPublicKeyInfo());
+        var hello = Envelopes.SealUnchained(encryptKey, signKey.Key, new AgentEnvelope.Hello(signKey.Key.ExportSubjectPublicKeyInfo()));
+        tx.InsertSndQueue(new SndQueueRecord(alias, invitation.Server.ToString(), invitation.SenderId, sndKey.Pkcs8,
+            invitation.EncryptionKey, signKey.Pkcs8, QueueStatus.New));
         tx.InsertJob(alias, JobKind.SendConfirmation, confirmation, corrId);
         tx.InsertJob(alias, JobKind.SendHello, hello, corrId);
     }

@@ -22,6 +22,7 @@ internal sealed class ConnectionJobs
     private readonly Outbox _outbox;
     private readonly AgentCounters _counters;
     private readonly int _helloAttemptLimit;
+    private readonly TimeSpan _helloRetryInitialDelay;
 
     public ConnectionJobs(ConnectionEngine engine, AgentStore store, EventRouter router, Outbox outbox, AgentCounters counters, AgentOptions options)
     {
@@ -30,7 +31,8 @@ internal sealed class ConnectionJobs
         _store = store;
         _router = router;
         _outbox = outbox;
-        _helloAttemptLimit = outbox.AttemptsWithin(options.HelloRetryLimit);
+        _helloRetryInitialDelay = options.HelloRetryInitialDelay;
+        _helloAttemptLimit = Outbox.AttemptsWithin(options.HelloRetryLimit, options.HelloRetryInitialDelay, options.RetryMaxDelay);
     }
 
     /// <summary>How many AUTH answers HELLO may get before the handshake is given up.</summary>
@@ -39,7 +41,10 @@ internal sealed class ConnectionJobs
     public void Register()
     {
         _outbox.Register(JobKind.SendConfirmation, new JobHandler((j, ct) => SendAsync(j, signed: false, ct), ForgetHalfMadeConnection));
-        _outbox.Register(JobKind.SendHello, new JobHandler((j, ct) => SendAsync(j, signed: true, ct), ForgetHalfMadeConnection));
+        // HELLO goes out right after the confirmation, so its first try usually meets AUTH: the peer is still
+        // securing its queue, which takes it milliseconds (agent.md §1 step 3). Hence its own short back-off.
+        _outbox.Register(JobKind.SendHello, new JobHandler((j, ct) => SendAsync(j, signed: true, ct), ForgetHalfMadeConnection,
+            n => _outbox.Backoff(_helloRetryInitialDelay, n)));
         _outbox.Register(JobKind.SendReply, new JobHandler((j, ct) => SendAsync(j, signed: true, ct)));
         var window = new WindowHandler(SendWindowAsync);
         _outbox.Register(JobKind.SendMessage, window);

@@ -33,6 +33,13 @@ internal interface IConnections
     void AddJoining(StoreTx tx, string alias, ConnectionKind kind, string owner, SmpQueueInfo invitation, RsaPublicKey encryptKey, bool reply,
         string corrId, Effects fx);
 
+    /// <summary>
+    /// Runs <paramref name="work"/> in one transaction in which <see cref="AddJoining"/> may take pool keys,
+    /// and returns its effects. A try that finds no key ready is rolled back and run again, with fresh
+    /// effects, once a key was made outside the store gate.
+    /// </summary>
+    Task<Effects> TransactAsync(Action<StoreTx, Effects> work, CancellationToken ct);
+
     bool Exists(StoreTx tx, string alias);
 
     /// <summary>True when both of the connection's queues are up (CON was reached).</summary>

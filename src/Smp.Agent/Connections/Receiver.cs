@@ -102,8 +102,8 @@ internal sealed class Receiver
         }
         // Opened with the keys read just now: only this loop changes them (HELLO), and Apply checks anyway.
         var opened = Opened.Open(rcv, m.Body.Span);
-        var fx = new Effects();
-        await _store.TransactAsync(tx => Apply(tx, rcv.Alias, m, opened, fx)).ConfigureAwait(false);
+        // Keys for a REPLY or G_MEM_INV come from the pool inside the transaction, never generated there.
+        var fx = await _engine.TransactAsync((tx, fx) => Apply(tx, rcv.Alias, m, opened, fx), _stopping).ConfigureAwait(false);
         if (fx.Rejected is { } rejected)
         {
             _counters.CountHostile(rejected);
@@ -178,7 +178,7 @@ internal sealed class Receiver
                 if (rcv.Status != QueueStatus.Active || tx.GetSndQueue(alias) is not null) { Reject(AgentErrorCode.AgentProhibited); return; }
                 if (!RsaPublicKey.TryParse(r.QueueInfo.EncryptionKey, out var peerKey)) { Reject(AgentErrorCode.AgentMessage); return; }
                 using (peerKey)
-                    _engine.AddSendQueue(tx, alias, r.QueueInfo, peerKey!, "");
+                    _engine.AddSendQueue(tx, alias, r.QueueInfo, peerKey!, "", fx);
                 fx.Kick.Add(alias);
                 return;
 

@@ -112,9 +112,8 @@ internal sealed class GroupLayer : IConnectionOwner
     public async Task<string> JoinAsync(ClientSession session, string gid, byte[] invId, CancellationToken ct)
     {
         gid = gid.Length == 0 ? Keys.NewAlias() : gid;
-        var fx = new Effects();
         var conn = NewGroupConnAlias();
-        await _store.TransactAsync(tx =>
+        var fx = await _conns.TransactAsync((tx, fx) =>
         {
             var inv = tx.GetInvitation(invId);
             if (inv is null || inv.Status != InvitationStatus.Pending) throw Error(AgentErrorCode.GroupUnknown);

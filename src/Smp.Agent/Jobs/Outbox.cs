@@ -16,8 +16,12 @@ internal enum JobOutcome
     Failed,
 }
 
-/// <summary>What a job kind does: its network work, and what else changes when it fails for good.</summary>
-internal sealed record JobHandler(Func<JobRecord, CancellationToken, Task<JobOutcome>> RunAsync, Action<StoreTx, JobRecord, Effects>? OnFailed = null);
+/// <summary>
+/// What a job kind does: its network work, what else changes when it fails for good, and, when the kind
+/// has its own, the delay before retry number n (else <see cref="Outbox.RetryDelay"/>).
+/// </summary>
+internal sealed record JobHandler(Func<JobRecord, CancellationToken, Task<JobOutcome>> RunAsync, Action<StoreTx, JobRecord, Effects>? OnFailed = null,
+    Func<int, TimeSpan>? RetryDelay = null);
 
 /// <summary>
 /// How a window of jobs went: the first <paramref name="Done"/> are finished (committed), and when
@@ -114,27 +118,34 @@ internal sealed class Outbox
         foreach (var alias in aliases) Kick(alias);
     }
 
+    private const double Growth = 1.5;
+
     /// <summary>Delay before retry number <paramref name="attempts"/>: the initial delay ×1.5 per attempt, capped.</summary>
-    public TimeSpan RetryDelay(int attempts)
+    public TimeSpan RetryDelay(int attempts) => Backoff(_options.RetryInitialDelay, attempts);
+
+    /// <summary><paramref name="initial"/> ×1.5 per attempt, capped at the configured maximum.</summary>
+    public TimeSpan Backoff(TimeSpan initial, int attempts)
     {
-        var ms = _options.RetryInitialDelay.TotalMilliseconds * Math.Pow(1.5, Math.Min(attempts, 60));
+        var ms = initial.TotalMilliseconds * Math.Pow(Growth, Math.Min(attempts, 60));
         return TimeSpan.FromMilliseconds(Math.Min(ms, _options.RetryMaxDelay.TotalMilliseconds));
     }
 
-    /// <summary>How many retries, waiting <see cref="RetryDelay"/> each, fit into <paramref name="span"/> (at least 8).</summary>
-    public int AttemptsWithin(TimeSpan span)
+    /// <summary>
+    /// How many retries, waiting <paramref name="initial"/> ×1.5 per retry up to <paramref name="cap"/>, fit
+    /// into <paramref name="span"/> (at least 8). Closed form, no loop: the k delays below the cap sum to
+    /// initial·(1.5^k − 1)/0.5; the rest of the span is covered at the cap.
+    /// </summary>
+    public static int AttemptsWithin(TimeSpan span, TimeSpan initial, TimeSpan cap)
     {
-        var total = 0.0;
-        var n = 0;
-        var max = _options.RetryMaxDelay.TotalMilliseconds;
-        // The geometric part ends once the cap is reached (~60 steps at most); the rest is span / cap.
-        for (var d = RetryDelay(0).TotalMilliseconds; d < max && total < span.TotalMilliseconds; d = RetryDelay(n).TotalMilliseconds)
-        {
-            total += d;
-            n++;
-        }
-        if (total < span.TotalMilliseconds) n += (int)Math.Min(int.MaxValue / 2, Math.Ceiling((span.TotalMilliseconds - total) / max));
-        return Math.Max(8, n);
+        var max = Math.Max(1.0, cap.TotalMilliseconds);
+        var d0 = Math.Clamp(initial.TotalMilliseconds, 1.0, max);
+        var total = span.TotalMilliseconds;
+        var k = Math.Max(0, (int)Math.Ceiling(Math.Log(max / d0) / Math.Log(Growth)));
+        var geometric = d0 * (Math.Pow(Growth, k) - 1) / (Growth - 1);
+        var n = total <= geometric
+            ? Math.Ceiling(Math.Log(total * (Growth - 1) / d0 + 1) / Math.Log(Growth))
+            : k + Math.Ceiling((total - geometric) / max);
+        return (int)Math.Clamp(n, 8, int.MaxValue / 2);
     }
 
     private static TaskCompletionSource NewWake() => new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -180,7 +191,7 @@ internal sealed class Outbox
                     outcome = JobOutcome.Retry;
                 }
                 if (outcome == JobOutcome.Retry)
-                    await Task.WhenAny(Task.Delay(RetryDelay(job.Attempts), _stopping), wake.Task).ConfigureAwait(false);
+                    await Task.WhenAny(Task.Delay(DelayBeforeRetry(job), _stopping), wake.Task).ConfigureAwait(false);
             }
         }
         finally
@@ -219,6 +230,9 @@ internal sealed class Outbox
         }
         return outcome;
     }
+
+    private TimeSpan DelayBeforeRetry(JobRecord job) =>
+        _handlers.TryGetValue(job.Kind, out var h) && h.RetryDelay is { } delay ? delay(job.Attempts) : RetryDelay(job.Attempts);
 
     private async Task<JobOutcome> ExecuteAsync(JobRecord job)
     {

@@ -20,4 +20,10 @@ internal sealed class Effects
 
     /// <summary>Why the received envelope was rejected (A_MESSAGE, A_ENCRYPTION, ...): counted and logged once committed.</summary>
     public Protocol.Agent.AgentErrorCode? Rejected { get; set; }
+
+    /// <summary>
+    /// Pool keys the transaction may take (<see cref="KeyPool.TransactAsync{T}"/>): spent if it commits, back
+    /// in the pool if it rolls back. Null in a transaction that makes no queue.
+    /// </summary>
+    public KeyLease? Keys { get; init; }
 }

@@ -168,6 +168,16 @@ internal static class Migrations
             PRIMARY KEY (alias, snd_id)
         ) WITHOUT ROWID;
         """,
+
+        // 4: pregenerated keys (agent.md, "Key pool"), so a restarted agent has them at once. A row leaves
+        // in the transaction that stores its key in a queue record, or before the key reaches a server.
+        """
+        CREATE TABLE key_pool (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            bits INTEGER NOT NULL,
+            pkcs8 BLOB NOT NULL                      -- PKCS#8 RSA private key, never used yet
+        );
+        """,
     ];
 
     public static void Apply(SqliteConnection db)
