@@ -93,7 +93,7 @@ public sealed class OperatorTests : IAsyncLifetime
         await a.SendAsync("1", "bob", "m1"u8.ToArray());
         await a.SendAsync("2", "bob", "m2"u8.ToArray());
         Assert.Equal(2, Read(a.Meter)["smp.agent.outbox.jobs"]);
-        await log.WaitForAsync(e => e.Message.StartsWith("job SendMessage waits to be tried again", StringComparison.Ordinal));
+        await log.WaitForAsync(e => e.Message.StartsWith("job SendPlainMessage waits to be tried again", StringComparison.Ordinal));
         Assert.True(Read(a.Meter)["smp.agent.retries"] >= 1, "a send that met its relay down was retried");
 
         await _h.RestartServerAsync(0);

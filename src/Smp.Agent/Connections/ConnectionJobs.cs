@@ -153,6 +153,7 @@ internal sealed class ConnectionJobs
         }
         if (done > 0)
         {
+            for (var i = 0; i < done; i++) _counters.CountSent();
             var confirmed = jobs.Take(done).ToList();
             var notify = await _store.TransactAsync(tx =>
             {
