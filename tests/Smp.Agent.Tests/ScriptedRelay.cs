@@ -47,6 +47,9 @@ internal sealed class ScriptedRelay : IAsyncDisposable
     /// </summary>
     public Func<SmpCommand, bool>? LoseAnswer { get; set; }
 
+    /// <summary>Awaited before a SEND is checked: holds it (e.g. until the queue is secured), as a slow network.</summary>
+    public Func<RelayQueue, SmpTransmission, Task>? BeforeSend { get; set; }
+
     public sealed class RelayQueue(byte[] recipientId, byte[] senderId, byte[] recipientKey)
     {
         public byte[] RecipientId { get; } = recipientId;
@@ -116,6 +119,7 @@ internal sealed class ScriptedRelay : IAsyncDisposable
             case SmpCommand.Send send:
             {
                 var q = BySender(t.QueueId);
+                if (q is not null && BeforeSend is { } hold) await hold(q, t);
                 var ok = q is not null && (q.SenderKey is null ? t.Signature.Length == 0 : Signed(t, q.SenderKey));
                 if (!ok)
                 {
@@ -136,6 +140,13 @@ internal sealed class ScriptedRelay : IAsyncDisposable
                         // Taken under the lock: an ACK racing this SEND (of a copy a test pushed) may remove it.
                         first = q.Messages[0];
                     }
+                }
+                if (LoseAnswer?.Invoke(send) == true)
+                {
+                    // Accepted and delivered, but the sender never hears so.
+                    if (deliverTo is not null && deliverTo != s) await deliverTo.PushAsync(q.RecipientId, first!);
+                    s.Abort();
+                    return;
                 }
                 await s.ReplyAsync(t, SmpCommand.OkResponse);
                 if (deliverTo is not null) await deliverTo.PushAsync(q.RecipientId, first!);

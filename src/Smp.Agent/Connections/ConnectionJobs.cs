@@ -68,6 +68,9 @@ internal sealed class ConnectionJobs
             await _store.TransactAsync(tx => tx.DeleteJob(job.Id)).ConfigureAwait(false);
             return JobOutcome.Done;
         }
+        // Counted before the first try, so that a later try knows an earlier copy may have arrived.
+        if (job.Kind == JobKind.SendConfirmation && job.Attempts == 0)
+            await _store.TransactAsync(tx => tx.CountJobAttempt(job.Id)).ConfigureAwait(false);
         using var key = signed ? RsaKeys.Private.Rent(snd.SndKey) : null;
         try
         {
@@ -79,6 +82,11 @@ internal sealed class ConnectionJobs
             // The peer has not secured its queue yet (agent.md §1 step 3): try again later.
             await _outbox.CountAttemptAsync(job).ConfigureAwait(false);
             return JobOutcome.Retry;
+        }
+        catch (SmpClientException e) when (job.Kind == JobKind.SendConfirmation && job.Attempts > 0
+                                           && SmpErrorPolicy.Classify(SmpOperation.ResendConfirmation, e.Error) == SmpFailure.AlreadyDone)
+        {
+            // An earlier copy went through and the peer has secured its queue since: go on to HELLO.
         }
         _counters.CountSent();
         var notify = await _store.TransactAsync(tx =>

@@ -13,6 +13,8 @@ internal enum SmpOperation
     Ack,
     Suspend,
     Delete,
+    /// <summary>A confirmation sent again after an attempt whose answer never came (lost, or the agent stopped).</summary>
+    ResendConfirmation,
 }
 
 /// <summary>What a failed SMP call means to the agent.</summary>
@@ -22,7 +24,7 @@ internal enum SmpFailure
     Passing,
     /// <summary>The server refused, or the request can never fit: trying again cannot help.</summary>
     Final,
-    /// <summary>The refusal says the effect is already there: KEY or DEL answered AUTH, ACK answered NO_MSG.</summary>
+    /// <summary>The refusal says the effect is already there: KEY, DEL or a resent confirmation answered AUTH, ACK answered NO_MSG.</summary>
     AlreadyDone,
     /// <summary>HELLO answered AUTH: the peer has not secured its queue yet (agent.md §1 step 3).</summary>
     NotYet,
@@ -52,6 +54,9 @@ internal static class SmpErrorPolicy
             SmpOperation.SendHello when auth => SmpFailure.NotYet,
             // KEY on a queue that already has a sender key: a retry after a crash, already done.
             SmpOperation.Secure when auth => SmpFailure.AlreadyDone,
+            // The earlier copy arrived and the peer secured its queue with our key; HELLO will prove it, and
+            // if the queue was secured by someone else HELLO's AUTH limit ends the JOIN (agent.md §1 step 2).
+            SmpOperation.ResendConfirmation when auth => SmpFailure.AlreadyDone,
             // The queue is gone on the server already: deleting it here is still right.
             SmpOperation.Delete when error.Kind == SmpClientErrorKind.Smp => SmpFailure.AlreadyDone,
             // NO_MSG: nothing is delivered on this connection; a re-subscription delivers it again.
