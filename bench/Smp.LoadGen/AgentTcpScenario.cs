@@ -40,6 +40,8 @@ internal static class AgentTcpScenario
         await bob.SendAsync(bob.NextCorrId(), "alice", new AgentCommand.Join(inv.QueueInfo), ct);
         await ExpectAsync<AgentCommand.Con>(bob, "alice", ct);
         await ExpectAsync<AgentCommand.Con>(alice, "bob", ct);
+        // The keys the setup took are made again on the pools' threads; that is setup work, not per-message.
+        await Task.WhenAll(a.WhenKeyPoolFullAsync(ct), b.WhenKeyPoolFullAsync(ct));
 
         for (var i = 0; i < warmup; i++) await OneAsync(alice, bob, "w" + i, ct);
 
