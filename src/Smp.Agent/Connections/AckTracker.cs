@@ -28,15 +28,40 @@ internal sealed class AckTracker(SmpClientPool smp, ILogger log, CancellationTok
 
     private static string QueueKey(SmpServerAddress server, byte[] recipientId) => server + "/" + Convert.ToBase64String(recipientId);
 
+    /// <summary>
+    /// An ACK for a message on this queue signed ahead, while the message is applied; give it to
+    /// <see cref="AckAsync"/>, which sends it only if an ACK is due. Its failure is <see cref="AckAsync"/>'s.
+    /// </summary>
+    public Task<SmpPreparedCommand> PrepareAsync(SmpServerAddress server, byte[] recipientId, byte[] rcvKey) => Task.Run(async () =>
+    {
+        using var key = RsaKeys.Private.Rent(rcvKey);
+        return await smp.PrepareAckAsync(server, recipientId, key.Key, stopping).ConfigureAwait(false);
+    });
+
+    /// <summary>A prepared ACK that will not be sent: its failure, if it failed, is of no interest.</summary>
+    public static void Discard(Task<SmpPreparedCommand> prepared) =>
+        prepared.ContinueWith(t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+
     /// <summary>ACKs message <paramref name="msgId"/> on its queue, unless it is the one ACKed last there.</summary>
-    public async Task AckAsync(SmpServerAddress server, byte[] recipientId, byte[] msgId, byte[] rcvKey)
+    public async Task AckAsync(SmpServerAddress server, byte[] recipientId, byte[] msgId, byte[] rcvKey, Task<SmpPreparedCommand>? prepared = null)
     {
         var queueKey = QueueKey(server, recipientId);
-        if (_lastAcked.TryGetValue(queueKey, out var acked) && acked.AsSpan().SequenceEqual(msgId)) return;
-        using var key = RsaKeys.Private.Rent(rcvKey);
+        if (_lastAcked.TryGetValue(queueKey, out var acked) && acked.AsSpan().SequenceEqual(msgId))
+        {
+            if (prepared is not null) Discard(prepared);
+            return;
+        }
         try
         {
-            await smp.AckAsync(server, recipientId, key.Key, stopping).ConfigureAwait(false);
+            if (prepared is not null)
+            {
+                await (await prepared.ConfigureAwait(false)).SendAsync(stopping).ConfigureAwait(false);
+            }
+            else
+            {
+                using var key = RsaKeys.Private.Rent(rcvKey);
+                await smp.AckAsync(server, recipientId, key.Key, stopping).ConfigureAwait(false);
+            }
             _lastAcked[queueKey] = msgId;
             _pending.TryRemove(queueKey, out _);
         }

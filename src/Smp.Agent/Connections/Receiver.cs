@@ -100,10 +100,22 @@ internal sealed class Receiver
             _log.LogInformation("message for an unknown queue on {Server} ignored", m.Server.Endpoint);
             return;
         }
+        // The ACK is signed meanwhile; it is sent only after the commit.
+        var ack = _acks.PrepareAsync(m.Server, m.RecipientId, rcv.RcvKey);
         // Opened with the keys read just now: only this loop changes them (HELLO), and Apply checks anyway.
-        var opened = Opened.Open(rcv, m.Body.Span);
-        // Keys for a REPLY or G_MEM_INV come from the pool inside the transaction, never generated there.
-        var fx = await _engine.TransactAsync((tx, fx) => Apply(tx, rcv.Alias, m, opened, fx), _stopping).ConfigureAwait(false);
+        Effects fx;
+        try
+        {
+            var opened = Opened.Open(rcv, m.Body.Span);
+            // Keys for a REPLY or G_MEM_INV come from the pool inside the transaction, never generated there.
+            fx = await _engine.TransactAsync((tx, fx) => Apply(tx, rcv.Alias, m, opened, fx), _stopping).ConfigureAwait(false);
+        }
+        catch
+        {
+            // Not applied, so not ACKed: the server delivers the message again.
+            AckTracker.Discard(ack);
+            throw;
+        }
         if (fx.Rejected is { } rejected)
         {
             _counters.CountHostile(rejected);
@@ -117,7 +129,7 @@ internal sealed class Receiver
         }
         fx.Dispatch.Add(rcv.Alias);
         await _outbox.RunEffectsAsync(fx).ConfigureAwait(false);
-        await _acks.AckAsync(m.Server, m.RecipientId, m.MsgId, rcv.RcvKey).ConfigureAwait(false);
+        await _acks.AckAsync(m.Server, m.RecipientId, m.MsgId, rcv.RcvKey, ack).ConfigureAwait(false);
         foreach (var alias in fx.Held)
         {
             _tasks.Run("releasing held envelopes", async () =>

@@ -113,6 +113,18 @@ public sealed partial class SmpClientPool : IAsyncDisposable, ISmpConnectionList
     public Task AckAsync(SmpServerAddress server, byte[] recipientId, RSA recipientKey, CancellationToken ct = default) =>
         RecipientCommandAsync(server, recipientId, recipientKey, SmpCommand.AckCommand, ct);
 
+    /// <summary>
+    /// ACK signed now on the server's current connection, sent by <see cref="SmpPreparedCommand.SendAsync"/>:
+    /// the signature can be made while the message is still being applied. NETWORK while the server is down.
+    /// </summary>
+    public async Task<SmpPreparedCommand> PrepareAckAsync(SmpServerAddress server, byte[] recipientId, RSA recipientKey, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(recipientId);
+        ArgumentNullException.ThrowIfNull(recipientKey);
+        var (_, connection) = await ConnectionAsync(server, ct).ConfigureAwait(false);
+        return connection.Prepare(recipientKey, recipientId, SmpCommand.AckCommand);
+    }
+
     /// <summary>OFF: senders get ERR AUTH from now on; the subscription stays.</summary>
     public Task SuspendAsync(SmpServerAddress server, byte[] recipientId, RSA recipientKey, CancellationToken ct = default) =>
         RecipientCommandAsync(server, recipientId, recipientKey, SmpCommand.OffCommand, ct);

@@ -141,7 +141,14 @@ public sealed partial class SmpConnection : IAsyncDisposable
     /// commands started one after another go out in that order without waiting for each other's answers
     /// (pipelining, each with its own corrId). A refusal before queueing (closed, too large) throws here.
     /// </summary>
-    public Task<SmpCommand> StartRequest(RSA? key, ReadOnlyMemory<byte> queueId, SmpCommand command, CancellationToken ct = default)
+    public Task<SmpCommand> StartRequest(RSA? key, ReadOnlyMemory<byte> queueId, SmpCommand command, CancellationToken ct = default) =>
+        Submit(Prepare(key, queueId, command), ct);
+
+    /// <summary>
+    /// Signs a command with its corrId now, to be sent later by <see cref="Submit"/> (the signature is the
+    /// expensive part; a prepared command that is never submitted costs only its corrId).
+    /// </summary>
+    public SmpPreparedCommand Prepare(RSA? key, ReadOnlyMemory<byte> queueId, SmpCommand command)
     {
         ArgumentNullException.ThrowIfNull(command);
         if (command is SmpCommand.Send send && send.Body.Length > MaxBodySize)
@@ -154,16 +161,23 @@ public sealed partial class SmpConnection : IAsyncDisposable
         var transmission = SmpTransmissionCodec.ToBytes(key, corrText[..corrLength], queueId.Span, command);
         if (transmission.Length > _transport.MaxTransmission)
             throw new SmpClientException(SmpClientError.Large, $"transmission of {transmission.Length} bytes exceeds a block");
+        return new SmpPreparedCommand(this, corrId, command.Kind, queueId.ToArray(), transmission);
+    }
 
-        var request = new PendingRequest(command.Kind, queueId.ToArray());
-        _pending[corrId] = request;
+    /// <summary>Queues a prepared command for writing and returns its answer to come; it is sent on the connection that prepared it.</summary>
+    public Task<SmpCommand> Submit(SmpPreparedCommand prepared, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(prepared);
+        if (prepared.Connection != this) throw new ArgumentException("prepared on another connection", nameof(prepared));
+        var request = new PendingRequest(prepared.Kind, prepared.QueueId);
+        _pending[prepared.CorrId] = request;
         // Close sets _closed before it fails what is pending, so a request either sees _closed here or is failed there.
-        if (!IsOpen || !_writes.Writer.TryWrite(transmission))
+        if (!IsOpen || !_writes.Writer.TryWrite(prepared.Transmission))
         {
-            _pending.TryRemove(corrId, out _);
+            _pending.TryRemove(prepared.CorrId, out _);
             throw new SmpClientException(SmpClientError.Network, $"connection to {Server} is closed");
         }
-        return AnswerAsync(corrId, request, command.Kind, ct);
+        return AnswerAsync(prepared.CorrId, request, prepared.Kind, ct);
     }
 
     private async Task<SmpCommand> AnswerAsync(long corrId, PendingRequest request, SmpCommandKind kind, CancellationToken ct)
@@ -220,4 +234,26 @@ public sealed partial class SmpConnection : IAsyncDisposable
         /// <summary>Fails a request that was queued for writing, so it may have reached the server.</summary>
         public void Fail(SmpClientError error, string? detail = null) => _tcs.TrySetException(new SmpClientException(error, detail) { MayHaveArrived = true });
     }
+}
+
+/// <summary>A command signed for one connection, not sent yet (see <see cref="SmpConnection.Prepare"/>).</summary>
+public sealed class SmpPreparedCommand
+{
+    internal SmpPreparedCommand(SmpConnection connection, long corrId, SmpCommandKind kind, byte[] queueId, byte[] transmission)
+    {
+        Connection = connection;
+        CorrId = corrId;
+        Kind = kind;
+        QueueId = queueId;
+        Transmission = transmission;
+    }
+
+    internal SmpConnection Connection { get; }
+    internal long CorrId { get; }
+    internal SmpCommandKind Kind { get; }
+    internal byte[] QueueId { get; }
+    internal byte[] Transmission { get; }
+
+    /// <summary>Sends it and waits for the answer, as <see cref="SmpConnection.RequestAsync"/> does.</summary>
+    public async Task SendAsync(CancellationToken ct = default) => await Connection.Submit(this, ct).ConfigureAwait(false);
 }
