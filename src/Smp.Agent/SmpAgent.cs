@@ -120,6 +120,7 @@ public sealed class SmpAgent : IAsyncDisposable
         var agent = new SmpAgent(options, store, keys);
         agent._receiveLoop = Task.Run(agent.ReceiveAsync, CancellationToken.None);
         await agent.Connections.ResumeAsync().ConfigureAwait(false);
+        await agent._receiver.ResumeHeldAsync().ConfigureAwait(false);
         agent._log.LogInformation("agent started with database {Database}; SMP servers for new queues: {Relays}", store.Path, options.Servers.Count);
         return agent;
     }

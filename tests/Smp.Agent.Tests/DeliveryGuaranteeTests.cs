@@ -176,6 +176,24 @@ public sealed class DeliveryGuaranteeTests : IAsyncLifetime
         Assert.EndsWith("\nthree", msg);
     }
 
+    [Fact]
+    public async Task An_envelope_held_when_its_agent_stopped_is_delivered_after_the_restart_once_its_hold_limit_ends()
+    {
+        // Pins Receiver.ResumeHeldAsync: the hold timer lives in memory, so a restart must start it again from
+        // the stored held_at; without it "three" waits for a next message that may never come.
+        var (q, options) = await TwoAndThreeWaitWhileBobIsAwayAsync();
+        q.Messages.RemoveAt(0);
+        _b = await _h.StartAgentAsync(options with { ReorderHoldLimit = TimeSpan.FromHours(1) });
+        // "three" is ACKed only after the transaction that held it committed.
+        await _relay.WaitAsync(() => q.Messages.Count == 0);
+        await _h.StopAgentAsync(_b);
+
+        var bob = await BobComesBackAsync(options with { ReorderHoldLimit = TimeSpan.FromMilliseconds(300) });
+        var msg = await NextNewMsgAsync(bob);
+        Assert.StartsWith("MSG ERR NO_ID", msg);
+        Assert.EndsWith("\nthree", msg);
+    }
+
     [Theory]
     [InlineData(0, "confirmation")]
     [InlineData(1, "HELLO")]

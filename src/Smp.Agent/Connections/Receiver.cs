@@ -130,15 +130,26 @@ internal sealed class Receiver
         fx.Dispatch.Add(rcv.Alias);
         await _outbox.RunEffectsAsync(fx).ConfigureAwait(false);
         await _acks.AckAsync(m.Server, m.RecipientId, m.MsgId, rcv.RcvKey, ack).ConfigureAwait(false);
-        foreach (var alias in fx.Held)
-        {
-            _tasks.Run("releasing held envelopes", async () =>
-            {
-                await Task.Delay(_options.ReorderHoldLimit, _stopping).ConfigureAwait(false);
-                await ReleaseExpiredAsync(alias).ConfigureAwait(false);
-            });
-        }
+        foreach (var alias in fx.Held) ScheduleRelease(alias, _options.ReorderHoldLimit);
     }
+
+    /// <summary>At start: envelopes held before the agent stopped are released when their hold limit ends, as if it had run on.</summary>
+    public async Task ResumeHeldAsync()
+    {
+        var held = await _store.TransactAsync(tx => tx.OldestHeldByAlias()).ConfigureAwait(false);
+        foreach (var (alias, since) in held) ScheduleRelease(alias, since + _options.ReorderHoldLimit - DateTime.UtcNow);
+    }
+
+    private void ScheduleRelease(string alias, TimeSpan delay) => _tasks.Run("releasing held envelopes", async () =>
+    {
+        // Each round ends with nothing held or with the oldest still held not yet due (held since the timer started).
+        while (true)
+        {
+            if (delay > TimeSpan.Zero) await Task.Delay(delay, _stopping).ConfigureAwait(false);
+            delay = await ReleaseExpiredAsync(alias).ConfigureAwait(false);
+            if (delay < TimeSpan.Zero) return;
+        }
+    });
 
     /// <summary>Applies one server message within the transaction; what to do after commit goes to <paramref name="fx"/>.</summary>
     internal void Apply(StoreTx tx, string alias, SmpClientEvent.Message m, Opened opened, Effects fx)
@@ -259,15 +270,23 @@ internal sealed class Receiver
         }
     }
 
-    /// <summary>After the hold limit: envelopes still held for a connection go to the client in order, gaps reported.</summary>
-    private async Task ReleaseExpiredAsync(string alias)
+    /// <summary>
+    /// After the hold limit: envelopes still held for a connection go to the client in order, gaps reported.
+    /// Returns how long the oldest one still held has left to wait, or a negative span when none is left.
+    /// </summary>
+    private async Task<TimeSpan> ReleaseExpiredAsync(string alias)
     {
         var fx = new Effects();
-        await _store.TransactAsync(tx =>
+        var left = await _store.TransactAsync(tx =>
         {
-            if (tx.OldestHeld(alias) is { } since && since <= DateTime.UtcNow - _options.ReorderHoldLimit) ReleaseHeld(tx, alias, all: true, fx);
+            if (tx.OldestHeld(alias) is not { } since) return TimeSpan.FromTicks(-1);
+            var wait = since + _options.ReorderHoldLimit - DateTime.UtcNow;
+            if (wait > TimeSpan.Zero) return wait;
+            ReleaseHeld(tx, alias, all: true, fx);
+            return TimeSpan.FromTicks(-1);
         }).ConfigureAwait(false);
         await _outbox.RunEffectsAsync(fx).ConfigureAwait(false);
+        return left;
     }
 
     /// <summary>

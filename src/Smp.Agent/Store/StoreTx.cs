@@ -153,6 +153,10 @@ public sealed class StoreTx
     public bool IsHeld(string alias, long sndId, byte[] hash) =>
         Query("SELECT 1 FROM rcv_held WHERE alias = $a AND snd_id = $s AND hash = $h", _ => true, ("$a", alias), ("$s", sndId), ("$h", hash)).Count > 0;
 
+    /// <summary>Every connection with envelopes held, and when its oldest was held.</summary>
+    public List<(string Alias, DateTime Since)> OldestHeldByAlias() => Query("SELECT alias, MIN(held_at) FROM rcv_held GROUP BY alias",
+        r => (r.GetString(0), DateTime.Parse(r.GetString(1), CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind)));
+
     public DateTime? OldestHeld(string alias) => Query("SELECT MIN(held_at) FROM rcv_held WHERE alias = $a",
         r => r.IsDBNull(0) ? (DateTime?)null : DateTime.Parse(r.GetString(0), CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind), ("$a", alias))[0];
 
