@@ -42,16 +42,7 @@ public sealed class HandshakeRecoveryTests : IAsyncLifetime
         // The first unsigned SEND (the joiner's confirmation) is accepted and delivered but its answer lost;
         // its retry is held until the inviter has secured the queue, so it meets AUTH. Pins the "confirmation
         // sent again answered AUTH is already done" rule: read as final, JOIN would end in ERR SMP AUTH.
-        ScriptedRelay.RelayQueue? invitation = null;
-        var sent = 0;
-        _relay.BeforeSend = async (q, t) =>
-        {
-            if (t.Signature.Length != 0 || Interlocked.CompareExchange(ref invitation, q, null) is { } first && first != q) return;
-            if (Interlocked.Increment(ref sent) > 1) await _relay.WaitAsync(() => q.SenderKey is not null);
-        };
-        // The first SEND of all is the confirmation on the invitation's queue.
-        var sends = 0;
-        _relay.LoseAnswer = c => c is SmpCommand.Send && Interlocked.Increment(ref sends) == 1;
+        var copies = LoseConfirmationAnswer();
         var a = await _h.StartAgentAsync("a", _relay.Address);
         var b = await _h.StartAgentAsync("b", _relay.Address);
 
@@ -61,7 +52,7 @@ public sealed class HandshakeRecoveryTests : IAsyncLifetime
         var msg = await alice.ExpectAsync("bob", "MSG");
 
         Assert.EndsWith("\nafter the lost confirmation answer", msg.Text());
-        Assert.True(Volatile.Read(ref sent) >= 2, "the confirmation was sent again after its answer was lost");
+        Assert.True(copies() >= 2, "the confirmation was sent again after its answer was lost");
     }
 
     [Fact]
@@ -72,23 +63,11 @@ public sealed class HandshakeRecoveryTests : IAsyncLifetime
         // from a dead invitation, and JOIN ends in ERR SMP AUTH.
         var arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        ScriptedRelay.RelayQueue? invitation = null;
-        var sent = 0;
-        _relay.BeforeSend = async (q, t) =>
+        var copies = LoseConfirmationAnswer(async () =>
         {
-            if (t.Signature.Length != 0 || Interlocked.CompareExchange(ref invitation, q, null) is { } first && first != q) return;
-            if (Interlocked.Increment(ref sent) == 1)
-            {
-                arrived.TrySetResult();
-                await release.Task;
-            }
-            else
-            {
-                await _relay.WaitAsync(() => q.SenderKey is not null);
-            }
-        };
-        var sends = 0;
-        _relay.LoseAnswer = c => c is SmpCommand.Send && Interlocked.Increment(ref sends) == 1;
+            arrived.TrySetResult();
+            await release.Task;
+        });
         var a = await _h.StartAgentAsync("a", _relay.Address);
         var b = await _h.StartAgentAsync("b", _relay.Address);
         var alice = a.Connect("alice");
@@ -107,6 +86,26 @@ public sealed class HandshakeRecoveryTests : IAsyncLifetime
         await b.SendAsync("s1", "alice", "after the restart"u8.ToArray());
         await bob.ExpectAsync("alice", "SENT");
         Assert.EndsWith("\nafter the restart", (await alice.ExpectAsync("bob", "MSG")).Text());
-        Assert.True(Volatile.Read(ref sent) >= 2, "the confirmation was sent again after the restart");
+        Assert.True(copies() >= 2, "the confirmation was sent again after the restart");
+    }
+
+    /// <summary>
+    /// The relay loses the answer to the joiner's confirmation (the first SEND of all, on the invitation's
+    /// queue) and holds each later copy until the inviter has secured that queue, so the copy meets AUTH.
+    /// <paramref name="holdFirst"/> holds the first copy before the relay accepts it. Returns how many copies came.
+    /// </summary>
+    private Func<int> LoseConfirmationAnswer(Func<Task>? holdFirst = null)
+    {
+        ScriptedRelay.RelayQueue? invitation = null;
+        var copies = 0;
+        _relay.BeforeSend = async (q, t) =>
+        {
+            if (t.Signature.Length != 0 || Interlocked.CompareExchange(ref invitation, q, null) is { } first && first != q) return;
+            if (Interlocked.Increment(ref copies) > 1) await _relay.WaitAsync(() => q.SenderKey is not null);
+            else if (holdFirst is not null) await holdFirst();
+        };
+        var sends = 0;
+        _relay.LoseAnswer = c => c is SmpCommand.Send && Interlocked.Increment(ref sends) == 1;
+        return () => Volatile.Read(ref copies);
     }
 }
