@@ -72,6 +72,13 @@ public sealed record AgentOptions
     /// </summary>
     public TimeSpan ReorderHoldLimit { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// How long an introduction this agent runs as inviter may take (groups.md §6.5): after that it fails
+    /// with TIMEOUT at the inviter and at both members, so that GALL comes. As long as HELLO's retry limit
+    /// by default: a member whose agent is offline for days still gets connected when it comes back.
+    /// </summary>
+    public TimeSpan IntroductionTimeout { get; init; } = TimeSpan.FromDays(7);
+
     public SmpClientOptions SmpClient { get; init; } = new();
 
     /// <summary>How long one answer of the store serves metric scrapes (tests read fresh counts with zero).</summary>

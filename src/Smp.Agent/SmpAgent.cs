@@ -69,7 +69,7 @@ public sealed class SmpAgent : IAsyncDisposable
         Outbox = new Jobs.Outbox(store, options, Events, _tasks, counters, _log, stopping);
         Connections = new ConnectionEngine(options, store, _smp, _keys, Events, Outbox, _tasks, _log, stopping);
         new ConnectionJobs(Connections, store, Events, Outbox, counters, options).Register();
-        Groups = new GroupLayer(store, Connections, Events, Outbox);
+        Groups = new GroupLayer(store, Connections, Events, Outbox, _log);
         Connections.Attach(Groups);
         _receiver = new Receiver(Connections, store, Events, Outbox, options, _tasks, counters, _log, stopping);
         _commands = new CommandDispatcher(Connections, Groups, Events, _log, stopping);
@@ -121,6 +121,7 @@ public sealed class SmpAgent : IAsyncDisposable
         agent._receiveLoop = Task.Run(agent.ReceiveAsync, CancellationToken.None);
         await agent.Connections.ResumeAsync().ConfigureAwait(false);
         await agent._receiver.ResumeHeldAsync().ConfigureAwait(false);
+        agent._tasks.Run("expiring introductions", () => agent.Groups.ExpireIntroductionsAsync(options.IntroductionTimeout, agent._stop.Token));
         agent._log.LogInformation("agent started with database {Database}; SMP servers for new queues: {Relays}", store.Path, options.Servers.Count);
         return agent;
     }

@@ -42,6 +42,9 @@ internal static class AgentHostCommand
         var keyPool = CliOptions.Int("--key-pool",
             "Keys generated ahead in the background and kept in the database, so setting up a connection (4 keys on each side) does not wait for key generation; 0 makes every key when it is needed.",
             defaults.KeyPoolSize, 0, AgentOptions.MaxKeyPoolSize, "n");
+        var introTimeout = CliOptions.Duration("--introduction-timeout",
+            "An introduction this agent runs for a group member it invited fails after this long (e.g. 7d, 12h, 30m), so that GALL comes; the two members are told.",
+            defaults.IntroductionTimeout);
         var fullSync = new Option<bool>("--fsync")
         {
             Description = "fsync every store commit (survives power loss, slower). Without it commits survive a process crash.",
@@ -51,7 +54,7 @@ internal static class AgentHostCommand
 
         var command = new Command("agent", "Run an SMP agent: duplex connections and groups for clients on its TCP port. Prints 'listening on port P' when ready.")
         {
-            port, servers, allowUnverified, db, bind, keyBits, keyPool, fullSync, metrics, logLevel,
+            port, servers, allowUnverified, db, bind, keyBits, keyPool, introTimeout, fullSync, metrics, logLevel,
         };
         // A relay without its key hash is a relay anyone on the path can impersonate: only on request.
         servers.Validators.Add(r =>
@@ -74,6 +77,7 @@ internal static class AgentHostCommand
                 DatabasePath = Path.GetFullPath(parse.GetValue(db)!),
                 KeyBits = parse.GetValue(keyBits),
                 KeyPoolSize = parse.GetValue(keyPool),
+                IntroductionTimeout = parse.GetValue(introTimeout),
                 FullSync = parse.GetValue(fullSync),
                 LoggerFactory = loggers,
             };

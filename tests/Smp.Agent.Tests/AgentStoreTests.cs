@@ -13,12 +13,12 @@ public sealed class AgentStoreTests
             var path = Path.Combine(dir.FullName, "agent.db");
             await using (var store = await AgentStore.OpenAsync(path))
             {
-                Assert.Equal(4, store.SchemaVersion);
+                Assert.Equal(5, store.SchemaVersion);
                 await store.TransactAsync(tx => tx.InsertConnection(new ConnectionRecord("x", ConnectionKind.Direct, ConnectionStatus.Pending)));
             }
             await using (var again = await AgentStore.OpenAsync(path))
             {
-                Assert.Equal(4, again.SchemaVersion);
+                Assert.Equal(5, again.SchemaVersion);
                 Assert.True(await again.TransactAsync(tx => tx.ConnectionExists("x")));
             }
         }
@@ -29,7 +29,7 @@ public sealed class AgentStoreTests
     }
 
     [Fact]
-    public async Task A_store_at_schema_2_migrates_keeping_its_rows_and_queued_jobs_and_gains_an_empty_key_pool()
+    public async Task A_store_at_schema_2_migrates_keeping_its_rows_and_queued_jobs_and_gains_an_empty_key_pool_and_introduction_start_times()
     {
         var dir = Directory.CreateTempSubdirectory("smp-store-");
         try
@@ -44,11 +44,13 @@ public sealed class AgentStoreTests
                     PRAGMA user_version = 2;
                     INSERT INTO connections (alias, kind, status, created_at, last_ext_snd_id, last_rcv_hash) VALUES ('x', 1, 3, '2026-01-01', 7, x'0102');
                     INSERT INTO jobs (alias, kind, corr_id, msg_id, body, created_at) VALUES ('x', 5, 'c', 3, x'aabb', '2026-01-01');
+                    INSERT INTO groups (alias, group_id, member_id, clvl, info, status, inviter_conn, created_at) VALUES ('g', x'01', x'02', 0, x'', 1, '', '2026-01-01');
+                    INSERT INTO introductions (group_alias, intro_id, invitee, member, status) VALUES ('g', x'0a', 1, 2, 3);
                     """;
                 cmd.ExecuteNonQuery();
             }
             await using var store = await AgentStore.OpenAsync(path);
-            Assert.Equal(4, store.SchemaVersion);
+            Assert.Equal(5, store.SchemaVersion);
             var (conn, jobs) = await store.TransactAsync(tx => (tx.GetConnection("x"), tx.NextJobs("x", 10)));
             Assert.Equal(7, conn!.LastExtSndId);
             Assert.Equal([1, 2], conn.LastRcvHash);
@@ -57,6 +59,10 @@ public sealed class AgentStoreTests
             Assert.Equal([0xaa, 0xbb], job.Body);
             Assert.False(await store.TransactAsync(tx => tx.ChainHolds("x", 7, [1, 2])));
             Assert.Empty(await store.TransactAsync(tx => Runtime.KeyPoolTable.ListPoolKeys(tx)));
+            // An introduction from before migration 5 has no start time: it counts from the agent's start.
+            var now = DateTime.UtcNow;
+            Assert.Empty(await store.TransactAsync(tx => Groups.GroupTables.IntroductionsStartedBefore(tx, now, now.AddHours(1))));
+            Assert.Single(await store.TransactAsync(tx => Groups.GroupTables.IntroductionsStartedBefore(tx, now, now.AddHours(-1))));
         }
         finally
         {

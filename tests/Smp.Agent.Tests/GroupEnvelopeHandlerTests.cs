@@ -204,4 +204,80 @@ public sealed class GroupEnvelopeHandlerTests : IAsyncLifetime
         Assert.False(accepted);
         Assert.Equal(before, await SnapshotAsync());
     }
+
+    /// <summary>Carol, being introduced to us by Alice (introduction <paramref name="introId"/>), not connected yet.</summary>
+    private Task<long> CarolBeingIntroducedAsync(byte[] introId, string introducerConn = "#ga") => _store.TransactAsync(tx =>
+    {
+        tx.InsertConnection(new ConnectionRecord("#gc", ConnectionKind.Group, ConnectionStatus.Joining, Owner: "g"));
+        tx.InsertConnection(new ConnectionRecord("#gb", ConnectionKind.Group, ConnectionStatus.Active, Owner: "g"));
+        return tx.InsertMember(new MemberRecord(0, "g", RandomNumberGenerator.GetBytes(AgentEnvelope.MemberIdSize), "carol", "#gc", 1,
+            MemberStatus.Joining, false, null, introId, introducerConn, true, false, 0, []));
+    });
+
+    [Fact]
+    public async Task An_introduction_given_up_by_its_introducer_fails_the_member_it_was_making_and_tells_the_client()
+    {
+        var introId = RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize);
+        var carol = await CarolBeingIntroducedAsync(introId);
+
+        var (accepted, _) = await ApplyAsync(new AgentEnvelope.GAddErr(introId, GroupAddErrorReason.Timeout));
+
+        Assert.True(accepted);
+        Assert.Equal(MemberStatus.Failed, (await _store.TransactAsync(tx => tx.GetMember(carol)))!.Status);
+        Assert.Equal(["#gc"], _conns.Dropped);
+        Assert.Equal(["GMFAILED carol TIMEOUT"], await EventsAsync());
+    }
+
+    [Fact]
+    public async Task A_forged_introduction_failure_from_a_member_who_did_not_introduce_is_refused_and_changes_nothing()
+    {
+        // Alice claims to give up an introduction that Bob runs: she cannot end Carol's connection with us.
+        var introId = RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize);
+        await CarolBeingIntroducedAsync(introId, introducerConn: "#gb");
+        var before = await SnapshotAsync();
+
+        var (accepted, _) = await ApplyAsync(new AgentEnvelope.GAddErr(introId, GroupAddErrorReason.Timeout));
+
+        Assert.False(accepted);
+        Assert.Equal(before, await SnapshotAsync());
+        Assert.Empty(_conns.Dropped);
+    }
+
+    /// <summary>We invited Bob ("#gb"); his introduction to Alice is forwarded to her and not answered yet.</summary>
+    private Task<byte[]> BobsIntroductionToAliceForwardedAsync() => _store.TransactAsync(tx =>
+    {
+        tx.InsertConnection(new ConnectionRecord("#gb", ConnectionKind.Group, ConnectionStatus.Active, Owner: "g"));
+        tx.InsertConnection(new ConnectionRecord("bob", ConnectionKind.Direct, ConnectionStatus.Active));
+        var bob = tx.InsertMember(new MemberRecord(0, "g", RandomNumberGenerator.GetBytes(AgentEnvelope.MemberIdSize), "bob", "#gb", 2,
+            MemberStatus.Connected, true, RandomNumberGenerator.GetBytes(AgentEnvelope.InvitationIdSize), null, "", true, false, 0, []));
+        var introId = RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize);
+        tx.InsertIntroduction(new IntroductionRecord("g", introId, bob, tx.MemberById("g", AliceId)!.Id, IntroductionStatus.Forwarded, false, false));
+        return introId;
+    });
+
+    [Fact]
+    public async Task An_introduction_unresolved_past_its_timeout_fails_both_members_are_told_and_gall_comes()
+    {
+        var introId = await BobsIntroductionToAliceForwardedAsync();
+
+        await _store.TransactAsync(tx => _handler.ExpireIntroductions(tx, DateTime.UtcNow.AddSeconds(1), DateTime.UtcNow, new Effects()));
+
+        Assert.Equal(IntroductionStatus.Failed, (await _store.TransactAsync(tx => tx.GetIntroduction("g", introId)))!.Status);
+        Assert.Equal(
+            [("#gb", "GAddErr TIMEOUT"), ("#ga", "GAddErr TIMEOUT"), ("#gb", "GAll")],
+            _conns.Queued.Select(q => (q.Alias, q.Envelope is AgentEnvelope.GAddErr e ? $"GAddErr {Encoding.ASCII.GetString(AgentPlaintextCodec.ReasonToken(e.Reason))}" : q.Envelope.Kind.ToString())));
+        Assert.Equal(["GALL bob"], await EventsAsync());
+    }
+
+    [Fact]
+    public async Task An_introduction_within_its_timeout_is_left_alone()
+    {
+        var introId = await BobsIntroductionToAliceForwardedAsync();
+
+        // Started just now; the cutoff is a second earlier.
+        await _store.TransactAsync(tx => _handler.ExpireIntroductions(tx, DateTime.UtcNow.AddSeconds(-1), DateTime.UtcNow, new Effects()));
+
+        Assert.Equal(IntroductionStatus.Forwarded, (await _store.TransactAsync(tx => tx.GetIntroduction("g", introId)))!.Status);
+        Assert.Empty(_conns.Queued);
+    }
 }

@@ -79,10 +79,12 @@ public sealed class GroupResilienceTests : IAsyncLifetime
     }
 
     /// <summary>Alice and Bob form group "g"; Carol is connected to Alice directly, ready to be invited.</summary>
-    private async Task<(Person Alice, Person Bob, Person Carol)> AliceAndBobInAGroupAndCarolConnectedAsync()
+    private async Task<(Person Alice, Person Bob, Person Carol)> AliceAndBobInAGroupAndCarolConnectedAsync(TimeSpan? aliceIntroductionTimeout = null)
     {
         var server = await _h.StartServerAsync();
-        var alice = await PersonAsync("alice", server);
+        var alice = aliceIntroductionTimeout is { } timeout
+            ? new Person("alice", await _h.StartAgentAsync(_h.Options("alice", server) with { IntroductionTimeout = timeout }))
+            : await PersonAsync("alice", server);
         var bob = await PersonAsync("bob", server);
         var carol = await PersonAsync("carol", server);
         await ConnectAsync(alice, bob);
@@ -122,6 +124,23 @@ public sealed class GroupResilienceTests : IAsyncLifetime
         await alice.WaitAsync("g", "GALL carol");
         await carol.WaitAsync("g", "GALL alice");
         await ExchangeAsync("g", [alice, bob, carol], 1);
+    }
+
+    [Fact]
+    public async Task An_introduction_to_a_member_who_stays_offline_times_out_and_the_join_still_ends_with_gall()
+    {
+        var (alice, bob, carol) = await AliceAndBobInAGroupAndCarolConnectedAsync(aliceIntroductionTimeout: TimeSpan.FromSeconds(1));
+        await _h.StopAgentAsync(bob.Agent);
+        var invId = await InviteAsync(alice, "g", carol);
+        await carol.Agent.GroupJoinAsync(carol.Session, "g", invId);
+
+        await alice.WaitAsync("g", "GALL carol");
+        await carol.WaitAsync("g", "GALL alice");
+        var failed = await carol.WaitAsync("g", "GMFAILED ");
+        Assert.EndsWith(" TIMEOUT", failed.Text());
+        var bobAtCarol = failed.Text().Split(' ')[1];
+        Assert.Contains(await carol.Agent.GroupMembersAsync("g"), m => m.Alias == bobAtCarol && m.Status == GroupMemberStatus.Failed);
+        await ExchangeAsync("g", [alice, carol], 1);
     }
 
     [Fact]

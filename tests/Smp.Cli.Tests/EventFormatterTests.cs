@@ -42,6 +42,7 @@ public sealed class EventFormatterTests
         { new AgentCommand.GDeleted("alice"), "team", "! alice deleted group team" },
         { new AgentCommand.GRejected("bob"), "team", "* bob declined the invitation to team" },
         { new AgentCommand.GMem("bob", [1], GroupMemberStatus.Connected), "team", "  team: bob  connected" },
+        { new AgentCommand.GMFailed("carol", GroupAddErrorReason.Timeout), "team", "! team: could not connect to carol (the introduction timed out); it stays unconnected" },
         { new AgentCommand.Err(AgentError.Of(AgentErrorCode.AgentProhibited)), "team", "! team: a peer sent something not allowed now (AGENT A_PROHIBITED)" },
         { new AgentCommand.Err(AgentError.Of(AgentErrorCode.CmdSyntax)), "", "! the agent reports: the agent did not understand the command (CMD SYNTAX)" },
         { new AgentCommand.Ok(), "bob", "< bob OK" },
@@ -155,6 +156,7 @@ public sealed class EventFormatterTests
         Answer("team", new AgentCommand.GMem("bob", [1], GroupMemberStatus.Connected), p);
         Assert.Equal("  carol  left", Answer("team", new AgentCommand.GMem("carol", [2], GroupMemberStatus.Left), p).Single());
         Answer("team", new AgentCommand.GMem("dave", [3], GroupMemberStatus.Removed), p);
+        Assert.Equal("  erin  never connected (its introduction failed)", Answer("team", new AgentCommand.GMem("erin", [4], GroupMemberStatus.Failed), p).Single());
         Assert.Equal("* team: 1 member besides you (2 left or removed)", Answer("team", new AgentCommand.Ok(), p).Single());
 
         var alone = new PendingCommand("team", new AgentCommand.GMembers(), "/members team");

@@ -42,7 +42,8 @@ internal sealed class GroupEnvelopeHandler(IConnections conns)
             AgentEnvelope.GInvMem i => OnInvitationsForMember(tx, g, from, i, fx),
             AgentEnvelope.GMemInv i => OnNewMember(tx, g, from, i, fx),
             AgentEnvelope.GCon c => OnIntroductionResult(tx, g, from, c.IntroductionId, connected: true, fx),
-            AgentEnvelope.GAddErr e => OnIntroductionResult(tx, g, from, e.IntroductionId, connected: false, fx),
+            AgentEnvelope.GAddErr e => OnIntroductionResult(tx, g, from, e.IntroductionId, connected: false, fx)
+                                       || OnIntroductionFailed(tx, g, from, e, fx),
             AgentEnvelope.GAll => OnAll(tx, g, from),
             AgentEnvelope.GMsg m => OnGroupMessage(tx, g, from, message, m),
             AgentEnvelope.GLeft => OnLeft(tx, g, from, fx),
@@ -172,7 +173,10 @@ internal sealed class GroupEnvelopeHandler(IConnections conns)
     private bool OnInvitationsForMember(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GInvMem inv, Effects fx)
     {
         var intro = tx.GetIntroduction(g.Alias, inv.IntroductionId);
-        if (intro is null || intro.Invitee != from.Id || intro.Status != IntroductionStatus.Pending) return false;
+        if (intro is null || intro.Invitee != from.Id) return false;
+        // Timed out before the invitee's queues came (§6.5): the invitee has been told; nothing to forward.
+        if (intro.Status == IntroductionStatus.Failed) return true;
+        if (intro.Status != IntroductionStatus.Pending) return false;
         var member = tx.GetMember(intro.Member);
         if (member is null || member.Status != MemberStatus.Connected)
         {
@@ -224,6 +228,45 @@ internal sealed class GroupEnvelopeHandler(IConnections conns)
         }
         CheckAllConnected(tx, g, intro.Invitee, fx);
         return true;
+    }
+
+    /// <summary>
+    /// G_ADD_ERR at a member introduced by the sender (ours, groups.md §6.5): the introducer gave the
+    /// introduction up, so both members give up the member it was making, whatever their state, and agree.
+    /// </summary>
+    private bool OnIntroductionFailed(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GAddErr e, Effects fx)
+    {
+        if (from.Status != MemberStatus.Connected) return false;
+        var member = tx.MemberByIntroduction(g.Alias, e.IntroductionId, from.GroupConn);
+        if (member is null) return false;
+        if (!member.IsLive) return true;
+        DropMemberConnection(tx, member, fx);
+        tx.SetMemberStatus(member.Id, MemberStatus.Failed);
+        // A member whose queues were never made has no alias the client could know it by.
+        if (member.DirectAlias.Length > 0 && g.Status == GroupStatus.Active) GroupEvent(tx, g, new AgentCommand.GMFailed(member.DirectAlias, e.Reason));
+        if (g.Status == GroupStatus.Active) CheckEmpty(tx, g, member);
+        return true;
+    }
+
+    /// <summary>
+    /// At the inviter: introductions started at <paramref name="cutoff"/> or before that are still unresolved
+    /// fail with TIMEOUT; both members are told (G_ADD_ERR), and GALL follows where it was waiting only for them.
+    /// </summary>
+    internal void ExpireIntroductions(StoreTx tx, DateTime cutoff, DateTime unknownStart, Effects fx)
+    {
+        foreach (var intro in tx.IntroductionsStartedBefore(cutoff, unknownStart))
+        {
+            var g = tx.GetGroup(intro.GroupAlias);
+            tx.UpdateIntroduction(intro.GroupAlias, intro.IntroId, IntroductionStatus.Failed);
+            if (g is null || g.Status != GroupStatus.Active) continue;
+            var timeout = new AgentEnvelope.GAddErr(intro.IntroId, GroupAddErrorReason.Timeout);
+            if (tx.GetMember(intro.Invitee) is { Status: MemberStatus.Connected } invitee) _conns.Queue(tx, invitee.GroupConn, timeout, fx);
+            // Only a member that was sent G_MEM_INV has anything to give up.
+            if (intro.Status == IntroductionStatus.Forwarded && tx.GetMember(intro.Member) is { Status: MemberStatus.Connected } member)
+                _conns.Queue(tx, member.GroupConn, timeout, fx);
+            fx.Dispatch.Add(g.Alias);
+            CheckAllConnected(tx, g, intro.Invitee, fx);
+        }
     }
 
     /// <summary>G_ALL at the invitee, from its inviter only.</summary>

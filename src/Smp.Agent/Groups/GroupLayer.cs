@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
 using Smp.Agent.Connections;
 using Smp.Agent.Events;
 using Smp.Agent.Jobs;
@@ -30,8 +31,11 @@ internal sealed class GroupLayer : IConnectionOwner
     private readonly EventRouter _router;
     private readonly Outbox _outbox;
 
-    public GroupLayer(AgentStore store, IConnections conns, EventRouter router, Outbox outbox)
+    private readonly ILogger _log;
+
+    public GroupLayer(AgentStore store, IConnections conns, EventRouter router, Outbox outbox, ILogger log)
     {
+        _log = log;
         _store = store;
         _conns = conns;
         _router = router;
@@ -41,6 +45,32 @@ internal sealed class GroupLayer : IConnectionOwner
     }
 
     public GroupEnvelopeHandler Envelopes { get; }
+
+    /// <summary>
+    /// Fails the introductions this agent runs that outlived <paramref name="timeout"/> (groups.md §6.5),
+    /// looking every quarter of it, at most every 30 s. Introductions older than this agent's schema 5 have
+    /// no start time and count from now.
+    /// </summary>
+    public async Task ExpireIntroductionsAsync(TimeSpan timeout, CancellationToken ct)
+    {
+        var started = DateTime.UtcNow;
+        var period = TimeSpan.FromTicks(Math.Clamp(timeout.Ticks / 4, TimeSpan.FromMilliseconds(10).Ticks, TimeSpan.FromSeconds(30).Ticks));
+        using var timer = new PeriodicTimer(period);
+        while (await timer.WaitForNextTickAsync(ct).ConfigureAwait(false))
+        {
+            try
+            {
+                var fx = await _conns.TransactAsync((tx, fx) => Envelopes.ExpireIntroductions(tx, DateTime.UtcNow - timeout, started, fx), ct)
+                    .ConfigureAwait(false);
+                await _outbox.RunEffectsAsync(fx).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException and not ObjectDisposedException)
+            {
+                // The next tick tries again: a stuck introduction must not stay stuck because of one failure.
+                _log.LogError(e, "expiring introductions failed");
+            }
+        }
+    }
 
     /// <summary>Internal aliases start with '#', which client aliases cannot contain: the namespaces never meet.</summary>
     internal static string NewGroupConnAlias() => "#g" + Keys.NewAlias();
@@ -236,6 +266,7 @@ internal sealed class GroupLayer : IConnectionOwner
         MemberStatus.Joining => GroupMemberStatus.Joining,
         MemberStatus.Connected => GroupMemberStatus.Connected,
         MemberStatus.Left => GroupMemberStatus.Left,
+        MemberStatus.Failed => GroupMemberStatus.Failed,
         _ => GroupMemberStatus.Removed,
     };
 }

@@ -19,6 +19,8 @@ internal enum MemberStatus
     Left = 4,
     Removed = 5,
     Rejected = 6,
+    /// <summary>Its introduction to us failed for good (G_ADD_ERR from the introducer): known, never connected.</summary>
+    Failed = 7,
 }
 
 internal enum InvitationStatus

@@ -121,8 +121,23 @@ internal static class GroupTables
         r.GetString(0), (byte[])r[1], r.GetInt64(2), r.GetInt64(3), (IntroductionStatus)r.GetInt32(4), r.GetInt32(5) != 0, r.GetInt32(6) != 0);
 
     public static void InsertIntroduction(this StoreTx tx, IntroductionRecord i) => tx.Exec(
-        "INSERT INTO introductions (group_alias, intro_id, invitee, member, status) VALUES ($g, $i, $b, $m, $s)",
-        ("$g", i.GroupAlias), ("$i", i.IntroId), ("$b", i.Invitee), ("$m", i.Member), ("$s", (int)i.Status));
+        "INSERT INTO introductions (group_alias, intro_id, invitee, member, status, created_at) VALUES ($g, $i, $b, $m, $s, $t)",
+        ("$g", i.GroupAlias), ("$i", i.IntroId), ("$b", i.Invitee), ("$m", i.Member), ("$s", (int)i.Status), ("$t", StoreTx.Now()));
+
+    /// <summary>
+    /// Unresolved introductions started at <paramref name="cutoff"/> or before; one without a start time
+    /// (made before migration 5) counts as started at <paramref name="unknownStart"/>.
+    /// </summary>
+    public static List<IntroductionRecord> IntroductionsStartedBefore(this StoreTx tx, DateTime cutoff, DateTime unknownStart) => tx.Query(
+        "SELECT group_alias, intro_id, invitee, member, status, con_invitee, con_member FROM introductions WHERE status IN ($p, $r, $f) AND COALESCE(created_at, $u) <= $c",
+        MapIntro, ("$p", (int)IntroductionStatus.Pending), ("$r", (int)IntroductionStatus.InvitationsReceived), ("$f", (int)IntroductionStatus.Forwarded),
+        ("$u", unknownStart.ToString("O", System.Globalization.CultureInfo.InvariantCulture)),
+        ("$c", cutoff.ToString("O", System.Globalization.CultureInfo.InvariantCulture)));
+
+    /// <summary>The member record made by introduction <paramref name="introId"/> run by the member on <paramref name="introducerConn"/>.</summary>
+    public static MemberRecord? MemberByIntroduction(this StoreTx tx, string groupAlias, byte[] introId, string introducerConn) =>
+        tx.Query($"SELECT {MemberColumns} FROM members WHERE group_alias = $g AND intro_id = $i AND introducer_conn = $c",
+            MapMember, ("$g", groupAlias), ("$i", introId), ("$c", introducerConn)).FirstOrDefault();
 
     public static IntroductionRecord? GetIntroduction(this StoreTx tx, string groupAlias, byte[] introId) => tx.Query(
         "SELECT group_alias, intro_id, invitee, member, status, con_invitee, con_member FROM introductions WHERE group_alias = $g AND intro_id = $i",

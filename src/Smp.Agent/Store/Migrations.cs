@@ -178,6 +178,11 @@ internal static class Migrations
             pkcs8 BLOB NOT NULL                      -- PKCS#8 RSA private key, never used yet
         );
         """,
+        // 5: when an introduction started, for its timeout (groups.md §6.5). Older rows have none and
+        // count from the agent's start.
+        """
+        ALTER TABLE introductions ADD COLUMN created_at TEXT;
+        """,
     ];
 
     public static void Apply(SqliteConnection db)

@@ -65,8 +65,9 @@ internal static class EventFormatter
                 MessageLines(lines, LineStyle.Sent, $"[{alias}] you: ", g.Body.Span);
                 return;
             case AgentCommand.GMem m:
+                // One whose introduction failed was never a member here: listed, not counted.
                 if (m.Status is GroupMemberStatus.Left or GroupMemberStatus.Removed) p.Departed++;
-                else p.Members++;
+                else if (m.Status != GroupMemberStatus.Failed) p.Members++;
                 lines.Add(new(LineStyle.Plain, $"  {Member(m.MemberAlias)}  {Status(m.Status)}"));
                 return;
             case AgentCommand.Ok:
@@ -155,6 +156,9 @@ internal static class EventFormatter
             case AgentCommand.GMem m:
                 lines.Add(new(LineStyle.Plain, $"  {alias}: {Member(m.MemberAlias)}  {Status(m.Status)}"));
                 break;
+            case AgentCommand.GMFailed f:
+                lines.Add(new(LineStyle.Warning, $"! {alias}: could not connect to {Member(f.MemberAlias)} ({Reason(f.Reason)}); it stays unconnected"));
+                break;
             case AgentCommand.Err err:
                 lines.Add(new(LineStyle.Error, alias.Length == 0
                     ? $"! the agent reports: {Explain(err.Error)} ({err.Error})"
@@ -238,7 +242,17 @@ internal static class EventFormatter
         GroupMemberStatus.Connected => "connected",
         GroupMemberStatus.Left => "left",
         GroupMemberStatus.Removed => "removed",
+        GroupMemberStatus.Failed => "never connected (its introduction failed)",
         _ => "unknown",
+    };
+
+    private static string Reason(GroupAddErrorReason reason) => reason switch
+    {
+        GroupAddErrorReason.Timeout => "the introduction timed out",
+        GroupAddErrorReason.JoinFailed => "the connection could not be set up",
+        GroupAddErrorReason.DuplicateMember => "a member id was known twice",
+        GroupAddErrorReason.MemberGone => "the member left",
+        _ => "the introduction failed",
     };
 
     /// <summary>A member known only by its id (no direct connection yet) has an empty alias.</summary>

@@ -52,6 +52,7 @@ public enum AgentCommandKind
     GDeleted = 50,
     GRejected = 51,
     GMem = 52,
+    GMFailed = 53,
 }
 
 /// <summary>A member's state as <c>GMEM</c> reports it (groups.md §2, §4). Values are frozen.</summary>
@@ -62,6 +63,8 @@ public enum GroupMemberStatus
     Connected = 3,
     Left = 4,
     Removed = 5,
+    /// <summary>Its introduction to us failed or timed out (ours, groups.md §6.5): known, never connected.</summary>
+    Failed = 6,
 }
 
 /// <summary>
@@ -186,6 +189,9 @@ public abstract record AgentCommand(AgentCommandKind Kind)
     public sealed record GRejected(string MemberAlias) : AgentCommand(AgentCommandKind.GRejected);
 
     public sealed record GMem(string MemberAlias, byte[] MemberId, GroupMemberStatus Status) : AgentCommand(AgentCommandKind.GMem);
+
+    /// <summary>The introduction to that member failed for good (groups.md §6.5); it stays unconnected.</summary>
+    public sealed record GMFailed(string MemberAlias, GroupAddErrorReason Reason) : AgentCommand(AgentCommandKind.GMFailed);
 }
 
 /// <summary>

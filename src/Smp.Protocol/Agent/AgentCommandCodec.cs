@@ -18,10 +18,11 @@ namespace Smp.Protocol.Agent;
 ///           / "GMSG" SP alias SP integrity SP "S=" authorSeq "," ts SP body
 ///           / "GLEFT" SP alias / "GMDELETED" SP alias / "GREMOVED" SP alias / "GEMPTY"
 ///           / "GDELETED" SP alias / "GREJECTED" SP alias / "GMEM" SP alias SP memberId SP status
+///           / "GMFAILED" SP alias SP reason  ; reason: groups.md §4 (G_ADD_ERR)
 /// body      = ":" text / size              ; both end the command line
 /// text      = *(%x00-09 / %x0B-FF)         ; to the end of the line, one trailing CR stripped
 /// size      = 1*9DIGIT                     ; then exactly size bytes, then an empty line (EOL)
-/// status    = "INVITED" / "JOINING" / "CONNECTED" / "LEFT" / "REMOVED"
+/// status    = "INVITED" / "JOINING" / "CONNECTED" / "LEFT" / "REMOVED" / "FAILED"
 /// agentMsgId, sndMsgId, authorSeq = 1*18DIGIT ; srvMsgId, invId, groupMsgId, memberId = b64
 /// ts        = yyyy-MM-ddTHH:mm:ss.fffZ ; server = host[:port][#keyHash] ; queueInfo: smp-wire.md §6
 /// integrity: <see cref="MsgIntegrity"/> ; agentError: <see cref="AgentErrors"/> ; alias: <see cref="AgentAlias"/>
@@ -69,6 +70,7 @@ public static class AgentCommandCodec
     private static ReadOnlySpan<byte> GDeletedKw => "GDELETED"u8;
     private static ReadOnlySpan<byte> GRejectedKw => "GREJECTED"u8;
     private static ReadOnlySpan<byte> GMemKw => "GMEM"u8;
+    private static ReadOnlySpan<byte> GMFailedKw => "GMFAILED"u8;
 
     public const int MaxSizeDigits = 9;
 
@@ -77,7 +79,8 @@ public static class AgentCommandCodec
         (GroupMemberStatus.Joining, "JOINING"u8.ToArray()),
         (GroupMemberStatus.Connected, "CONNECTED"u8.ToArray()),
         (GroupMemberStatus.Left, "LEFT"u8.ToArray()),
-        (GroupMemberStatus.Removed, "REMOVED"u8.ToArray()));
+        (GroupMemberStatus.Removed, "REMOVED"u8.ToArray()),
+        (GroupMemberStatus.Failed, "FAILED"u8.ToArray()));
 
     /// <summary>Writes the command line and, for the kinds with a body, <c>size LF bytes</c>; not the final CRLF.</summary>
     public static void Write(IBufferWriter<byte> w, AgentCommand command)
@@ -133,6 +136,8 @@ public static class AgentCommandCodec
             case AgentCommand.GEmpty: w.Write(GEmptyKw); break;
             case AgentCommand.GDeleted c: w.Write(GDeletedKw); Alias(w, c.MemberAlias); break;
             case AgentCommand.GRejected c: w.Write(GRejectedKw); Alias(w, c.MemberAlias); break;
+            case AgentCommand.GMFailed c:
+                w.Write(GMFailedKw); Alias(w, c.MemberAlias); WireText.Sp(w); w.Write(AgentPlaintextCodec.ReasonToken(c.Reason)); break;
             case AgentCommand.GMem c:
                 w.Write(GMemKw); Alias(w, c.MemberAlias); Id(w, c.MemberId); WireText.Sp(w); w.Write(StatusToken(c.Status));
                 break;
@@ -229,6 +234,12 @@ public static class AgentCommandCodec
         else if (r.Keyword(GEmptyKw)) command = new AgentCommand.GEmpty();
         else if (r.Keyword(GDeletedKw)) command = new AgentCommand.GDeleted(Alias(ref r));
         else if (r.Keyword(GRejectedKw)) command = new AgentCommand.GRejected(Alias(ref r));
+        else if (r.Keyword(GMFailedKw))
+        {
+            var alias = Alias(ref r);
+            r.Sp();
+            command = new AgentCommand.GMFailed(alias, AgentPlaintextCodec.ParseReason(r.Word()) ?? throw r.Fail());
+        }
         else if (r.Keyword(GMemKw))
         {
             var alias = Alias(ref r);

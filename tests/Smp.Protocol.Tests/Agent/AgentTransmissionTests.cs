@@ -71,6 +71,7 @@ public class AgentTransmissionTests
         yield return new AgentCommand.GDeleted("bob");
         yield return new AgentCommand.GRejected("bob");
         foreach (var s in Enum.GetValues<GroupMemberStatus>()) yield return new AgentCommand.GMem("bob", AgentSamples.Bytes(16, 3), s);
+        foreach (var r in Enum.GetValues<GroupAddErrorReason>()) yield return new AgentCommand.GMFailed("bob", r);
     }
 
     [Fact]
@@ -125,6 +126,18 @@ public class AgentTransmissionTests
             Text("", "g1", new AgentCommand.GMsg("bob", MsgIntegrity.Id(2), 2, ts, "hi"u8.ToArray())));
         Assert.Equal("\r\n\r\nDOWN localhost:5000\r\n", Text("", "", new AgentCommand.Down(SmpServerAddress.Parse("localhost:5000"))));
         Assert.Equal("3\r\ng1\r\nGMEM bob AQID CONNECTED\r\n", Text("3", "g1", new AgentCommand.GMem("bob", [1, 2, 3], GroupMemberStatus.Connected)));
+        Assert.Equal("3\r\ng1\r\nGMEM bob AQID FAILED\r\n", Text("3", "g1", new AgentCommand.GMem("bob", [1, 2, 3], GroupMemberStatus.Failed)));
+        Assert.Equal("\r\ng1\r\nGMFAILED bob TIMEOUT\r\n", Text("", "g1", new AgentCommand.GMFailed("bob", GroupAddErrorReason.Timeout)));
+    }
+
+    [Fact]
+    public void A_gmfailed_without_a_well_formed_reason_is_a_syntax_error()
+    {
+        foreach (var line in new[] { "GMFAILED bob", "GMFAILED bob timeout", "GMFAILED bob TIME OUT", "GMFAILED  TIMEOUT" })
+        {
+            var t = Assert.Single(TransmissionFeeder.ParseAll(new AgentTransmissionParser(AgentParty.Agent), System.Text.Encoding.ASCII.GetBytes("\r\ng1\r\n" + line + "\r\n")));
+            Assert.True(t.Error is not null, line);
+        }
     }
 
     [Fact]
