@@ -93,6 +93,25 @@ public sealed class BadFlagTests : IDisposable
         Assert.Equal(new Smp.Agent.AgentOptions().KeyPoolSize, none.Parse.GetValue<int>("--key-pool"));
     }
 
+    [Theory]
+    [InlineData("soon", "smp agent: --introduction-timeout must be a duration such as 30d, 12h, 90m, 45s or 500ms, not 'soon'")]
+    [InlineData("0s", "smp agent: --introduction-timeout must be longer than 0, not '0s'")]
+    public Task An_introduction_timeout_that_is_no_positive_duration_is_refused(string value, string expected) =>
+        AgentRefusedAsync(expected, "--introduction-timeout", value);
+
+    [Fact]
+    public void An_introduction_timeout_is_read_from_the_flag_and_the_environment_and_defaults_to_seven_days()
+    {
+        var flag = Program.Prepare(Program.CreateRoot(), ["agent", "--server", Cli.Relay, "--introduction-timeout", "90m"], new Dictionary<string, string>());
+        Assert.Empty(flag.Parse.Errors);
+        Assert.Equal(TimeSpan.FromMinutes(90), flag.Parse.GetValue<CliDuration>("--introduction-timeout").Value);
+        var env = Program.Prepare(Program.CreateRoot(), ["agent", "--server", Cli.Relay], new Dictionary<string, string> { ["SMP_AGENT_INTRODUCTION_TIMEOUT"] = "2h" });
+        Assert.Empty(env.Parse.Errors);
+        Assert.Equal(TimeSpan.FromHours(2), env.Parse.GetValue<CliDuration>("--introduction-timeout").Value);
+        var none = Program.Prepare(Program.CreateRoot(), ["agent", "--server", Cli.Relay], new Dictionary<string, string>());
+        Assert.Equal(TimeSpan.FromDays(7), none.Parse.GetValue<CliDuration>("--introduction-timeout").Value);
+    }
+
     [Fact]
     public Task A_server_key_size_not_offered_is_refused_with_the_sizes_there_are() =>
         RefusedAsync("smp server: --key-bits must be 2048, 3072 or 4096, not '1024'", "server", "--key-bits", "1024");
