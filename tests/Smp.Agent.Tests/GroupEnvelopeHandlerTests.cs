@@ -280,4 +280,33 @@ public sealed class GroupEnvelopeHandlerTests : IAsyncLifetime
         Assert.Equal(IntroductionStatus.Forwarded, (await _store.TransactAsync(tx => tx.GetIntroduction("g", introId)))!.Status);
         Assert.Empty(_conns.Queued);
     }
+
+    [Fact]
+    public async Task A_failed_handshake_with_a_member_being_introduced_tells_the_introducer_at_once_and_gives_the_member_up()
+    {
+        var introId = RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize);
+        var carol = await CarolBeingIntroducedAsync(introId);
+
+        await _store.TransactAsync(tx => _handler.ConnectionFailed(tx, tx.GetConnection("#gc")!, new Effects()));
+
+        var (alias, envelope) = Assert.Single(_conns.Queued);
+        Assert.Equal("#ga", alias);
+        var error = Assert.IsType<AgentEnvelope.GAddErr>(envelope);
+        Assert.Equal(introId, error.IntroductionId);
+        Assert.Equal(GroupAddErrorReason.JoinFailed, error.Reason);
+        Assert.Equal(MemberStatus.Failed, (await _store.TransactAsync(tx => tx.GetMember(carol)))!.Status);
+        Assert.Equal(["#gc"], _conns.Dropped);
+        Assert.Equal(["GMFAILED carol JOIN_FAILED"], await EventsAsync());
+    }
+
+    [Fact]
+    public async Task A_failed_handshake_with_our_inviter_changes_no_member()
+    {
+        var before = await SnapshotAsync();
+
+        await _store.TransactAsync(tx => _handler.ConnectionFailed(tx, tx.GetConnection("#ga")!, new Effects()));
+
+        Assert.Equal(before, await SnapshotAsync());
+        Assert.Empty(_conns.Queued);
+    }
 }

@@ -40,24 +40,33 @@ internal sealed class ConnectionJobs
 
     public void Register()
     {
-        _outbox.Register(JobKind.SendConfirmation, new JobHandler((j, ct) => SendAsync(j, signed: false, ct), ForgetHalfMadeConnection));
+        _outbox.Register(JobKind.SendConfirmation, new JobHandler((j, ct) => SendAsync(j, signed: false, ct), HandshakeFailed));
         // HELLO goes out right after the confirmation, so its first try usually meets AUTH: the peer is still
         // securing its queue, which takes it milliseconds (agent.md §1 step 3). Hence its own short back-off.
-        _outbox.Register(JobKind.SendHello, new JobHandler((j, ct) => SendAsync(j, signed: true, ct), ForgetHalfMadeConnection,
+        _outbox.Register(JobKind.SendHello, new JobHandler((j, ct) => SendAsync(j, signed: true, ct), HandshakeFailed,
             n => _outbox.Backoff(_helloRetryInitialDelay, n)));
-        _outbox.Register(JobKind.SendReply, new JobHandler((j, ct) => SendAsync(j, signed: true, ct)));
+        _outbox.Register(JobKind.SendReply, new JobHandler((j, ct) => SendAsync(j, signed: true, ct), OwnedHandshakeFailed));
         var window = new WindowHandler(SendWindowAsync);
         _outbox.Register(JobKind.SendMessage, window);
         _outbox.Register(JobKind.SendPlainMessage, window);
-        _outbox.Register(JobKind.CreateReplyQueue, new JobHandler(CreateReplyQueueAsync));
+        _outbox.Register(JobKind.CreateReplyQueue, new JobHandler(CreateReplyQueueAsync, OwnedHandshakeFailed));
         _outbox.Register(JobKind.SecureQueue, new JobHandler(SecureQueueAsync));
         _outbox.Register(JobKind.DropConnection, new JobHandler(DropConnectionAsync));
     }
 
-    /// <summary>A JOIN whose confirmation or HELLO failed for good leaves no half-made connection behind.</summary>
-    private static void ForgetHalfMadeConnection(StoreTx tx, JobRecord job, Effects fx)
+    /// <summary>
+    /// A JOIN whose confirmation or HELLO failed for good leaves no half-made direct connection behind; a
+    /// connection owned by the layer above (a group's) is that layer's to end.
+    /// </summary>
+    private void HandshakeFailed(StoreTx tx, JobRecord job, Effects fx)
     {
         if (tx.GetConnection(job.Alias) is { Status: ConnectionStatus.Joining, Kind: ConnectionKind.Direct }) tx.DeleteConnection(job.Alias);
+        else OwnedHandshakeFailed(tx, job, fx);
+    }
+
+    private void OwnedHandshakeFailed(StoreTx tx, JobRecord job, Effects fx)
+    {
+        if (tx.GetConnection(job.Alias) is { Owner.Length: > 0 } conn) _engine.UpperLayer.HandshakeFailed(tx, conn, fx);
     }
 
     private async Task<JobOutcome> SendAsync(JobRecord job, bool signed, CancellationToken ct)

@@ -66,4 +66,7 @@ internal interface IConnectionOwner
 
     /// <summary>Every client alias of the upper layer, for SUBALL.</summary>
     IEnumerable<string> Aliases(StoreTx tx);
+
+    /// <summary>A handshake step of <paramref name="conn"/>, which it owns, failed for good (the ERR is stored already).</summary>
+    void HandshakeFailed(StoreTx tx, ConnectionRecord conn, Effects fx);
 }

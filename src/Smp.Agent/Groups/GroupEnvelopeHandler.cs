@@ -249,6 +249,23 @@ internal sealed class GroupEnvelopeHandler(IConnections conns)
     }
 
     /// <summary>
+    /// A handshake of the group connection to a member being introduced to us failed for good: the
+    /// introducer hears JOIN_FAILED at once instead of at its timeout, and we give the member up as if it had
+    /// told us (groups.md §6.5). Other group connections (to our inviter) just report their ERR.
+    /// </summary>
+    internal void ConnectionFailed(StoreTx tx, ConnectionRecord conn, Effects fx)
+    {
+        var g = tx.GetGroup(conn.Owner);
+        if (g is null || tx.MemberByConn(conn.Alias) is not { Status: MemberStatus.Joining, IntroId: not null } member || member.IntroducerConn.Length == 0) return;
+        _conns.Queue(tx, member.IntroducerConn, new AgentEnvelope.GAddErr(member.IntroId, GroupAddErrorReason.JoinFailed), fx);
+        DropMemberConnection(tx, member, fx);
+        tx.SetMemberStatus(member.Id, MemberStatus.Failed);
+        if (member.DirectAlias.Length > 0 && g.Status == GroupStatus.Active)
+            GroupEvent(tx, g, new AgentCommand.GMFailed(member.DirectAlias, GroupAddErrorReason.JoinFailed));
+        fx.Dispatch.Add(g.Alias);
+    }
+
+    /// <summary>
     /// At the inviter: introductions started at <paramref name="cutoff"/> or before that are still unresolved
     /// fail with TIMEOUT; both members are told (G_ADD_ERR), and GALL follows where it was waiting only for them.
     /// </summary>

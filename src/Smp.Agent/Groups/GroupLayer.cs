@@ -91,6 +91,8 @@ internal sealed class GroupLayer : IConnectionOwner
 
     public IEnumerable<string> Aliases(StoreTx tx) => tx.ListGroups().Select(g => g.Alias);
 
+    public void HandshakeFailed(StoreTx tx, ConnectionRecord conn, Effects fx) => Envelopes.ConnectionFailed(tx, conn, fx);
+
     // --- commands (groups.md §2) ---
 
     private static AgentProtocolException Error(AgentErrorCode code) => new(code);
