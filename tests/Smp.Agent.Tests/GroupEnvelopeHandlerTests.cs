@@ -309,4 +309,19 @@ public sealed class GroupEnvelopeHandlerTests : IAsyncLifetime
         Assert.Equal(before, await SnapshotAsync());
         Assert.Empty(_conns.Queued);
     }
+
+    [Fact]
+    public async Task An_introduction_failed_by_one_member_is_passed_on_to_the_other_and_gall_comes()
+    {
+        // Alice is the member Bob is being introduced to; her handshake with Bob failed for good.
+        var introId = await BobsIntroductionToAliceForwardedAsync();
+
+        var (accepted, _) = await ApplyAsync(new AgentEnvelope.GAddErr(introId, GroupAddErrorReason.JoinFailed));
+
+        Assert.True(accepted);
+        Assert.Equal(IntroductionStatus.Failed, (await _store.TransactAsync(tx => tx.GetIntroduction("g", introId)))!.Status);
+        Assert.Equal([("#gb", "GAddErr JOIN_FAILED"), ("#gb", "GAll")],
+            _conns.Queued.Select(q => (q.Alias, q.Envelope is AgentEnvelope.GAddErr e ? $"GAddErr {Encoding.ASCII.GetString(AgentPlaintextCodec.ReasonToken(e.Reason))}" : q.Envelope.Kind.ToString())));
+        Assert.Equal(["GALL bob"], await EventsAsync());
+    }
 }

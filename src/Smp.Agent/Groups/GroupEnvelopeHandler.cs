@@ -41,8 +41,8 @@ internal sealed class GroupEnvelopeHandler(IConnections conns)
             AgentEnvelope.GMem m => OnMember(tx, g, conn, from, m, fx),
             AgentEnvelope.GInvMem i => OnInvitationsForMember(tx, g, from, i, fx),
             AgentEnvelope.GMemInv i => OnNewMember(tx, g, from, i, fx),
-            AgentEnvelope.GCon c => OnIntroductionResult(tx, g, from, c.IntroductionId, connected: true, fx),
-            AgentEnvelope.GAddErr e => OnIntroductionResult(tx, g, from, e.IntroductionId, connected: false, fx)
+            AgentEnvelope.GCon c => OnIntroductionResult(tx, g, from, c.IntroductionId, failure: null, fx),
+            AgentEnvelope.GAddErr e => OnIntroductionResult(tx, g, from, e.IntroductionId, e.Reason, fx)
                                        || OnIntroductionFailed(tx, g, from, e, fx),
             AgentEnvelope.GAll => OnAll(tx, g, from),
             AgentEnvelope.GMsg m => OnGroupMessage(tx, g, from, message, m),
@@ -211,14 +211,19 @@ internal sealed class GroupEnvelopeHandler(IConnections conns)
     }
 
     /// <summary>G_CON / G_ADD_ERR at the inviter, from either side of an introduction it runs.</summary>
-    private bool OnIntroductionResult(StoreTx tx, GroupRecord g, MemberRecord from, byte[] introId, bool connected, Effects fx)
+    private bool OnIntroductionResult(StoreTx tx, GroupRecord g, MemberRecord from, byte[] introId, GroupAddErrorReason? failure, Effects fx)
     {
         var intro = tx.GetIntroduction(g.Alias, introId);
         if (intro is null || (intro.Invitee != from.Id && intro.Member != from.Id)) return false;
         if (intro.Status is IntroductionStatus.Connected or IntroductionStatus.Failed) return true;
-        if (!connected)
+        if (failure is { } reason)
         {
             tx.UpdateIntroduction(g.Alias, introId, IntroductionStatus.Failed);
+            // The other member gives up too, so both ends agree (§6.5); M has something to give up only once
+            // G_MEM_INV went to it.
+            var other = intro.Invitee == from.Id ? (intro.Status == IntroductionStatus.Forwarded ? intro.Member : (long?)null) : intro.Invitee;
+            if (other is { } row && tx.GetMember(row) is { Status: MemberStatus.Connected } member)
+                _conns.Queue(tx, member.GroupConn, new AgentEnvelope.GAddErr(introId, reason), fx);
         }
         else
         {
