@@ -219,11 +219,8 @@ internal sealed class GroupEnvelopeHandler(IConnections conns)
         if (failure is { } reason)
         {
             tx.UpdateIntroduction(g.Alias, introId, IntroductionStatus.Failed);
-            // The other member gives up too, so both ends agree (§6.5); M has something to give up only once
-            // G_MEM_INV went to it.
-            var other = intro.Invitee == from.Id ? (intro.Status == IntroductionStatus.Forwarded ? intro.Member : (long?)null) : intro.Invitee;
-            if (other is { } row && tx.GetMember(row) is { Status: MemberStatus.Connected } member)
-                _conns.Queue(tx, member.GroupConn, new AgentEnvelope.GAddErr(introId, reason), fx);
+            // The other member gives up too, so both ends agree (§6.5).
+            TellFailed(tx, intro, reason, fx, except: from.Id);
         }
         else
         {
@@ -244,13 +241,32 @@ internal sealed class GroupEnvelopeHandler(IConnections conns)
         if (from.Status != MemberStatus.Connected) return false;
         var member = tx.MemberByIntroduction(g.Alias, e.IntroductionId, from.GroupConn);
         if (member is null) return false;
-        if (!member.IsLive) return true;
+        if (member.IsLive) GiveUp(tx, g, member, e.Reason, fx);
+        return true;
+    }
+
+    /// <summary>A member whose introduction failed for good: its connection goes, it stays known as failed.</summary>
+    private void GiveUp(StoreTx tx, GroupRecord g, MemberRecord member, GroupAddErrorReason reason, Effects fx)
+    {
         DropMemberConnection(tx, member, fx);
         tx.SetMemberStatus(member.Id, MemberStatus.Failed);
+        if (g.Status != GroupStatus.Active) return;
         // A member whose queues were never made has no alias the client could know it by.
-        if (member.DirectAlias.Length > 0 && g.Status == GroupStatus.Active) GroupEvent(tx, g, new AgentCommand.GMFailed(member.DirectAlias, e.Reason));
-        if (g.Status == GroupStatus.Active) CheckEmpty(tx, g, member);
-        return true;
+        if (member.DirectAlias.Length > 0) GroupEvent(tx, g, new AgentCommand.GMFailed(member.DirectAlias, reason));
+        CheckEmpty(tx, g, member);
+        fx.Dispatch.Add(g.Alias);
+    }
+
+    /// <summary>
+    /// The members of failed introduction <paramref name="intro"/> that have something to give up hear of it:
+    /// the invitee, and the existing member once G_MEM_INV went to it; not <paramref name="except"/>, who told us.
+    /// </summary>
+    private void TellFailed(StoreTx tx, IntroductionRecord intro, GroupAddErrorReason reason, Effects fx, long except = 0)
+    {
+        var error = new AgentEnvelope.GAddErr(intro.IntroId, reason);
+        long[] told = intro.Status == IntroductionStatus.Forwarded ? [intro.Invitee, intro.Member] : [intro.Invitee];
+        foreach (var row in told)
+            if (row != except && tx.GetMember(row) is { Status: MemberStatus.Connected } member) _conns.Queue(tx, member.GroupConn, error, fx);
     }
 
     /// <summary>
@@ -263,11 +279,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns)
         var g = tx.GetGroup(conn.Owner);
         if (g is null || tx.MemberByConn(conn.Alias) is not { Status: MemberStatus.Joining, IntroId: not null } member || member.IntroducerConn.Length == 0) return;
         _conns.Queue(tx, member.IntroducerConn, new AgentEnvelope.GAddErr(member.IntroId, GroupAddErrorReason.JoinFailed), fx);
-        DropMemberConnection(tx, member, fx);
-        tx.SetMemberStatus(member.Id, MemberStatus.Failed);
-        if (member.DirectAlias.Length > 0 && g.Status == GroupStatus.Active)
-            GroupEvent(tx, g, new AgentCommand.GMFailed(member.DirectAlias, GroupAddErrorReason.JoinFailed));
-        fx.Dispatch.Add(g.Alias);
+        GiveUp(tx, g, member, GroupAddErrorReason.JoinFailed, fx);
     }
 
     /// <summary>
@@ -281,11 +293,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns)
             var g = tx.GetGroup(intro.GroupAlias);
             tx.UpdateIntroduction(intro.GroupAlias, intro.IntroId, IntroductionStatus.Failed);
             if (g is null || g.Status != GroupStatus.Active) continue;
-            var timeout = new AgentEnvelope.GAddErr(intro.IntroId, GroupAddErrorReason.Timeout);
-            if (tx.GetMember(intro.Invitee) is { Status: MemberStatus.Connected } invitee) _conns.Queue(tx, invitee.GroupConn, timeout, fx);
-            // Only a member that was sent G_MEM_INV has anything to give up.
-            if (intro.Status == IntroductionStatus.Forwarded && tx.GetMember(intro.Member) is { Status: MemberStatus.Connected } member)
-                _conns.Queue(tx, member.GroupConn, timeout, fx);
+            TellFailed(tx, intro, GroupAddErrorReason.Timeout, fx);
             fx.Dispatch.Add(g.Alias);
             CheckAllConnected(tx, g, intro.Invitee, fx);
         }
