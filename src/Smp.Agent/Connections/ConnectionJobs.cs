@@ -170,7 +170,7 @@ internal sealed class ConnectionJobs
         }
         if (done > 0)
         {
-            for (var i = 0; i < done; i++) _counters.CountSent();
+            _counters.CountSent(done);
             var confirmed = jobs.Take(done).ToList();
             var notify = await _store.TransactAsync(tx =>
             {

@@ -117,6 +117,8 @@ internal static class GroupTables
 
     // --- introductions run as inviter ---
 
+    private const string IntroColumns = "group_alias, intro_id, invitee, member, status, con_invitee, con_member";
+
     private static IntroductionRecord MapIntro(SqliteDataReader r) => new(
         r.GetString(0), (byte[])r[1], r.GetInt64(2), r.GetInt64(3), (IntroductionStatus)r.GetInt32(4), r.GetInt32(5) != 0, r.GetInt32(6) != 0);
 
@@ -129,10 +131,9 @@ internal static class GroupTables
     /// (made before migration 5) counts as started at <paramref name="unknownStart"/>.
     /// </summary>
     public static List<IntroductionRecord> IntroductionsStartedBefore(this StoreTx tx, DateTime cutoff, DateTime unknownStart) => tx.Query(
-        "SELECT group_alias, intro_id, invitee, member, status, con_invitee, con_member FROM introductions WHERE status IN ($p, $r, $f) AND COALESCE(created_at, $u) <= $c",
+        $"SELECT {IntroColumns} FROM introductions WHERE status IN ($p, $r, $f) AND COALESCE(created_at, $u) <= $c",
         MapIntro, ("$p", (int)IntroductionStatus.Pending), ("$r", (int)IntroductionStatus.InvitationsReceived), ("$f", (int)IntroductionStatus.Forwarded),
-        ("$u", unknownStart.ToString("O", System.Globalization.CultureInfo.InvariantCulture)),
-        ("$c", cutoff.ToString("O", System.Globalization.CultureInfo.InvariantCulture)));
+        ("$u", StoreTx.Time(unknownStart)), ("$c", StoreTx.Time(cutoff)));
 
     /// <summary>The member record made by introduction <paramref name="introId"/> run by the member on <paramref name="introducerConn"/>.</summary>
     public static MemberRecord? MemberByIntroduction(this StoreTx tx, string groupAlias, byte[] introId, string introducerConn) =>
@@ -140,11 +141,11 @@ internal static class GroupTables
             MapMember, ("$g", groupAlias), ("$i", introId), ("$c", introducerConn)).FirstOrDefault();
 
     public static IntroductionRecord? GetIntroduction(this StoreTx tx, string groupAlias, byte[] introId) => tx.Query(
-        "SELECT group_alias, intro_id, invitee, member, status, con_invitee, con_member FROM introductions WHERE group_alias = $g AND intro_id = $i",
+        $"SELECT {IntroColumns} FROM introductions WHERE group_alias = $g AND intro_id = $i",
         MapIntro, ("$g", groupAlias), ("$i", introId)).FirstOrDefault();
 
     public static List<IntroductionRecord> IntroductionsOf(this StoreTx tx, string groupAlias, long memberRowId) => tx.Query(
-        "SELECT group_alias, intro_id, invitee, member, status, con_invitee, con_member FROM introductions WHERE group_alias = $g AND (invitee = $m OR member = $m)",
+        $"SELECT {IntroColumns} FROM introductions WHERE group_alias = $g AND (invitee = $m OR member = $m)",
         MapIntro, ("$g", groupAlias), ("$m", memberRowId));
 
     public static void UpdateIntroduction(this StoreTx tx, string groupAlias, byte[] introId, IntroductionStatus status, bool? conInvitee = null, bool? conMember = null) => tx.Exec(

@@ -29,7 +29,7 @@ internal sealed class AgentCounters
 
     public long Hostile(int kindIndex) => Interlocked.Read(ref _hostile[kindIndex]);
 
-    public void CountSent() => Interlocked.Increment(ref _sent);
+    public void CountSent(int messages = 1) => Interlocked.Add(ref _sent, messages);
 
     public void CountReceived() => Interlocked.Increment(ref _received);
 

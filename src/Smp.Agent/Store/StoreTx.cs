@@ -15,7 +15,12 @@ public sealed class StoreTx
         _commands = commands;
     }
 
-    internal static string Now() => DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture);
+    internal static string Now() => Time(DateTime.UtcNow);
+
+    /// <summary>A UTC time as the store keeps it: round-trip ISO 8601, so that text order is time order.</summary>
+    internal static string Time(DateTime utc) => utc.ToString("O", CultureInfo.InvariantCulture);
+
+    internal static DateTime ParseTime(string stored) => DateTime.Parse(stored, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind);
 
     /// <summary>The store's prepared command for <paramref name="sql"/>, bound to this transaction and these arguments.</summary>
     private SqliteCommand Cmd(string sql, params (string Name, object? Value)[] args)
@@ -132,7 +137,7 @@ public sealed class StoreTx
     {
         if (e.SndId - lastId > MaxHeld) return false;
         var (count, oldest) = Query("SELECT COUNT(*), MIN(held_at) FROM rcv_held WHERE alias = $a",
-            r => (r.GetInt32(0), r.IsDBNull(1) ? (DateTime?)null : DateTime.Parse(r.GetString(1), CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind)), ("$a", alias))[0];
+            r => (r.GetInt32(0), r.IsDBNull(1) ? (DateTime?)null : ParseTime(r.GetString(1))), ("$a", alias))[0];
         if (count >= MaxHeld || oldest <= DateTime.UtcNow - limit) return false;
         Exec("INSERT OR IGNORE INTO rcv_held (alias, snd_id, hash, broker_id, broker_ts, plaintext, held_at) VALUES ($a, $s, $h, $b, $t, $p, $at)",
             ("$a", alias), ("$s", e.SndId), ("$h", e.Hash), ("$b", e.BrokerId), ("$t", e.BrokerTs.ToString("O", CultureInfo.InvariantCulture)),
@@ -155,10 +160,10 @@ public sealed class StoreTx
 
     /// <summary>Every connection with envelopes held, and when its oldest was held.</summary>
     public List<(string Alias, DateTime Since)> OldestHeldByAlias() => Query("SELECT alias, MIN(held_at) FROM rcv_held GROUP BY alias",
-        r => (r.GetString(0), DateTime.Parse(r.GetString(1), CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind)));
+        r => (r.GetString(0), ParseTime(r.GetString(1))));
 
     public DateTime? OldestHeld(string alias) => Query("SELECT MIN(held_at) FROM rcv_held WHERE alias = $a",
-        r => r.IsDBNull(0) ? (DateTime?)null : DateTime.Parse(r.GetString(0), CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind), ("$a", alias))[0];
+        r => r.IsDBNull(0) ? (DateTime?)null : ParseTime(r.GetString(0)), ("$a", alias))[0];
 
     // --- queues ---
 
@@ -261,7 +266,7 @@ public sealed class StoreTx
     /// still holds, and it expires them (30 days by default), so older ids can never come back.
     /// </summary>
     public int PruneSeen(DateTime before) =>
-        Exec("DELETE FROM rcv_seen WHERE seen_at < $t", ("$t", before.ToUniversalTime().ToString("O", CultureInfo.InvariantCulture)));
+        Exec("DELETE FROM rcv_seen WHERE seen_at < $t", ("$t", Time(before.ToUniversalTime())));
 
     /// <summary>Records a server message id; false when it was seen before on this connection.</summary>
     public bool MarkSeen(string alias, byte[] brokerId) =>
