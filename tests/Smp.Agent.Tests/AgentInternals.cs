@@ -18,4 +18,12 @@ internal static class AgentInternals
     /// <summary>A group's record and its members as this agent holds them.</summary>
     public static Task<(GroupRecord? Group, List<MemberRecord> Members)> GroupStateAsync(this SmpAgent agent, string gid) =>
         agent.Store.TransactAsync(tx => (tx.GetGroup(gid), tx.ListMembers(gid)));
+
+    /// <summary>Forgets that the group's members sent views, as if they were agents of the version before G_VIEW.</summary>
+    public static Task ForgetViewsAsync(this SmpAgent agent, string gid) =>
+        agent.Store.TransactAsync(tx =>
+        {
+            tx.Exec("UPDATE members SET gossips = 0 WHERE group_alias = $g", ("$g", gid));
+            tx.Exec("DELETE FROM member_views WHERE reporter IN (SELECT id FROM members WHERE group_alias = $g)", ("$g", gid));
+        });
 }

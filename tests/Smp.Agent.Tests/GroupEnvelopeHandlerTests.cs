@@ -324,4 +324,231 @@ public sealed class GroupEnvelopeHandlerTests : IAsyncLifetime
             _conns.Queued.Select(q => (q.Alias, q.Envelope is AgentEnvelope.GAddErr e ? $"GAddErr {Encoding.ASCII.GetString(AgentPlaintextCodec.ReasonToken(e.Reason))}" : q.Envelope.Kind.ToString())));
         Assert.Equal(["GALL bob"], await EventsAsync());
     }
+
+    // --- converging membership (groups.md §6.11) ---
+
+    private static byte[] Id(byte b) => Enumerable.Repeat(b, AgentEnvelope.MemberIdSize).ToArray();
+
+    /// <summary>A member connected to us on <paramref name="conn"/>, with direct alias <paramref name="alias"/>.</summary>
+    private Task<long> ConnectedMemberAsync(string alias, string conn, byte[] id, MemberStatus status = MemberStatus.Connected,
+        byte[]? introId = null, string introducerConn = "") => _store.TransactAsync(tx =>
+    {
+        tx.InsertConnection(new ConnectionRecord(conn, ConnectionKind.Group, ConnectionStatus.Active, Owner: "g"));
+        return tx.InsertMember(new MemberRecord(0, "g", id, alias, conn, 1, status, false, null, introId, introducerConn, true, false, 0, []));
+    });
+
+    private static AgentEnvelope.GView ViewOf(params (byte[] Id, MemberViewState State)[] entries) =>
+        new(entries.Select(e => new MemberViewEntry(e.Id, e.State)).ToList());
+
+    private List<(string Alias, AgentEnvelope Envelope)> QueuedOf<T>() where T : AgentEnvelope => _conns.Queued.Where(q => q.Envelope is T).ToList();
+
+    /// <summary>Alice and Bob (ids larger than anything else here) are connected to us, both speak G_VIEW, neither knows the other.</summary>
+    private async Task<(byte[] Maker, string MakerConn, byte[] Joiner)> MissingPairAsync()
+    {
+        var bobId = Id(0xee);
+        await ConnectedMemberAsync("bob", "#gb", bobId);
+        Assert.True((await ApplyAsync(ViewOf(), "#gb")).Accepted);
+        Assert.Empty(QueuedOf<AgentEnvelope.GMem>());
+        Assert.True((await ApplyAsync(ViewOf())).Accepted);
+        return AliceId.AsSpan().SequenceCompareTo(bobId) < 0 ? (AliceId, "#ga", bobId) : (bobId, "#gb", AliceId);
+    }
+
+    [Fact]
+    public async Task Two_members_whose_views_leave_each_other_out_are_introduced_by_us_the_smaller_id_making_the_queues()
+    {
+        var (_, makerConn, joiner) = await MissingPairAsync();
+
+        var mem = Assert.Single(QueuedOf<AgentEnvelope.GMem>());
+        Assert.Equal(makerConn, mem.Alias);
+        Assert.Equal(joiner, ((AgentEnvelope.GMem)mem.Envelope).MemberId);
+        var intro = await _store.TransactAsync(tx => tx.GetIntroduction("g", ((AgentEnvelope.GMem)mem.Envelope).IntroductionId));
+        Assert.Equal(IntroductionStatus.Pending, intro!.Status);
+    }
+
+    [Fact]
+    public async Task A_pair_already_being_introduced_is_not_introduced_again_when_a_view_repeats()
+    {
+        await MissingPairAsync();
+        await ApplyAsync(ViewOf());
+        await ApplyAsync(ViewOf(), "#gb");
+
+        Assert.Single(QueuedOf<AgentEnvelope.GMem>());
+    }
+
+    [Fact]
+    public async Task A_pair_with_a_smaller_common_member_is_left_to_it()
+    {
+        var bobId = Id(0xee);
+        await ConnectedMemberAsync("bob", "#gb", bobId);
+        await ApplyAsync(ViewOf((Id(0), MemberViewState.Connected)), "#gb");
+        await ApplyAsync(ViewOf((Id(0), MemberViewState.Connected)));
+
+        Assert.Empty(QueuedOf<AgentEnvelope.GMem>());
+    }
+
+    [Fact]
+    public async Task A_pair_that_knows_each_other_is_left_alone()
+    {
+        var bobId = Id(0xee);
+        await ConnectedMemberAsync("bob", "#gb", bobId);
+        await ApplyAsync(ViewOf((AliceId, MemberViewState.Pending)), "#gb");
+        await ApplyAsync(ViewOf());
+
+        Assert.Empty(QueuedOf<AgentEnvelope.GMem>());
+    }
+
+    [Fact]
+    public async Task A_member_that_never_sent_a_view_is_not_introduced_by_the_rule()
+    {
+        await ConnectedMemberAsync("bob", "#gb", Id(0xee));
+        await ApplyAsync(ViewOf());
+
+        Assert.Empty(QueuedOf<AgentEnvelope.GMem>());
+    }
+
+    [Fact]
+    public async Task A_failed_introduction_of_a_pair_is_tried_again_until_its_attempts_are_used_up()
+    {
+        var (_, makerConn, _) = await MissingPairAsync();
+        for (var attempt = 1; attempt <= IntroductionRule.MaxAttempts; attempt++)
+        {
+            var mem = (AgentEnvelope.GMem)QueuedOf<AgentEnvelope.GMem>()[^1].Envelope;
+            Assert.True((await ApplyAsync(new AgentEnvelope.GAddErr(mem.IntroductionId, GroupAddErrorReason.JoinFailed), makerConn)).Accepted);
+            Assert.Equal(Math.Min(attempt + 1, IntroductionRule.MaxAttempts), QueuedOf<AgentEnvelope.GMem>().Count);
+        }
+        // A later view does not start a fourth either.
+        await ApplyAsync(ViewOf());
+        Assert.Equal(IntroductionRule.MaxAttempts, QueuedOf<AgentEnvelope.GMem>().Count);
+    }
+
+    [Fact]
+    public async Task An_introduction_refused_as_a_duplicate_is_not_tried_again_at_once_and_is_no_attempt()
+    {
+        var (_, makerConn, _) = await MissingPairAsync();
+        var mem = (AgentEnvelope.GMem)Assert.Single(QueuedOf<AgentEnvelope.GMem>()).Envelope;
+
+        await ApplyAsync(new AgentEnvelope.GAddErr(mem.IntroductionId, GroupAddErrorReason.DuplicateMember), makerConn);
+        Assert.Single(QueuedOf<AgentEnvelope.GMem>());
+        Assert.Equal((0, 0), await _store.TransactAsync(tx => tx.PairAttempts("g", tx.MemberByConn("#ga")!.Id, tx.MemberByConn("#gb")!.Id)));
+
+        // A new view that still leaves the other out: the pair is tried again.
+        await ApplyAsync(ViewOf());
+        Assert.Equal(2, QueuedOf<AgentEnvelope.GMem>().Count);
+    }
+
+    [Fact]
+    public async Task A_tombstone_in_a_view_ends_a_connected_member_here_and_is_passed_on()
+    {
+        var bobId = Id(0xee);
+        await ConnectedMemberAsync("bob", "#gb", bobId);
+        await ConnectedMemberAsync("carol", "#gc", Id(0xdd));
+        await ApplyAsync(ViewOf(), "#gc");
+
+        Assert.True((await ApplyAsync(ViewOf((bobId, MemberViewState.Removed)))).Accepted);
+
+        var bob = await _store.TransactAsync(tx => tx.MemberByConn("#gb"));
+        Assert.Equal(MemberStatus.Removed, bob!.Status);
+        Assert.Contains("#gb", _conns.Dropped);
+        Assert.Contains("GMDELETED bob", await EventsAsync());
+        // Carol speaks G_VIEW: she hears of it.
+        Assert.Contains(_conns.Queued, q => q.Alias == "#gc" && q.Envelope is AgentEnvelope.GView v && v.Entries.Any(e => e.State == MemberViewState.Removed));
+    }
+
+    [Fact]
+    public async Task A_live_entry_for_a_member_we_hold_removed_does_not_bring_it_back()
+    {
+        var bobId = Id(0xee);
+        await ConnectedMemberAsync("bob", "#gb", bobId, MemberStatus.Removed);
+        var before = await SnapshotAsync();
+
+        Assert.True((await ApplyAsync(ViewOf((bobId, MemberViewState.Connected)))).Accepted);
+
+        Assert.Equal(before, await SnapshotAsync());
+    }
+
+    [Theory]
+    [InlineData("us")]
+    [InlineData("sender")]
+    [InlineData("twice")]
+    public async Task A_forged_view_naming_us_its_sender_or_a_member_twice_is_refused_and_changes_nothing(string forgery)
+    {
+        var bobId = Id(0xee);
+        await ConnectedMemberAsync("bob", "#gb", bobId);
+        var before = await SnapshotAsync();
+        var view = forgery switch
+        {
+            "us" => ViewOf((OurId, MemberViewState.Removed)),
+            "sender" => ViewOf((AliceId, MemberViewState.Left)),
+            _ => ViewOf((bobId, MemberViewState.Connected), (bobId, MemberViewState.Removed)),
+        };
+
+        Assert.False((await ApplyAsync(view)).Accepted);
+
+        Assert.Equal(before, await SnapshotAsync());
+        Assert.False(await _store.TransactAsync(tx => tx.Gossips(tx.MemberByConn("#ga")!.Id)));
+    }
+
+    [Fact]
+    public async Task A_removed_member_introduced_again_is_refused_and_the_introducer_told_it_is_gone()
+    {
+        var bobId = Id(0xee);
+        await ConnectedMemberAsync("bob", "#gb", bobId, MemberStatus.Removed);
+        var before = await SnapshotAsync();
+
+        Assert.False((await ApplyAsync(new AgentEnvelope.GMem(new byte[12], bobId, 1))).Accepted);
+
+        Assert.Equal(before, await SnapshotAsync());
+        var refusal = Assert.Single(QueuedOf<AgentEnvelope.GAddErr>());
+        Assert.Equal(("#ga", GroupAddErrorReason.MemberGone), (refusal.Alias, ((AgentEnvelope.GAddErr)refusal.Envelope).Reason));
+    }
+
+    [Fact]
+    public async Task Of_two_racing_introductions_of_one_member_the_one_by_the_smaller_introducer_replaces_the_other()
+    {
+        // We are joining Dave by Bob's introduction; Alice (id 0x01, smaller than Bob's) introduces him too.
+        var daveId = Id(0x77);
+        await _store.TransactAsync(tx => tx.SetMemberId(tx.MemberByConn("#ga")!.Id, Id(0x01)));
+        await ConnectedMemberAsync("bob", "#gb", Id(0xee));
+        await ApplyAsync(ViewOf());
+        var bobsIntro = RandomNumberGenerator.GetBytes(12);
+        var dave = await ConnectedMemberAsync("dave", "#gd", daveId, MemberStatus.Joining, bobsIntro, "#gb");
+        var alicesIntro = RandomNumberGenerator.GetBytes(12);
+
+        Assert.True((await ApplyAsync(new AgentEnvelope.GMem(alicesIntro, daveId, 1))).Accepted);
+
+        var record = await _store.TransactAsync(tx => tx.GetMember(dave));
+        Assert.Equal((MemberStatus.Joining, "#ga", Convert.ToHexString(alicesIntro)), (record!.Status, record.IntroducerConn, Convert.ToHexString(record.IntroId!)));
+        Assert.Contains("#gd", _conns.Dropped);
+        Assert.Contains(_conns.Queued, q => q.Alias == "#gb" && q.Envelope is AgentEnvelope.GAddErr { Reason: GroupAddErrorReason.DuplicateMember } e
+                                            && e.IntroductionId.AsSpan().SequenceEqual(bobsIntro));
+    }
+
+    [Fact]
+    public async Task Of_two_racing_introductions_of_one_member_the_one_by_the_larger_introducer_is_refused_quietly()
+    {
+        var daveId = Id(0x77);
+        await _store.TransactAsync(tx => tx.SetMemberId(tx.MemberByConn("#ga")!.Id, Id(0xf0)));
+        await ApplyAsync(ViewOf());
+        await ConnectedMemberAsync("bob", "#gb", Id(0x02));
+        var bobsIntro = RandomNumberGenerator.GetBytes(12);
+        var dave = await ConnectedMemberAsync("dave", "#gd", daveId, MemberStatus.Joining, bobsIntro, "#gb");
+        var before = await SnapshotAsync();
+
+        Assert.True((await ApplyAsync(new AgentEnvelope.GMem(RandomNumberGenerator.GetBytes(12), daveId, 1))).Accepted);
+
+        Assert.Equal(before, await SnapshotAsync());
+        Assert.Contains(_conns.Queued, q => q.Alias == "#ga" && q.Envelope is AgentEnvelope.GAddErr { Reason: GroupAddErrorReason.DuplicateMember });
+        Assert.DoesNotContain("#gd", _conns.Dropped);
+    }
+
+    [Fact]
+    public async Task Members_still_being_introduced_by_one_who_leaves_are_given_up_so_that_another_can_introduce_them()
+    {
+        var dave = await ConnectedMemberAsync("dave", "#gd", Id(0x77), MemberStatus.Joining, RandomNumberGenerator.GetBytes(12), "#ga");
+
+        Assert.True((await ApplyAsync(new AgentEnvelope.GLeft())).Accepted);
+
+        Assert.Equal(MemberStatus.Failed, (await _store.TransactAsync(tx => tx.GetMember(dave)))!.Status);
+        Assert.Contains("GMFAILED dave MEMBER_GONE", await EventsAsync());
+    }
 }

@@ -53,7 +53,26 @@ public sealed class GroupHostileTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task An_introduction_reusing_a_known_member_id_is_refused_and_the_introducer_told()
+    public async Task An_introduction_reusing_a_known_member_id_from_an_older_introducer_is_refused_and_the_introducer_told()
+    {
+        await _a.GroupNewAsync(_alice, "g", "g"u8.ToArray());
+        await AddAsync(_a, _alice, "g", _b, _bob, "bob", "alice");
+        await AddAsync(_a, _alice, "g", _c, _carol, "carol", "alice");
+        var before = await _b.GroupStateAsync("g");
+        var carolId = before.Members.Single(m => m.DirectAlias != "alice").MemberId!;
+        await _b.ForgetViewsAsync("g");
+        var toBob = (await _a.GroupStateAsync("g")).Members.Single(m => m.DirectAlias == "bob").GroupConn;
+        await _a.QueueEnvelopeAsync(toBob, new AgentEnvelope.GMem(new byte[12], carolId, 1));
+        Assert.Equal("ERR AGENT A_PROHIBITED", (await _bob.ExpectAsync("g", "ERR")).Text());
+        // Told: Alice runs no such introduction, so her agent refuses the G_ADD_ERR in turn.
+        Assert.Equal("ERR AGENT A_PROHIBITED", (await _alice.ExpectAsync("g", "ERR")).Text());
+        var after = await _b.GroupStateAsync("g");
+        Assert.Equal(before.Members.Count, after.Members.Count);
+        Assert.Equal(before.Members.Select(m => m.Status), after.Members.Select(m => m.Status));
+    }
+
+    [Fact]
+    public async Task A_duplicate_introduction_between_members_that_exchange_views_is_a_race_refused_without_an_error()
     {
         await _a.GroupNewAsync(_alice, "g", "g"u8.ToArray());
         await AddAsync(_a, _alice, "g", _b, _bob, "bob", "alice");
@@ -62,20 +81,25 @@ public sealed class GroupHostileTests : IAsyncLifetime
         var carolId = before.Members.Single(m => m.DirectAlias != "alice").MemberId!;
         var toBob = (await _a.GroupStateAsync("g")).Members.Single(m => m.DirectAlias == "bob").GroupConn;
         await _a.QueueEnvelopeAsync(toBob, new AgentEnvelope.GMem(new byte[12], carolId, 1));
-        Assert.Equal("ERR AGENT A_PROHIBITED", (await _bob.ExpectAsync("g", "ERR")).Text());
+        Assert.Equal("ERR AGENT A_PROHIBITED", (await _alice.ExpectAsync("g", "ERR")).Text());
+        // A message after it on the same connection: Bob got no error for the duplicate before it.
+        await _a.GroupSendAsync("g", Encoding.ASCII.GetBytes("after"));
+        var skipped = new List<AgentOutput>();
+        Assert.EndsWith("after", (await _bob.ExpectAsync("g", "GMSG", skipped)).Text());
+        Assert.DoesNotContain(skipped, o => o.Text().StartsWith("ERR", StringComparison.Ordinal));
         var after = await _b.GroupStateAsync("g");
-        Assert.Equal(before.Members.Count, after.Members.Count);
         Assert.Equal(before.Members.Select(m => m.Status), after.Members.Select(m => m.Status));
     }
 
     [Fact]
-    public async Task A_member_who_is_not_our_inviter_cannot_introduce_anyone()
+    public async Task A_member_who_is_not_our_inviter_and_sent_no_view_cannot_introduce_anyone()
     {
         await _a.GroupNewAsync(_alice, "g", "g"u8.ToArray());
         await AddAsync(_a, _alice, "g", _b, _bob, "bob", "alice");
         await AddAsync(_a, _alice, "g", _c, _carol, "carol", "alice");
         var bobState = await _b.GroupStateAsync("g");
-        // Carol (introduced to Bob, not his inviter) tries to introduce a stranger to Bob.
+        // Carol (introduced to Bob, not his inviter) tries to introduce a stranger to Bob, as an older agent would.
+        await _b.ForgetViewsAsync("g");
         var carolAtBob = bobState.Members.Single(m => m.DirectAlias != "alice");
         var bobAtCarol = (await _c.GroupStateAsync("g")).Members.Single(m => m.MemberId!.AsSpan().SequenceEqual(bobState.Group!.MemberId));
         await _c.QueueEnvelopeAsync(bobAtCarol.GroupConn, new AgentEnvelope.GMem(new byte[12], new byte[16], 1));

@@ -50,6 +50,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns)
             AgentEnvelope.GMDel d => OnRemove(tx, g, from, d.MemberId, fx),
             AgentEnvelope.GMDeleted d => OnRemoved(tx, g, from, d.MemberId, fx),
             AgentEnvelope.GDel => OnDeleted(tx, g, from, fx),
+            AgentEnvelope.GView v => OnView(tx, g, from, v, fx),
             _ => false,
         };
     }
@@ -100,6 +101,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns)
             tx.InsertIntroduction(new IntroductionRecord(g.Alias, introId, from.Id, m.Id, IntroductionStatus.Pending, false, false));
             _conns.Queue(tx, from.GroupConn, new AgentEnvelope.GMem(introId, m.MemberId!, m.Clvl), fx);
         }
+        SendView(tx, g, from, fx);
         CheckAllConnected(tx, g, from.Id, fx);
         return true;
     }
@@ -140,6 +142,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns)
             tx.SetMemberFlags(from.Id, helloSent: true);
         }
         if (from.IntroId is not null && from.IntroducerConn.Length > 0) _conns.Queue(tx, from.IntroducerConn, new AgentEnvelope.GCon(from.IntroId), fx);
+        SendView(tx, g, from, fx);
         GroupEvent(tx, g, new AgentCommand.GCon(from.DirectAlias));
         return true;
     }
@@ -157,16 +160,77 @@ internal sealed class GroupEnvelopeHandler(IConnections conns)
     private bool IsKnownMemberId(StoreTx tx, GroupRecord g, byte[] memberId) =>
         g.MemberId.AsSpan().SequenceEqual(memberId) || tx.MemberById(g.Alias, memberId) is not null;
 
-    /// <summary>G_MEM at the invitee, from its inviter only: make the queues the existing member will join (step 4).</summary>
+    /// <summary>
+    /// G_MEM: make the queues the member named will join (step 4). From our inviter, or from any member that
+    /// speaks G_VIEW, which introduces missing pairs (§6.11).
+    /// </summary>
     private bool OnMember(StoreTx tx, GroupRecord g, ConnectionRecord conn, MemberRecord from, AgentEnvelope.GMem m, Effects fx)
     {
-        if (g.Status != GroupStatus.Active || g.InviterConn != conn.Alias || from.Status != MemberStatus.Connected) return false;
-        if (IsKnownMemberId(tx, g, m.MemberId)) return RefuseIntroduction(tx, from, m.IntroductionId, fx);
-        var row = tx.InsertMember(new MemberRecord(0, g.Alias, m.MemberId, "", "", m.ConnectionLevel, MemberStatus.Joining, false, null,
-            m.IntroductionId, conn.Alias, false, false, 0, []));
+        if (g.Status != GroupStatus.Active || from.Status != MemberStatus.Connected) return false;
+        if (g.InviterConn != conn.Alias && !tx.Gossips(from.Id)) return false;
+        var (admission, existing) = Admit(tx, g, from, m.MemberId, m.IntroductionId, fx);
+        if (admission != Admission.Admitted) return admission == Admission.RefusedQuietly;
+        long row;
+        if (existing is null)
+        {
+            row = tx.InsertMember(new MemberRecord(0, g.Alias, m.MemberId, "", "", m.ConnectionLevel, MemberStatus.Joining, false, null,
+                m.IntroductionId, conn.Alias, false, false, 0, []));
+        }
+        else
+        {
+            row = existing.Id;
+            tx.ResetMemberForIntroduction(row, m.IntroductionId, conn.Alias, "", "", m.ConnectionLevel);
+        }
         tx.InsertJob(conn.Alias, JobKind.GroupIntroInvite, BitConverter.GetBytes(row));
         fx.Kick.Add(conn.Alias);
         return true;
+    }
+
+    private enum Admission { Admitted, Refused, RefusedQuietly }
+
+    /// <summary>
+    /// Whether an introduction of <paramref name="memberId"/> by <paramref name="introducer"/> may go on here
+    /// (§6.11). Unknown ids, and members whose earlier introduction failed (their record is made again), are
+    /// admitted. Ours, or a member we hold as left or removed, is refused (a tombstone is never brought back).
+    /// A member connected, invited or joining otherwise is a duplicate: one that joins by another
+    /// introduction is superseded when this one wins the race (its connections end and its introducer hears
+    /// DUPLICATE_MEMBER). A refused introduction's introducer is told with G_ADD_ERR; between members that
+    /// speak G_VIEW a duplicate is a normal race and reports no error here.
+    /// </summary>
+    private (Admission, MemberRecord?) Admit(StoreTx tx, GroupRecord g, MemberRecord introducer, byte[] memberId, byte[] introId, Effects fx)
+    {
+        if (g.MemberId.AsSpan().SequenceEqual(memberId))
+        {
+            RefuseIntroduction(tx, introducer, introId, fx);
+            return (Admission.Refused, null);
+        }
+        var known = tx.MemberById(g.Alias, memberId);
+        if (known is null) return (Admission.Admitted, null);
+        switch (known.Status)
+        {
+            case MemberStatus.Failed:
+                return (Admission.Admitted, known);
+            case MemberStatus.Left or MemberStatus.Removed:
+                _conns.Queue(tx, introducer.GroupConn, new AgentEnvelope.GAddErr(introId, GroupAddErrorReason.MemberGone), fx);
+                return (Admission.Refused, null);
+            case MemberStatus.Joining when known.IntroId is not null && introducer.MemberId is not null
+                                           && tx.MemberByConn(known.IntroducerConn) is { MemberId: { } otherIntroducer }
+                                           && IntroductionRule.Supersedes(introducer.MemberId, otherIntroducer):
+                _conns.Queue(tx, known.IntroducerConn, new AgentEnvelope.GAddErr(known.IntroId, GroupAddErrorReason.DuplicateMember), fx);
+                DropIntroducedConnections(tx, known, fx);
+                return (Admission.Admitted, known);
+            default:
+                RefuseIntroduction(tx, introducer, introId, fx);
+                return (tx.Gossips(introducer.Id) ? Admission.RefusedQuietly : Admission.Refused, null);
+        }
+    }
+
+    /// <summary>The group and direct connections an introduction made with a member, ended: the member is given up or made again.</summary>
+    private void DropIntroducedConnections(StoreTx tx, MemberRecord member, Effects fx)
+    {
+        DropMemberConnection(tx, member, fx);
+        if (member.IntroId is not null && member.DirectAlias.Length > 0 && _conns.Exists(tx, member.DirectAlias))
+            _conns.Drop(tx, member.DirectAlias, abandonQueued: true, fx);
     }
 
     /// <summary>G_INV_MEM at the inviter: forward the invitee's invitations to the existing member (step 4).</summary>
@@ -194,17 +258,26 @@ internal sealed class GroupEnvelopeHandler(IConnections conns)
     private bool OnNewMember(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GMemInv inv, Effects fx)
     {
         if (g.Status != GroupStatus.Active || from.Status != MemberStatus.Connected) return false;
-        if (IsKnownMemberId(tx, g, inv.MemberId)) return RefuseIntroduction(tx, from, inv.IntroductionId, fx);
         if (!RsaPublicKey.TryParse(inv.GroupQueueInfo.EncryptionKey, out var groupKey)) return false;
         using var gk = groupKey!;
         if (!RsaPublicKey.TryParse(inv.DirectQueueInfo.EncryptionKey, out var directKey)) return false;
         using var dk = directKey!;
+        var (admission, existing) = Admit(tx, g, from, inv.MemberId, inv.IntroductionId, fx);
+        if (admission != Admission.Admitted) return admission == Admission.RefusedQuietly;
         var groupConn = GroupLayer.NewGroupConnAlias();
         var direct = Keys.NewAlias();
         _conns.AddJoining(tx, groupConn, ConnectionKind.Group, g.Alias, inv.GroupQueueInfo, gk, reply: true, "", fx);
         _conns.AddJoining(tx, direct, ConnectionKind.Direct, "", inv.DirectQueueInfo, dk, reply: true, "", fx);
-        tx.InsertMember(new MemberRecord(0, g.Alias, inv.MemberId, direct, groupConn, inv.ConnectionLevel, MemberStatus.Joining, false, null,
-            inv.IntroductionId, from.GroupConn, true, false, 0, []));
+        if (existing is null)
+        {
+            tx.InsertMember(new MemberRecord(0, g.Alias, inv.MemberId, direct, groupConn, inv.ConnectionLevel, MemberStatus.Joining, false, null,
+                inv.IntroductionId, from.GroupConn, true, false, 0, []));
+        }
+        else
+        {
+            tx.ResetMemberForIntroduction(existing.Id, inv.IntroductionId, from.GroupConn, groupConn, direct, inv.ConnectionLevel);
+            tx.SetMemberFlags(existing.Id, helloSent: true);
+        }
         _conns.Queue(tx, groupConn, new AgentEnvelope.GHello(g.MemberId), fx);
         fx.Inherit.Add((direct, g.Alias));
         return true;
@@ -219,8 +292,10 @@ internal sealed class GroupEnvelopeHandler(IConnections conns)
         if (failure is { } reason)
         {
             tx.UpdateIntroduction(g.Alias, introId, IntroductionStatus.Failed);
+            tx.SetIntroductionReason(g.Alias, introId, reason);
             // The other member gives up too, so both ends agree (§6.5).
             TellFailed(tx, intro, reason, fx, except: from.Id);
+            Retry(tx, g, intro, reason, fx);
         }
         else
         {
@@ -248,13 +323,16 @@ internal sealed class GroupEnvelopeHandler(IConnections conns)
     /// <summary>A member whose introduction failed for good: its connection goes, it stays known as failed.</summary>
     private void GiveUp(StoreTx tx, GroupRecord g, MemberRecord member, GroupAddErrorReason reason, Effects fx)
     {
-        DropMemberConnection(tx, member, fx);
+        // The direct connection goes too: a later introduction makes the pair's one direct connection again.
+        DropIntroducedConnections(tx, member, fx);
         tx.SetMemberStatus(member.Id, MemberStatus.Failed);
         if (g.Status != GroupStatus.Active) return;
         // A member whose queues were never made has no alias the client could know it by.
         if (member.DirectAlias.Length > 0) GroupEvent(tx, g, new AgentCommand.GMFailed(member.DirectAlias, reason));
         CheckEmpty(tx, g, member);
         fx.Dispatch.Add(g.Alias);
+        // Whoever may introduce us again must see that we are not connected (§6.11).
+        BroadcastView(tx, g, fx);
     }
 
     /// <summary>
@@ -294,6 +372,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns)
             tx.UpdateIntroduction(intro.GroupAlias, intro.IntroId, IntroductionStatus.Failed);
             if (g is null || g.Status != GroupStatus.Active) continue;
             TellFailed(tx, intro, GroupAddErrorReason.Timeout, fx);
+            Retry(tx, g, intro, GroupAddErrorReason.Timeout, fx);
             fx.Dispatch.Add(g.Alias);
             CheckAllConnected(tx, g, intro.Invitee, fx);
         }
@@ -329,6 +408,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns)
         FailIntroductionsOf(tx, g.Alias, from.Id, fx);
         GroupEvent(tx, g, new AgentCommand.GLeft(from.DirectAlias));
         CheckEmpty(tx, g, from);
+        Departed(tx, g, from, fx);
         return true;
     }
 
@@ -356,6 +436,12 @@ internal sealed class GroupEnvelopeHandler(IConnections conns)
             FailIntroductionsOf(tx, g.Alias, target.Id, fx);
             GroupEvent(tx, g, new AgentCommand.GMDeleted(target.DirectAlias));
             CheckEmpty(tx, g, target);
+            Departed(tx, g, target, fx);
+        }
+        else if (target is null)
+        {
+            // A tombstone, so that nobody can introduce the removed member to us later (§6.11).
+            tx.InsertMember(new MemberRecord(0, g.Alias, memberId, "", "", 0, MemberStatus.Removed, false, null, null, "", false, false, 0, []));
         }
         _conns.Queue(tx, from.GroupConn, new AgentEnvelope.GMDeleted(memberId), fx);
         return true;
@@ -373,6 +459,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns)
             DropMemberConnection(tx, from, fx);
             GroupEvent(tx, g, new AgentCommand.GMDeleted(from.DirectAlias));
             CheckEmpty(tx, g, from);
+            if (g.Status == GroupStatus.Active) Departed(tx, g, from, fx);
             return true;
         }
         return tx.MemberById(g.Alias, memberId) is { Status: MemberStatus.Removed };
@@ -386,6 +473,136 @@ internal sealed class GroupEnvelopeHandler(IConnections conns)
         tx.SetGroupStatus(g.Alias, GroupStatus.Deleted);
         GroupEvent(tx, g, new AgentCommand.GDeleted(from.DirectAlias));
         return true;
+    }
+
+    /// <summary>
+    /// G_VIEW (ours, §6.11) from a connected member: its tombstones are applied here, its view replaces the
+    /// last one, and every pair of it and another member we are connected to that the rule gives to us is
+    /// introduced. A view naming us, the sender itself or one member twice is refused and changes nothing.
+    /// </summary>
+    private bool OnView(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GView view, Effects fx)
+    {
+        if (g.Status != GroupStatus.Active || from.Status != MemberStatus.Connected || from.MemberId is null) return false;
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var e in view.Entries)
+        {
+            if (!ids.Add(IntroductionRule.Key(e.MemberId)) || e.MemberId.AsSpan().SequenceEqual(g.MemberId)
+                || e.MemberId.AsSpan().SequenceEqual(from.MemberId)) return false;
+        }
+        var changed = false;
+        foreach (var e in view.Entries.Where(e => e.State is MemberViewState.Left or MemberViewState.Removed))
+            changed |= ApplyTombstone(tx, g, e.MemberId, e.State == MemberViewState.Left ? MemberStatus.Left : MemberStatus.Removed, fx);
+        tx.ReplaceView(from.Id, view.Entries);
+        if (changed) BroadcastView(tx, g, fx);
+        foreach (var other in tx.ListMembers(g.Alias).Where(m => m.Id != from.Id)) ConsiderPair(tx, g, tx.GetMember(from.Id)!, other, fx);
+        return true;
+    }
+
+    /// <summary>Introduces two members when the rule gives the pair to us and no attempt of ours is under way or used up.</summary>
+    private void ConsiderPair(StoreTx tx, GroupRecord g, MemberRecord a, MemberRecord b, Effects fx)
+    {
+        if (g.Status != GroupStatus.Active) return;
+        if (a.Status != MemberStatus.Connected || b.Status != MemberStatus.Connected || a.MemberId is null || b.MemberId is null) return;
+        if (!tx.Gossips(a.Id) || !tx.Gossips(b.Id)) return;
+        if (!IntroductionRule.ShouldIntroduce(g.MemberId, a.MemberId, tx.ViewOf(a.Id), b.MemberId, tx.ViewOf(b.Id))) return;
+        var (live, failed) = tx.PairAttempts(g.Alias, a.Id, b.Id);
+        if (live > 0 || failed >= IntroductionRule.MaxAttempts) return;
+        Introduce(tx, g, a, b, fx);
+    }
+
+    /// <summary>
+    /// An introduction of ours failed for a reason other than a duplicate: try the pair again at once if the
+    /// rule still gives it to us (a duplicate waits for a view that says the pair is missing, or it would loop).
+    /// </summary>
+    private void Retry(StoreTx tx, GroupRecord g, IntroductionRecord intro, GroupAddErrorReason reason, Effects fx)
+    {
+        if (reason == GroupAddErrorReason.DuplicateMember) return;
+        if (tx.GetMember(intro.Invitee) is { } a && tx.GetMember(intro.Member) is { } b) ConsiderPair(tx, g, a, b, fx);
+    }
+
+    /// <summary>Starts an introduction of two connected members: the one with the smaller id makes the queues.</summary>
+    private void Introduce(StoreTx tx, GroupRecord g, MemberRecord a, MemberRecord b, Effects fx)
+    {
+        var (maker, joiner) = IntroductionRule.MakesQueues(a.MemberId!, b.MemberId!) ? (a, b) : (b, a);
+        var introId = RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize);
+        tx.InsertIntroduction(new IntroductionRecord(g.Alias, introId, maker.Id, joiner.Id, IntroductionStatus.Pending, false, false));
+        _conns.Queue(tx, maker.GroupConn, new AgentEnvelope.GMem(introId, joiner.MemberId!, joiner.Clvl), fx);
+    }
+
+    /// <summary>A member another says has left or was removed: final here too (§6.11). True when something changed.</summary>
+    private bool ApplyTombstone(StoreTx tx, GroupRecord g, byte[] memberId, MemberStatus gone, Effects fx)
+    {
+        var known = tx.MemberById(g.Alias, memberId);
+        if (known is null)
+        {
+            tx.InsertMember(new MemberRecord(0, g.Alias, memberId, "", "", 0, gone, false, null, null, "", false, false, 0, []));
+            return false;
+        }
+        if (known.Status is MemberStatus.Left or MemberStatus.Removed) return false;
+        var wasLive = known.IsLive;
+        if (wasLive) DropIntroducedConnections(tx, known, fx);
+        tx.SetMemberStatus(known.Id, gone);
+        if (!wasLive) return false;
+        FailIntroductionsOf(tx, g.Alias, known.Id, fx);
+        if (known.DirectAlias.Length > 0)
+            GroupEvent(tx, g, gone == MemberStatus.Left ? new AgentCommand.GLeft(known.DirectAlias) : new AgentCommand.GMDeleted(known.DirectAlias));
+        CheckEmpty(tx, g, known);
+        GiveUpIntroducedBy(tx, g, known, fx);
+        return true;
+    }
+
+    /// <summary>
+    /// A member is gone: members it was still introducing to us cannot be told their introduction's end by
+    /// it, so we give them up now (a new introducer takes over, §6.11), and the others hear of the change.
+    /// </summary>
+    private void Departed(StoreTx tx, GroupRecord g, MemberRecord gone, Effects fx)
+    {
+        if (g.Status != GroupStatus.Active) return;
+        GiveUpIntroducedBy(tx, g, gone, fx);
+        BroadcastView(tx, g, fx);
+    }
+
+    private void GiveUpIntroducedBy(StoreTx tx, GroupRecord g, MemberRecord gone, Effects fx)
+    {
+        if (gone.GroupConn.Length == 0) return;
+        foreach (var m in tx.ListMembers(g.Alias).Where(m => m.Status == MemberStatus.Joining && m.IntroId is not null && m.IntroducerConn == gone.GroupConn))
+            GiveUp(tx, g, m, GroupAddErrorReason.MemberGone, fx);
+    }
+
+    /// <summary>
+    /// The view we give <paramref name="to"/>: every member we know by id but it, with how we stand with it;
+    /// failed and declined members are left out (nothing is known of them), tombstones are kept.
+    /// </summary>
+    private static AgentEnvelope.GView BuildView(StoreTx tx, GroupRecord g, MemberRecord to)
+    {
+        var entries = new List<MemberViewEntry>();
+        foreach (var m in tx.ListMembers(g.Alias))
+        {
+            if (m.MemberId is null || m.Id == to.Id || (to.MemberId is not null && m.MemberId.AsSpan().SequenceEqual(to.MemberId))) continue;
+            MemberViewState? state = m.Status switch
+            {
+                MemberStatus.Connected => MemberViewState.Connected,
+                MemberStatus.Invited or MemberStatus.Joining => MemberViewState.Pending,
+                MemberStatus.Left => MemberViewState.Left,
+                MemberStatus.Removed => MemberViewState.Removed,
+                _ => null,
+            };
+            if (state is { } s) entries.Add(new MemberViewEntry(m.MemberId, s));
+        }
+        // Live members first: in a group too big for one view, the tombstones are what is left out.
+        return new AgentEnvelope.GView(entries.OrderBy(e => e.State is MemberViewState.Left or MemberViewState.Removed).Take(AgentEnvelope.MaxViewEntries).ToList());
+    }
+
+    /// <summary>Our view, to a member just connected (every member gets one, §6.11).</summary>
+    private void SendView(StoreTx tx, GroupRecord g, MemberRecord to, Effects fx) =>
+        _conns.Queue(tx, to.GroupConn, BuildView(tx, g, to), fx);
+
+    /// <summary>Our view, after a member failed or went, to every connected member that speaks G_VIEW.</summary>
+    private void BroadcastView(StoreTx tx, GroupRecord g, Effects fx)
+    {
+        if (g.Status != GroupStatus.Active) return;
+        foreach (var m in tx.ListMembers(g.Alias).Where(m => m.Status == MemberStatus.Connected && tx.Gossips(m.Id)))
+            SendView(tx, g, m, fx);
     }
 
     /// <summary>Introductions that involve a member who is gone can no longer complete.</summary>

@@ -51,7 +51,8 @@ internal sealed class GroupJobs(AgentStore store, IConnections conns, Outbox out
     private async Task<JobOutcome> IntroInviteAsync(JobRecord job, CancellationToken ct)
     {
         var member = await store.TransactAsync(tx => tx.GetMember(MemberRow(job))).ConfigureAwait(false);
-        if (member is null || member.Status != MemberStatus.Joining || member.GroupConn.Length > 0)
+        // A member made again by a later introduction belongs to that one's job (groups.md §6.11).
+        if (member is null || member.Status != MemberStatus.Joining || member.GroupConn.Length > 0 || member.IntroducerConn != job.Alias)
         {
             await store.TransactAsync(tx => tx.DeleteJob(job.Id)).ConfigureAwait(false);
             return JobOutcome.Done;
@@ -62,8 +63,8 @@ internal sealed class GroupJobs(AgentStore store, IConnections conns, Outbox out
         await store.TransactAsync(tx =>
         {
             tx.DeleteJob(job.Id);
-            if (tx.GetMember(member.Id)?.Status != MemberStatus.Joining) return;
-            if (!conns.Queue(tx, job.Alias, new AgentEnvelope.GInvMem(member.IntroId!, groupQueue.Invitation, directQueue.Invitation), fx)) return;
+            if (tx.GetMember(member.Id) is not { Status: MemberStatus.Joining, GroupConn.Length: 0 } now || now.IntroducerConn != job.Alias) return;
+            if (!conns.Queue(tx, job.Alias, new AgentEnvelope.GInvMem(now.IntroId!, groupQueue.Invitation, directQueue.Invitation), fx)) return;
             conns.AddInviting(tx, groupQueue, ConnectionKind.Group, member.GroupAlias);
             conns.AddInviting(tx, directQueue, ConnectionKind.Direct, "");
             tx.SetMemberConnections(member.Id, groupQueue.Alias, directQueue.Alias);
@@ -77,8 +78,9 @@ internal sealed class GroupJobs(AgentStore store, IConnections conns, Outbox out
     /// <summary>The introducer must hear of a failed introduction, or it waits for it for ever (groups.md §6.4).</summary>
     private void IntroInviteFailed(StoreTx tx, JobRecord job, Effects fx)
     {
-        if (tx.GetMember(MemberRow(job)) is not { IntroId: not null } member) return;
-        tx.SetMemberStatus(member.Id, MemberStatus.Removed);
+        if (tx.GetMember(MemberRow(job)) is not { IntroId: not null } member || member.IntroducerConn != job.Alias) return;
+        // Failed, not removed: a removed member is a tombstone, and this one may be introduced again (§6.11).
+        tx.SetMemberStatus(member.Id, MemberStatus.Failed);
         conns.Queue(tx, job.Alias, new AgentEnvelope.GAddErr(member.IntroId, GroupAddErrorReason.JoinFailed), fx);
     }
 }

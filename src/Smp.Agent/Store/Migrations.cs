@@ -183,6 +183,18 @@ internal static class Migrations
         """
         ALTER TABLE introductions ADD COLUMN created_at TEXT;
         """,
+        // 6: membership that converges (groups.md §6.11): the last G_VIEW of each member (its view of the
+        // others), whether a member speaks G_VIEW, and why an introduction failed (a duplicate is no attempt).
+        """
+        CREATE TABLE member_views (
+            reporter INTEGER NOT NULL REFERENCES members(id) ON DELETE CASCADE,
+            member_id BLOB NOT NULL,
+            state INTEGER NOT NULL,                  -- MemberViewState
+            PRIMARY KEY (reporter, member_id)
+        ) WITHOUT ROWID;
+        ALTER TABLE members ADD COLUMN gossips INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE introductions ADD COLUMN reason INTEGER NOT NULL DEFAULT 0;
+        """,
     ];
 
     public static void Apply(SqliteConnection db)

@@ -23,6 +23,8 @@ public enum AgentEnvelopeKind
     GMDeleted = 23,
     GDel = 24,
     GReject = 25,
+    // 26-28 are taken by G_INFO, G_FWD and G_HIST.
+    GView = 29,
 }
 
 /// <summary>
@@ -45,6 +47,25 @@ public enum GroupAddErrorReason
     /// <summary>A local failure (INTERNAL).</summary>
     Internal = 5,
 }
+
+/// <summary>
+/// What a member says of another in <c>G_VIEW</c> (groups.md §6.11): C, P, L, R on the wire. Values are frozen
+/// (they are stored in <c>member_views</c>).
+/// </summary>
+public enum MemberViewState
+{
+    /// <summary>Connected with the sender (C).</summary>
+    Connected = 1,
+    /// <summary>Invited by the sender or being connected to it (P).</summary>
+    Pending = 2,
+    /// <summary>Left the group: a tombstone (L).</summary>
+    Left = 3,
+    /// <summary>Removed from the group: a tombstone (R).</summary>
+    Removed = 4,
+}
+
+/// <summary>One entry of a <c>G_VIEW</c>.</summary>
+public readonly record struct MemberViewEntry(byte[] MemberId, MemberViewState State);
 
 /// <summary>
 /// The envelope of an agent message (agent.md §2 and groups.md §3). Ids are raw bytes (b64 on the wire);
@@ -122,6 +143,15 @@ public abstract record AgentEnvelope(AgentEnvelopeKind Kind)
     /// brief's envelope list, which names GREJECTED but no way to carry it; ours.
     /// </summary>
     public sealed record GReject(byte[] InvitationId) : AgentEnvelope(AgentEnvelopeKind.GReject);
+
+    /// <summary>
+    /// <c>G_VIEW</c> (ours): the members the sender knows and how it stands with each, so that the member that
+    /// may introduce a missing pair sees it (groups.md §6.11). At most <see cref="MaxViewEntries"/> entries.
+    /// </summary>
+    public sealed record GView(IReadOnlyList<MemberViewEntry> Entries) : AgentEnvelope(AgentEnvelopeKind.GView);
+
+    /// <summary>Entries a <c>G_VIEW</c> may carry: 100 × (24 + 2) characters fit an envelope.</summary>
+    public const int MaxViewEntries = 100;
 }
 
 /// <summary>The decrypted plaintext of an agent message body (agent.md §2).</summary>

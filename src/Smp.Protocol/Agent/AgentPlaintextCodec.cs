@@ -29,6 +29,8 @@ namespace Smp.Protocol.Agent;
 ///              / "G_MSG" SP groupMsgId SP authorSeq SP prevHash SP size EOL body
 ///              / "G_LEFT" / "G_MDEL" SP memberId / "G_MDELETED" SP memberId / "G_DEL"
 ///              / "G_REJECT" SP invId          ; on the direct connection: the invitation is declined
+///              / "G_VIEW" *100(SP memberId ":" viewState) ; ours: the members the sender knows
+/// viewState    = "C" / "P" / "L" / "R"     ; connected with the sender, pending, left, removed
 /// prevHash     = "" / b64(32 bytes)        ; empty gives two SPs in a row
 /// ; G_INV and G_MSG end with their bytes, unlike MSG: the agentMessage's EOL follows at once (groups.md §3)
 /// invId, groupId, memberId, introId, groupMsgId = b64(1*64 random bytes)
@@ -64,6 +66,7 @@ public static class AgentPlaintextCodec
     private static ReadOnlySpan<byte> GMDeletedKw => "G_MDELETED"u8;
     private static ReadOnlySpan<byte> GDelKw => "G_DEL"u8;
     private static ReadOnlySpan<byte> GRejectKw => "G_REJECT"u8;
+    private static ReadOnlySpan<byte> GViewKw => "G_VIEW"u8;
 
     private const int MaxSizeDigits = 9;
     private const int MaxLevelDigits = 9;
@@ -155,6 +158,16 @@ public static class AgentPlaintextCodec
             case AgentEnvelope.GMDeleted e: w.Write(GMDeletedKw); Id(w, e.MemberId); break;
             case AgentEnvelope.GDel: w.Write(GDelKw); break;
             case AgentEnvelope.GReject e: w.Write(GRejectKw); Id(w, e.InvitationId); break;
+            case AgentEnvelope.GView e:
+                if (e.Entries.Count > AgentEnvelope.MaxViewEntries) throw new ArgumentException("too many view entries", nameof(envelope));
+                w.Write(GViewKw);
+                foreach (var entry in e.Entries)
+                {
+                    Id(w, entry.MemberId);
+                    w.Write(":"u8);
+                    w.Write(ViewStateToken(entry.State));
+                }
+                break;
             default: throw new ArgumentException("unknown envelope", nameof(envelope));
         }
     }
@@ -275,8 +288,44 @@ public static class AgentPlaintextCodec
         if (r.Keyword(GMDeletedKw)) return new AgentEnvelope.GMDeleted(Id(ref r));
         if (r.Keyword(GDelKw)) return new AgentEnvelope.GDel();
         if (r.Keyword(GRejectKw)) return new AgentEnvelope.GReject(Id(ref r));
+        if (r.Keyword(GViewKw)) return ReadView(ref r);
         throw r.Fail();
     }
+
+    /// <summary>G_VIEW entries, counted before each is taken so a long list fails at entry 101.</summary>
+    private static AgentEnvelope.GView ReadView(ref WireReader r)
+    {
+        var entries = new List<MemberViewEntry>();
+        while (r.TrySp())
+        {
+            if (entries.Count == AgentEnvelope.MaxViewEntries) throw r.Fail();
+            var word = r.Word();
+            var colon = word.LastIndexOf((byte)':');
+            if (colon < 0 || colon != word.Length - 2) throw r.Fail();
+            var state = word[^1] switch
+            {
+                (byte)'C' => MemberViewState.Connected,
+                (byte)'P' => MemberViewState.Pending,
+                (byte)'L' => MemberViewState.Left,
+                (byte)'R' => MemberViewState.Removed,
+                _ => throw r.Fail(),
+            };
+            var id = word[..colon];
+            if (id.Length > Encodings.B64.EncodedLength(WireReader.MaxIdBytes) || !Encodings.B64.TryDecode(id, out var memberId) || memberId.Length == 0)
+                throw r.Fail();
+            entries.Add(new MemberViewEntry(memberId, state));
+        }
+        return new AgentEnvelope.GView(entries);
+    }
+
+    private static ReadOnlySpan<byte> ViewStateToken(MemberViewState state) => state switch
+    {
+        MemberViewState.Connected => "C"u8,
+        MemberViewState.Pending => "P"u8,
+        MemberViewState.Left => "L"u8,
+        MemberViewState.Removed => "R"u8,
+        _ => throw new ArgumentException("unknown view state", nameof(state)),
+    };
 
     public static ReadOnlySpan<byte> ReasonToken(GroupAddErrorReason reason) => Reasons.Token(reason);
 

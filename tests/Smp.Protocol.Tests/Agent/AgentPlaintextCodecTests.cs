@@ -102,6 +102,33 @@ public class AgentPlaintextCodecTests
     }
 
     [Fact]
+    public void A_view_is_written_as_id_colon_state_entries_and_read_back()
+    {
+        var a = AgentSamples.Bytes(16, 1);
+        var b = AgentSamples.Bytes(16, 2);
+        var (ta, tb) = (Convert.ToBase64String(a), Convert.ToBase64String(b));
+        var view = new AgentEnvelope.GView([new(a, MemberViewState.Connected), new(b, MemberViewState.Removed)]);
+        var text = $"\n0 2026-11-24T05:55:52.472Z \nG_VIEW {ta}:C {tb}:R\n";
+        Assert.Equal(text, Text(AgentPlaintext.Message.Unchained(AgentSamples.Ts, view)));
+        var decoded = Assert.IsType<AgentEnvelope.GView>(Assert.IsType<AgentPlaintext.Message>(AgentPlaintextCodec.Decode(Ascii(text))).Envelope);
+        Assert.Equal([(ta, MemberViewState.Connected), (tb, MemberViewState.Removed)],
+            decoded.Entries.Select(e => (Convert.ToBase64String(e.MemberId), e.State)));
+        Assert.Equal("\n0 2026-11-24T05:55:52.472Z \nG_VIEW\n", Text(AgentPlaintext.Message.Unchained(AgentSamples.Ts, new AgentEnvelope.GView([]))));
+        Assert.Empty(Assert.IsType<AgentEnvelope.GView>(((AgentPlaintext.Message)AgentPlaintextCodec.Decode(Ascii("\n0 2026-11-24T05:55:52.472Z \nG_VIEW\r\n"))).Envelope).Entries);
+    }
+
+    [Fact]
+    public void A_view_of_more_than_100_members_is_refused_when_read_and_when_written()
+    {
+        var entries = Enumerable.Range(0, AgentEnvelope.MaxViewEntries + 1).Select(i => new MemberViewEntry(AgentSamples.Bytes(16, (byte)i), MemberViewState.Pending)).ToList();
+        Assert.Throws<ArgumentException>(() => AgentPlaintextCodec.Encode(AgentPlaintext.Message.Unchained(AgentSamples.Ts, new AgentEnvelope.GView(entries))));
+        var full = AgentPlaintextCodec.Encode(AgentPlaintext.Message.Unchained(AgentSamples.Ts, new AgentEnvelope.GView(entries[..AgentEnvelope.MaxViewEntries])));
+        Assert.True(full.Length < 3000, $"a full view is {full.Length} bytes");
+        var text = Encoding.ASCII.GetString(full).TrimEnd('\n') + " " + Convert.ToBase64String(entries[^1].MemberId) + ":P\n";
+        Assert.False(AgentPlaintextCodec.TryDecode(Ascii(text), out _));
+    }
+
+    [Fact]
     public void The_chain_hash_is_sha256_of_the_whole_plaintext()
     {
         var plaintext = Ascii("\n1 2026-11-24T05:55:53.260Z \nMSG 24\nhello from the reference\n\n");
@@ -135,7 +162,14 @@ public class AgentPlaintextCodecTests
         "\n1 2026-11-24T05:55:53.260Z \nG_ADD_ERR AAAA bad reason\n",
         "\n1 2026-11-24T05:55:53.260Z \nREPLY smp::nohost\n",
         "\n1 2026-11-24T05:55:53.260Z \nHELLO rsa:AAAA ACK\n",
-        "\n1 2026-11-24T05:55:53.260Z \nG_MSG AAAA 1 2\nhi\n");
+        "\n1 2026-11-24T05:55:53.260Z \nG_MSG AAAA 1 2\nhi\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_VIEW AAAA\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_VIEW AAAA:X\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_VIEW AAAA:CC\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_VIEW :C\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_VIEW A!AA:C\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_VIEW AAAA:C \n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_VIEWAAAA:C\n");
 
     [Theory]
     [MemberData(nameof(Malformed))]

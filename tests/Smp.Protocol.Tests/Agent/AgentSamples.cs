@@ -45,6 +45,9 @@ internal static class AgentSamples
         yield return new AgentEnvelope.GMDeleted(Bytes(16, 3));
         yield return new AgentEnvelope.GDel();
         yield return new AgentEnvelope.GReject(Bytes(12, 4));
+        yield return new AgentEnvelope.GView([]);
+        yield return new AgentEnvelope.GView([new(Bytes(16, 1), MemberViewState.Connected), new(Bytes(16, 2), MemberViewState.Pending),
+            new(Bytes(16, 3), MemberViewState.Left), new(Bytes(16, 4), MemberViewState.Removed)]);
     }
 
     private const string KeyB64 =
