@@ -23,7 +23,8 @@ internal static class GroupScenario
         var keyBits = o.Int("key-bits", 2048);
         var pool = o.Int("key-pool", 8);
         var warm = o.Flag("warm", true);
-        await using var harness = new Harness();
+        await using var harness = new Harness { GroupViews = o.Flag("views", true) };
+        using var sent = new SentEnvelopes();
         var servers = new List<SmpServerAddress>();
         for (var i = 0; i < serverCount; i++) servers.Add(await harness.StartServerAsync());
         var members = new Person[memberCount];
@@ -32,7 +33,7 @@ internal static class GroupScenario
             var name = "m" + i;
             members[i] = new Person(name, await harness.StartAgentAsync(name, keyBits, pool, servers[i % serverCount]));
         }
-        Console.WriteLine($"{memberCount} members on {serverCount} server(s), {keyBits}-bit queue keys, key pool {pool} per agent");
+        Console.WriteLine($"{memberCount} members on {serverCount} server(s), {keyBits}-bit queue keys, key pool {pool} per agent, views {(harness.GroupViews ? "on" : "off")}");
         var inviter = members[0];
 
         var started = Stopwatch.GetTimestamp();
@@ -41,12 +42,17 @@ internal static class GroupScenario
 
         await inviter.Agent.GroupNewAsync(inviter.Session, Gid, "benchmark group"u8.ToArray(), ct);
         var joinTimes = new List<string>();
+        var joinEnvelopes = new List<long>();
         var groupStarted = Stopwatch.GetTimestamp();
+        var envelopesBefore = 0L;
         foreach (var m in members.Skip(1))
         {
             // Not timed: with --warm every addition starts with full key pools (a member joining a group of n
             // uses 4 + 8(n-2) keys, agent.md "Key pool").
             if (warm) await Task.WhenAll(members.Select(x => x.Agent.WhenKeyPoolFullAsync(ct)));
+            // Envelopes of the previous join, counted once the group is quiet again (pools full, nothing sent for 1 s).
+            if (m != members[1]) joinEnvelopes.Add(await sent.QuietTotalAsync(ct) - envelopesBefore);
+            envelopesBefore = await sent.QuietTotalAsync(ct);
             var t0 = Stopwatch.GetTimestamp();
             await inviter.Agent.GroupAddAsync(Gid, m.Name, ct);
             var ginv = await m.WaitAsync(inviter.Name, "GINV", ct);
@@ -59,6 +65,9 @@ internal static class GroupScenario
             Console.WriteLine($"  member {m.Name} (#{joinTimes.Count + 1}) reached GALL in {seconds:F1} s");
         }
         Report.Line("group complete", $"{Report.Seconds(groupStarted):F1} s for {memberCount - 1} additions (with the untimed pool refills)");
+        if (warm) await Task.WhenAll(members.Select(x => x.Agent.WhenKeyPoolFullAsync(ct)));
+        joinEnvelopes.Add(await sent.QuietTotalAsync(ct) - envelopesBefore);
+        Report.Line("envelopes sent per join (all agents), in order", $"{string.Join(" ", joinEnvelopes)}");
         Report.Line($"key pool {members[^1].Name}", $"{members[^1].Agent.KeyPoolStatus}");
         Report.Line("n-th member to GALL (s), in order", $"{string.Join(' ', joinTimes)}");
 
@@ -92,10 +101,50 @@ internal static class GroupScenario
             }
         }, ct))));
         var total = Report.Seconds(messageStart);
-        var sent = memberCount * perMember;
-        Report.Line("group messages sent", $"{sent} ({perMember} per member, all at once)");
-        Report.Line("deliveries", $"{sent * (memberCount - 1)} in {total:F1} s");
-        Report.Line("throughput", $"{sent / total:F1} group msg/s = {sent * (memberCount - 1) / total:F1} deliveries/s");
+        var messages = memberCount * perMember;
+        Report.Line("group messages sent", $"{messages} ({perMember} per member, all at once)");
+        Report.Line("deliveries", $"{messages * (memberCount - 1)} in {total:F1} s");
+        Report.Line("throughput", $"{messages / total:F1} group msg/s = {messages * (memberCount - 1) / total:F1} deliveries/s");
         Report.Line("latency GroupSendAsync -> GMSG", $"{latencies.Summary()}");
     }
 }
+
+/// <summary>The sum of every in-process agent's smp.agent.messages.sent (envelopes the relays accepted).</summary>
+internal sealed class SentEnvelopes : IDisposable
+{
+    private readonly System.Diagnostics.Metrics.MeterListener _listener = new();
+    private long _sum;
+
+    public SentEnvelopes()
+    {
+        _listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == Smp.Agent.SmpAgent.MeterName && instrument.Name == "smp.agent.messages.sent") l.EnableMeasurementEvents(instrument);
+        };
+        _listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref _sum, value));
+        _listener.Start();
+    }
+
+    public long Total()
+    {
+        Interlocked.Exchange(ref _sum, 0);
+        _listener.RecordObservableInstruments();
+        return Interlocked.Read(ref _sum);
+    }
+
+    /// <summary>The total once it has not moved for a second (polled: a benchmark, not a test).</summary>
+    public async Task<long> QuietTotalAsync(CancellationToken ct)
+    {
+        var last = Total();
+        while (true)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(1), ct);
+            var now = Total();
+            if (now == last) return now;
+            last = now;
+        }
+    }
+
+    public void Dispose() => _listener.Dispose();
+}
+

@@ -33,6 +33,9 @@ internal sealed class Harness : IAsyncDisposable
         return new SmpServerAddress("127.0.0.1", server.Port, server.Address.KeyHash);
     }
 
+    /// <summary>AgentOptions.GroupViews for the agents started from now on (the group scenario's --views).</summary>
+    public bool GroupViews { get; set; } = true;
+
     public Task<SmpAgent> StartAgentAsync(string name, int keyBits, int keyPoolSize, params SmpServerAddress[] servers) =>
         StartAgentAsync(name, keyBits, keyPoolSize, new AgentOptions().SendWindow, servers);
 
@@ -45,6 +48,7 @@ internal sealed class Harness : IAsyncDisposable
             KeyBits = keyBits,
             KeyPoolSize = keyPoolSize,
             SendWindow = sendWindow,
+            GroupViews = GroupViews,
             // An external relay given by address may be any of ours; loopback is the only network here.
             AllowUnverifiedServers = servers.Any(s => s.KeyHash is null),
             RetryInitialDelay = TimeSpan.FromMilliseconds(20),

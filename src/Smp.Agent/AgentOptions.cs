@@ -79,6 +79,13 @@ public sealed record AgentOptions
     /// </summary>
     public TimeSpan IntroductionTimeout { get; init; } = TimeSpan.FromDays(7);
 
+    /// <summary>
+    /// Whether this agent tells its group peers what members it knows (G_VIEW, groups.md §6.11), which lets
+    /// them repair concurrent additions. Off, the agent behaves as the version before views towards its
+    /// peers: for a group of older agents only, or to measure what the mechanism costs.
+    /// </summary>
+    public bool GroupViews { get; init; } = true;
+
     public SmpClientOptions SmpClient { get; init; } = new();
 
     /// <summary>How long one answer of the store serves metric scrapes (tests read fresh counts with zero).</summary>

@@ -551,4 +551,16 @@ public sealed class GroupEnvelopeHandlerTests : IAsyncLifetime
         Assert.Equal(MemberStatus.Failed, (await _store.TransactAsync(tx => tx.GetMember(dave)))!.Status);
         Assert.Contains("GMFAILED dave MEMBER_GONE", await EventsAsync());
     }
+
+    [Fact]
+    public async Task With_views_turned_off_no_view_is_sent_and_no_pair_is_introduced_by_the_rule()
+    {
+        _handler = new GroupEnvelopeHandler(_conns, views: false);
+        await ConnectedMemberAsync("bob", "#gb", Id(0xee));
+        await ApplyAsync(ViewOf(), "#gb");
+        await ApplyAsync(ViewOf());
+        await ApplyAsync(new AgentEnvelope.GLeft(), "#gb");
+
+        Assert.Empty(_conns.Queued);
+    }
 }

@@ -13,9 +13,12 @@ namespace Smp.Agent.Groups;
 /// (the connection layer reports A_PROHIBITED) before anything is changed. Pure store work over
 /// <see cref="IConnections"/>: no network, so it is unit-tested over a store alone.
 /// </summary>
-internal sealed class GroupEnvelopeHandler(IConnections conns)
+internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true)
 {
     private readonly IConnections _conns = conns;
+
+    /// <summary>Whether we send G_VIEW (AgentOptions.GroupViews); views received are used either way.</summary>
+    private readonly bool _views = views;
 
     public bool Apply(StoreTx tx, ConnectionRecord conn, AgentPlaintext.Message message, Effects fx)
     {
@@ -501,7 +504,8 @@ internal sealed class GroupEnvelopeHandler(IConnections conns)
     /// <summary>Introduces two members when the rule gives the pair to us and no attempt of ours is under way or used up.</summary>
     private void ConsiderPair(StoreTx tx, GroupRecord g, MemberRecord a, MemberRecord b, Effects fx)
     {
-        if (g.Status != GroupStatus.Active) return;
+        // Without views of our own our introductions would be refused: members take them only from one that sent a view.
+        if (!_views || g.Status != GroupStatus.Active) return;
         if (a.Status != MemberStatus.Connected || b.Status != MemberStatus.Connected || a.MemberId is null || b.MemberId is null) return;
         if (!tx.Gossips(a.Id) || !tx.Gossips(b.Id)) return;
         if (!IntroductionRule.ShouldIntroduce(g.MemberId, a.MemberId, tx.ViewOf(a.Id), b.MemberId, tx.ViewOf(b.Id))) return;
@@ -594,13 +598,15 @@ internal sealed class GroupEnvelopeHandler(IConnections conns)
     }
 
     /// <summary>Our view, to a member just connected (every member gets one, §6.11).</summary>
-    private void SendView(StoreTx tx, GroupRecord g, MemberRecord to, Effects fx) =>
-        _conns.Queue(tx, to.GroupConn, BuildView(tx, g, to), fx);
+    private void SendView(StoreTx tx, GroupRecord g, MemberRecord to, Effects fx)
+    {
+        if (_views) _conns.Queue(tx, to.GroupConn, BuildView(tx, g, to), fx);
+    }
 
     /// <summary>Our view, after a member failed or went, to every connected member that speaks G_VIEW.</summary>
     private void BroadcastView(StoreTx tx, GroupRecord g, Effects fx)
     {
-        if (g.Status != GroupStatus.Active) return;
+        if (!_views || g.Status != GroupStatus.Active) return;
         foreach (var m in tx.ListMembers(g.Alias).Where(m => m.Status == MemberStatus.Connected && tx.Gossips(m.Id)))
             SendView(tx, g, m, fx);
     }

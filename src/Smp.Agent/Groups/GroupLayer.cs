@@ -33,14 +33,14 @@ internal sealed class GroupLayer : IConnectionOwner
 
     private readonly ILogger _log;
 
-    public GroupLayer(AgentStore store, IConnections conns, EventRouter router, Outbox outbox, ILogger log)
+    public GroupLayer(AgentStore store, IConnections conns, EventRouter router, Outbox outbox, ILogger log, bool views = true)
     {
         _log = log;
         _store = store;
         _conns = conns;
         _router = router;
         _outbox = outbox;
-        Envelopes = new GroupEnvelopeHandler(conns);
+        Envelopes = new GroupEnvelopeHandler(conns, views);
         new GroupJobs(store, conns, outbox).Register();
     }
 
