@@ -79,4 +79,25 @@ public sealed class GroupConvergenceTests : IAsyncLifetime
         await _p["bob"].Agent.GroupSendAsync("g", Encoding.ASCII.GetBytes("from bob"));
         Assert.EndsWith("from bob", (await _p["dave"].Session.ExpectAsync("g", "GMSG")).Text());
     }
+
+    [Fact]
+    public async Task A_member_added_by_a_newcomer_before_its_introductions_ended_is_connected_to_everyone()
+    {
+        await _p["alice"].Agent.GroupNewAsync(_p["alice"].Session, "g", "g"u8.ToArray());
+        await ConnectAsync("alice", "carol");
+        await InviteAsync("alice", "carol");
+        await _p["alice"].Session.ExpectAsync("g", "GALL carol");
+        await ConnectAsync("alice", "bob");
+        await ConnectAsync("bob", "dave");
+
+        // Bob adds Dave as soon as he is in, while his introduction to Carol is still under way.
+        await InviteAsync("alice", "bob");
+        await _p["bob"].Session.ExpectAsync("g", "GCON alice");
+        await InviteAsync("bob", "dave");
+
+        foreach (var name in _p.Keys) await ConnectedToAsync(name, 3);
+        await _p["dave"].Agent.GroupSendAsync("g", Encoding.ASCII.GetBytes("from dave"));
+        Assert.EndsWith("from dave", (await _p["carol"].Session.ExpectAsync("g", "GMSG")).Text());
+    }
 }
+
