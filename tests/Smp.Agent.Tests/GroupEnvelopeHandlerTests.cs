@@ -454,6 +454,20 @@ public sealed class GroupEnvelopeHandlerTests : IAsyncLifetime
         Assert.Contains(_conns.Queued, q => q.Alias == "#gc" && q.Envelope is AgentEnvelope.GView v && v.Entries.Any(e => e.State == MemberViewState.Removed));
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_live_entry_or_another_tombstone_for_a_member_we_hold_gone_does_not_bring_it_back(bool left)
+    {
+        var gone = left ? MemberStatus.Left : MemberStatus.Removed;
+        var bobId = Id(0xee);
+        await ConnectedMemberAsync("bob", "#gb", bobId, gone);
+        var before = await SnapshotAsync();
+
+        Assert.True((await ApplyAsync(ViewOf((bobId, gone == MemberStatus.Left ? MemberViewState.Removed : MemberViewState.Left)), "#ga")).Accepted);
+        Assert.Equal(before, await SnapshotAsync());
+    }
+
     [Fact]
     public async Task A_live_entry_for_a_member_we_hold_removed_does_not_bring_it_back()
     {
