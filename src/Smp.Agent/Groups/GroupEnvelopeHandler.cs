@@ -544,7 +544,8 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         }
         if (known.Status is MemberStatus.Left or MemberStatus.Removed) return false;
         var wasLive = known.IsLive;
-        if (wasLive) DropIntroducedConnections(tx, known, fx);
+        // As for G_LEFT and G_MDEL, the direct connection stays (§10).
+        if (wasLive) DropMemberConnection(tx, known, fx);
         tx.SetMemberStatus(known.Id, gone);
         if (!wasLive) return false;
         FailIntroductionsOf(tx, g.Alias, known.Id, fx);
