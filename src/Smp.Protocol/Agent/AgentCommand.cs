@@ -53,6 +53,7 @@ public enum AgentCommandKind
     GRejected = 51,
     GMem = 52,
     GMFailed = 53,
+    GMInfo = 54,
 }
 
 /// <summary>A member's state as <c>GMEM</c> reports it (groups.md §2, §4). Values are frozen.</summary>
@@ -65,6 +66,13 @@ public enum GroupMemberStatus
     Removed = 5,
     /// <summary>Its introduction to us failed or timed out (ours, groups.md §6.5): known, never connected.</summary>
     Failed = 6,
+}
+
+public static class GroupMemberStatuses
+{
+    /// <summary>Invited, joining or connected: still a member. Left, removed and failed ones are departed.</summary>
+    public static bool IsLive(this GroupMemberStatus status) =>
+        status is GroupMemberStatus.Invited or GroupMemberStatus.Joining or GroupMemberStatus.Connected;
 }
 
 /// <summary>
@@ -82,7 +90,7 @@ public abstract record AgentCommand(AgentCommandKind Kind)
     public bool AllowsEmptyAlias => Party == AgentParty.Agent || Kind is AgentCommandKind.New or AgentCommandKind.Join
         or AgentCommandKind.GNew or AgentCommandKind.GJoin or AgentCommandKind.SubAll;
 
-    /// <summary>A copy with this body, for the kinds that carry one (SEND, GNEW, GSEND, MSG, GINV, GMSG).</summary>
+    /// <summary>A copy with this body, for the kinds that carry one (SEND, GNEW, GJOIN, GSEND, MSG, GINV, GMSG, GMEM, GMINFO).</summary>
     public virtual AgentCommand WithBody(ReadOnlyMemory<byte> body) => throw new InvalidOperationException($"{Kind} has no body");
 
     // client → agent
@@ -105,14 +113,19 @@ public abstract record AgentCommand(AgentCommandKind Kind)
 
     public sealed record Del() : AgentCommand(AgentCommandKind.Del);
 
-    public sealed record GNew(ReadOnlyMemory<byte> GroupInfo) : AgentCommand(AgentCommandKind.GNew)
+    /// <summary>GNEW: the group info (the body) and, optionally, our own member info (groups.md §2; empty = none).</summary>
+    public sealed record GNew(ReadOnlyMemory<byte> GroupInfo, ReadOnlyMemory<byte> MemberInfo = default) : AgentCommand(AgentCommandKind.GNew)
     {
         public override AgentCommand WithBody(ReadOnlyMemory<byte> body) => this with { GroupInfo = body };
     }
 
     public sealed record GAdd(string MemberAlias) : AgentCommand(AgentCommandKind.GAdd);
 
-    public sealed record GJoin(byte[] InvitationId) : AgentCommand(AgentCommandKind.GJoin);
+    /// <summary>GJOIN: accepts an invitation, optionally with our own member info as the body (empty = none).</summary>
+    public sealed record GJoin(byte[] InvitationId, ReadOnlyMemory<byte> MemberInfo = default) : AgentCommand(AgentCommandKind.GJoin)
+    {
+        public override AgentCommand WithBody(ReadOnlyMemory<byte> body) => this with { MemberInfo = body };
+    }
 
     public sealed record GReject(byte[] InvitationId) : AgentCommand(AgentCommandKind.GReject);
 
@@ -188,7 +201,18 @@ public abstract record AgentCommand(AgentCommandKind Kind)
 
     public sealed record GRejected(string MemberAlias) : AgentCommand(AgentCommandKind.GRejected);
 
-    public sealed record GMem(string MemberAlias, byte[] MemberId, GroupMemberStatus Status) : AgentCommand(AgentCommandKind.GMem);
+    /// <summary>One GMEMBERS line; <see cref="Info"/> is the member's own info (G_INFO), empty while none came.</summary>
+    public sealed record GMem(string MemberAlias, byte[] MemberId, GroupMemberStatus Status, ReadOnlyMemory<byte> Info = default)
+        : AgentCommand(AgentCommandKind.GMem)
+    {
+        public override AgentCommand WithBody(ReadOnlyMemory<byte> body) => this with { Info = body };
+    }
+
+    /// <summary>That member told us its own info (G_INFO, groups.md §6.11): a display name, a profile; opaque.</summary>
+    public sealed record GMInfo(string MemberAlias, ReadOnlyMemory<byte> Info) : AgentCommand(AgentCommandKind.GMInfo)
+    {
+        public override AgentCommand WithBody(ReadOnlyMemory<byte> body) => this with { Info = body };
+    }
 
     /// <summary>The introduction to that member failed for good (groups.md §6.5); it stays unconnected.</summary>
     public sealed record GMFailed(string MemberAlias, GroupAddErrorReason Reason) : AgentCommand(AgentCommandKind.GMFailed);

@@ -23,6 +23,7 @@ public enum AgentEnvelopeKind
     GMDeleted = 23,
     GDel = 24,
     GReject = 25,
+    GInfo = 26,
 }
 
 /// <summary>
@@ -122,6 +123,12 @@ public abstract record AgentEnvelope(AgentEnvelopeKind Kind)
     /// brief's envelope list, which names GREJECTED but no way to carry it; ours.
     /// </summary>
     public sealed record GReject(byte[] InvitationId) : AgentEnvelope(AgentEnvelopeKind.GReject);
+
+    /// <summary>
+    /// <c>G_INFO</c>, on a group connection: the sender's own member info (a display name, a profile; opaque),
+    /// sent by the member itself after its G_HELLO or G_JOIN, so no third member can forge it (groups.md §6.11). Ours.
+    /// </summary>
+    public sealed record GInfo(ReadOnlyMemory<byte> Info) : AgentEnvelope(AgentEnvelopeKind.GInfo);
 }
 
 /// <summary>The decrypted plaintext of an agent message body (agent.md §2).</summary>

@@ -45,6 +45,9 @@ internal static class AgentSamples
         yield return new AgentEnvelope.GMDeleted(Bytes(16, 3));
         yield return new AgentEnvelope.GDel();
         yield return new AgentEnvelope.GReject(Bytes(12, 4));
+        yield return new AgentEnvelope.GInfo("Alice \n\u00e9"u8.ToArray());
+        yield return new AgentEnvelope.GInfo(body);
+        yield return new AgentEnvelope.GInfo(Array.Empty<byte>());
     }
 
     private const string KeyB64 =
