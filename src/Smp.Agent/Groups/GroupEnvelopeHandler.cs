@@ -13,7 +13,7 @@ namespace Smp.Agent.Groups;
 /// (the connection layer reports A_PROHIBITED) before anything is changed. Pure store work over
 /// <see cref="IConnections"/>: no network, so it is unit-tested over a store alone.
 /// </summary>
-internal sealed class GroupEnvelopeHandler(IConnections conns)
+internal sealed partial class GroupEnvelopeHandler(IConnections conns)
 {
     private readonly IConnections _conns = conns;
 
@@ -50,6 +50,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns)
             AgentEnvelope.GMDel d => OnRemove(tx, g, from, d.MemberId, fx),
             AgentEnvelope.GMDeleted d => OnRemoved(tx, g, from, d.MemberId, fx),
             AgentEnvelope.GDel => OnDeleted(tx, g, from, fx),
+            AgentEnvelope.GInfo i => OnInfo(tx, g, from, i),
             _ => false,
         };
     }
@@ -93,6 +94,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns)
         tx.SetMemberStatus(from.Id, MemberStatus.Connected);
         tx.SetMemberFlags(from.Id, helloSent: true);
         _conns.Queue(tx, from.GroupConn, new AgentEnvelope.GHello(g.MemberId), fx);
+        QueueOwnInfo(tx, g.Alias, from.GroupConn, fx);
         GroupEvent(tx, g, new AgentCommand.GCon(from.DirectAlias));
         foreach (var m in tx.ListMembers(g.Alias).Where(m => m.Status == MemberStatus.Connected && m.Id != from.Id && m.MemberId is not null))
         {
@@ -137,6 +139,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns)
         if (!from.HelloSent)
         {
             _conns.Queue(tx, from.GroupConn, new AgentEnvelope.GHello(g.MemberId), fx);
+            QueueOwnInfo(tx, g.Alias, from.GroupConn, fx);
             tx.SetMemberFlags(from.Id, helloSent: true);
         }
         if (from.IntroId is not null && from.IntroducerConn.Length > 0) _conns.Queue(tx, from.IntroducerConn, new AgentEnvelope.GCon(from.IntroId), fx);
@@ -206,6 +209,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns)
         tx.InsertMember(new MemberRecord(0, g.Alias, inv.MemberId, direct, groupConn, inv.ConnectionLevel, MemberStatus.Joining, false, null,
             inv.IntroductionId, from.GroupConn, true, false, 0, []));
         _conns.Queue(tx, groupConn, new AgentEnvelope.GHello(g.MemberId), fx);
+        QueueOwnInfo(tx, g.Alias, groupConn, fx);
         fx.Inherit.Add((direct, g.Alias));
         return true;
     }

@@ -183,6 +183,12 @@ internal static class Migrations
         """
         ALTER TABLE introductions ADD COLUMN created_at TEXT;
         """,
+        // 6: who is who (groups.md §6.11): each member's own info as it sent it in G_INFO, and ours per group,
+        // sent to every member we connect with. Empty is none.
+        """
+        ALTER TABLE members ADD COLUMN info BLOB NOT NULL DEFAULT x'';
+        ALTER TABLE groups ADD COLUMN own_info BLOB NOT NULL DEFAULT x'';
+        """,
     ];
 
     public static void Apply(SqliteConnection db)
