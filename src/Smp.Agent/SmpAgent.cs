@@ -231,6 +231,9 @@ public sealed class SmpAgent : IAsyncDisposable
 
     public Task GroupRemoveAsync(string gid, string memberAlias, CancellationToken ct = default) => Groups.RemoveAsync(gid, memberAlias, ct);
 
+    /// <summary>GINFO: our own member info in the group from now on, told to every member (groups.md §6.11; empty = none).</summary>
+    public Task GroupSetInfoAsync(string gid, ReadOnlyMemory<byte> memberInfo, CancellationToken ct = default) => Groups.SetInfoAsync(gid, memberInfo, ct);
+
     public Task<List<GroupMemberInfo>> GroupMembersAsync(string gid, CancellationToken ct = default) => Groups.MembersAsync(gid, ct);
 
     /// <summary>Stops receiving and sending, waits for every background task, closes every session and the store.</summary>

@@ -84,6 +84,13 @@ public sealed partial class GroupHostileTests
         // The invitation is still pending: a join with an info that fits goes through.
         await _b.GroupJoinAsync(_bob, "g", invId, "Bob"u8.ToArray());
         await _alice.ExpectAsync("g", "GMINFO bob 3\nBob");
+        // GINFO is held to the same limit, and to groups we are in.
+        e = await Assert.ThrowsAsync<AgentProtocolException>(() => _a.GroupSetInfoAsync("g", tooBig));
+        Assert.Equal("CMD LARGE", e.Error.ToString());
+        e = await Assert.ThrowsAsync<AgentProtocolException>(() => _a.GroupSetInfoAsync("nope", "x"u8.ToArray()));
+        Assert.Equal("GROUP UNKNOWN", e.Error.ToString());
+        Assert.Equal(SmpAgent.MaxMemberInfoSize, (await _a.Store.TransactAsync(tx => tx.GetOwnInfo("g"))).Length);
+
         // Alice's info of exactly the limit reaches Bob whole.
         await _bob.ExpectAsync("g", $"GMINFO alice {SmpAgent.MaxMemberInfoSize}\n");
         Assert.Equal(SmpAgent.MaxMemberInfoSize, (await InfoAtAsync(_b, "g", "alice")).Length);

@@ -68,6 +68,14 @@ public sealed partial class GroupTests
             Assert.All(members, m => Assert.True(m.IsLive && m.Status == GroupMemberStatus.Connected));
         }
 
+        // Alice changes her info: both hear it from her, and GMEMBERS has the new one.
+        await alice.Agent.GroupSetInfoAsync("team", "Alice B."u8.ToArray());
+        foreach (var p in new[] { bob, carol })
+        {
+            await p.Session.ExpectAsync("team", "GMINFO " + p.Alias["alice"] + " 8\nAlice B.");
+            Assert.Equal("Alice B.", Encoding.UTF8.GetString((await p.Agent.GroupMembersAsync("team")).Single(m => m.Alias == p.Alias["alice"]).Info));
+        }
+
         // A member that leaves is listed as departed, with the info it gave.
         await carol.Agent.GroupLeaveAsync("team");
         await alice.Session.ExpectAsync("team", "GLEFT carol");

@@ -109,6 +109,11 @@ public sealed class MemberNamesTests
         Assert.Equal(("x7Fk", "Bob the builder"), (rename.Member, rename.Name));
         Assert.Null(Assert.IsType<ClientAction.Rename>(ClientCommandParser.Parse("/rename x7Fk")).Name);
         Assert.StartsWith("usage: /rename", Assert.IsType<ClientAction.Invalid>(ClientCommandParser.Parse("/rename")).Message);
+        var my = Assert.IsType<AgentCommand.GInfo>(Assert.IsType<ClientAction.Request>(ClientCommandParser.Parse("/myname team Al B")).Command);
+        Assert.Equal("Al B", Encoding.UTF8.GetString(my.MemberInfo.Span));
+        Assert.Equal(["* the members of team are told your name is \"Al B\""],
+            Format(new MemberNames(), new("7", "team", new AgentCommand.Ok()), new PendingCommand("team", my, "/myname team")));
+        Assert.StartsWith("usage: /myname", Assert.IsType<ClientAction.Invalid>(ClientCommandParser.Parse("/myname")).Message);
         Assert.Contains("not a usable member name", Assert.IsType<ClientAction.Invalid>(ClientCommandParser.Parse("/rename b@d Bob")).Message);
     }
 }

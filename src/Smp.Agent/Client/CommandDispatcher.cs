@@ -86,6 +86,10 @@ internal sealed class CommandDispatcher(ConnectionEngine connections, GroupLayer
                     await groups.DeleteAsync(t.Alias, ct).ConfigureAwait(false);
                     Respond(t.Alias, new AgentCommand.Ok());
                     break;
+                case AgentCommand.GInfo g:
+                    await groups.SetInfoAsync(t.Alias, g.MemberInfo, ct).ConfigureAwait(false);
+                    Respond(t.Alias, new AgentCommand.Ok());
+                    break;
                 case AgentCommand.GMembers:
                     foreach (var m in await groups.MembersAsync(t.Alias, ct).ConfigureAwait(false))
                         Respond(t.Alias, new AgentCommand.GMem(m.Alias, m.MemberId ?? [], m.Status, m.Info));

@@ -261,6 +261,25 @@ internal sealed class GroupLayer : IConnectionOwner
         await _outbox.RunEffectsAsync(fx).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// GINFO: our own member info from now on (groups.md §6.11). Every live member we have said hello to
+    /// gets it after what is already queued to it, so it arrives once we are connected there; the others
+    /// get it with our hello.
+    /// </summary>
+    public async Task SetInfoAsync(string gid, ReadOnlyMemory<byte> memberInfo, CancellationToken ct)
+    {
+        if (memberInfo.Length > MaxMemberInfoSize) throw new AgentProtocolException(AgentErrorCode.CmdLarge);
+        var fx = new Effects();
+        await _store.TransactAsync(tx =>
+        {
+            RequireActiveGroup(tx, gid);
+            tx.SetOwnInfo(gid, memberInfo.ToArray());
+            var envelope = new AgentEnvelope.GInfo(memberInfo.ToArray());
+            foreach (var m in tx.ListMembers(gid).Where(m => m.IsLive && m.HelloSent && m.GroupConn.Length > 0)) _conns.Queue(tx, m.GroupConn, envelope, fx);
+        }, ct).ConfigureAwait(false);
+        await _outbox.RunEffectsAsync(fx).ConfigureAwait(false);
+    }
+
     /// <summary>GMEMBERS: every member this agent knows of, with its direct alias and status.</summary>
     public Task<List<GroupMemberInfo>> MembersAsync(string gid, CancellationToken ct) =>
         _store.TransactAsync(tx =>

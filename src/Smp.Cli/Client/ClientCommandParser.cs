@@ -85,6 +85,8 @@ internal static class ClientCommandParser
                 return Request("", new AgentCommand.SubAll(), "/suball");
             case "name":
                 return Name(rest);
+            case "myname":
+                return MyName(rest);
             case "rename":
                 return Rename(rest);
             case "wire":
@@ -140,6 +142,16 @@ internal static class ClientCommandParser
             return Invalid($"that name is too long (at most {MemberNames.MaxNameLength} characters)");
         if (rest.Any(char.IsControl)) return Invalid("a name cannot contain control characters");
         return new ClientAction.SetName(rest);
+    }
+
+    /// <summary><c>/myname group [name]</c>: our name in a group we are in already (GINFO); no name: none from now on.</summary>
+    private static ClientAction MyName(string rest)
+    {
+        var (group, name) = Split(rest);
+        if (group.Length == 0) return Usage("/myname <group> [name]");
+        if (name.Length > MemberNames.MaxNameLength) return Invalid($"that name is too long (at most {MemberNames.MaxNameLength} characters)");
+        if (name.Any(char.IsControl)) return Invalid("a name cannot contain control characters");
+        return WithAlias(group, "group", g => Request(g, new AgentCommand.GInfo(Encoding.UTF8.GetBytes(name)), $"/myname {g}"));
     }
 
     /// <summary><c>/rename member [name]</c>: the member by the alias /members shows; without a name the local one goes.</summary>

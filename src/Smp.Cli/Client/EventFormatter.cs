@@ -98,6 +98,9 @@ internal static class EventFormatter
         AgentCommand.GLeave => new(LineStyle.Success, $"* you left {alias}"),
         AgentCommand.GMDel d => new(LineStyle.Success, $"* removed {d.MemberAlias} from {alias}"),
         AgentCommand.GDel => new(LineStyle.Success, $"* deleted group {alias}"),
+        AgentCommand.GInfo i => new(LineStyle.Success, i.MemberInfo.IsEmpty
+            ? $"* the members of {alias} are told you give no name"
+            : $"* the members of {alias} are told your name is \"{MemberNames.NameFromInfo(i.MemberInfo.Span)}\""),
         AgentCommand.GMembers => new(LineStyle.Info, (p.Members == 0
             ? $"* {alias} has no other members"
             : string.Create(CultureInfo.InvariantCulture, $"* {alias}: {p.Members} member{(p.Members == 1 ? "" : "s")} besides you"))

@@ -18,6 +18,7 @@ internal static class HelpText
         "  #<group> <text>               send to the group (also /gsend <group> <text>)",
         "  /members <group>              list the members: + still in, - left or removed",
         "  /name [name]                  your name for groups you create or join next (/name - sends none)",
+        "  /myname <group> [name]        your name in a group you are in already (told to every member)",
         "  /rename <member> [name]       your own name for a member, shown instead of theirs (no name: undo)",
         "  /leave <group>   /remove <group> <contact>   /delgroup <group>",
         "Agent:",

@@ -54,6 +54,8 @@ public enum AgentCommandKind
     GMem = 52,
     GMFailed = 53,
     GMInfo = 54,
+    /// <summary>GINFO, a client command numbered after the events (the numbers below 30 were given out).</summary>
+    GInfo = 55,
 }
 
 /// <summary>A member's state as <c>GMEM</c> reports it (groups.md §2, §4). Values are frozen.</summary>
@@ -81,7 +83,7 @@ public static class GroupMemberStatuses
 /// </summary>
 public abstract record AgentCommand(AgentCommandKind Kind)
 {
-    public AgentParty Party => Kind < AgentCommandKind.Inv ? AgentParty.Client : AgentParty.Agent;
+    public AgentParty Party => Kind < AgentCommandKind.Inv || Kind == AgentCommandKind.GInfo ? AgentParty.Client : AgentParty.Agent;
 
     /// <summary>
     /// Client commands that may come with an empty alias line: the agent makes one up (NEW, JOIN, GNEW, GJOIN)
@@ -141,6 +143,12 @@ public abstract record AgentCommand(AgentCommandKind Kind)
     public sealed record GDel() : AgentCommand(AgentCommandKind.GDel);
 
     public sealed record GMembers() : AgentCommand(AgentCommandKind.GMembers);
+
+    /// <summary>GINFO: our own member info in this group from now on, told to every member (groups.md §6.11).</summary>
+    public sealed record GInfo(ReadOnlyMemory<byte> MemberInfo) : AgentCommand(AgentCommandKind.GInfo)
+    {
+        public override AgentCommand WithBody(ReadOnlyMemory<byte> body) => this with { MemberInfo = body };
+    }
 
     // agent → client
 

@@ -10,7 +10,7 @@ namespace Smp.Protocol.Agent;
 /// command   = clientCommand / agentEvent
 /// clientCommand = "NEW" / "JOIN" SP queueInfo [SP "NO_REPLY"] / "SUB" / "SUBALL" / "SEND" SP body / "OFF" / "DEL"
 ///           / "GNEW" [SP "I=" memberInfo] SP body / "GADD" SP alias / "GJOIN" SP invId [SP body]
-///           / "GREJECT" SP invId / "GSEND" SP body
+///           / "GREJECT" SP invId / "GSEND" SP body / "GINFO" SP body   ; GINFO: our own member info
 ///           / "GLEAVE" / "GMDEL" SP alias / "GDEL" / "GMEMBERS"
 /// agentEvent = "INV" SP queueInfo / "CON" / "END" / "OK" / "SENT" SP agentMsgId / "ERR" SP agentError
 ///           / "MSG" SP integrity SP "R=" agentMsgId "," ts SP "B=" srvMsgId "," ts SP "S=" sndMsgId "," ts SP body
@@ -76,6 +76,7 @@ public static class AgentCommandCodec
     private static ReadOnlySpan<byte> GMemKw => "GMEM"u8;
     private static ReadOnlySpan<byte> GMFailedKw => "GMFAILED"u8;
     private static ReadOnlySpan<byte> GMInfoKw => "GMINFO"u8;
+    private static ReadOnlySpan<byte> GInfoKw => "GINFO"u8;
     private static ReadOnlySpan<byte> MemberInfoPrefix => "I="u8;
 
     public const int MaxSizeDigits = 9;
@@ -156,6 +157,7 @@ public static class AgentCommandCodec
                 if (!c.Info.IsEmpty) SizedBody(w, c.Info);
                 break;
             case AgentCommand.GMInfo c: w.Write(GMInfoKw); Alias(w, c.MemberAlias); SizedBody(w, c.Info); break;
+            case AgentCommand.GInfo c: w.Write(GInfoKw); SizedBody(w, c.MemberInfo); break;
             default: throw new ArgumentException("unknown command", nameof(command));
         }
     }
@@ -211,6 +213,7 @@ public static class AgentCommandCodec
         else if (r.Keyword(GMDelKw)) command = new AgentCommand.GMDel(Alias(ref r));
         else if (r.Keyword(GDelKw)) command = new AgentCommand.GDel();
         else if (r.Keyword(GMembersKw)) command = new AgentCommand.GMembers();
+        else if (r.Keyword(GInfoKw)) command = new AgentCommand.GInfo(Body(ref r, line, ref bodySize));
         else if (r.Keyword(InvKw)) { r.Sp(); command = new AgentCommand.Inv(r.QueueInfo()); }
         else if (r.Keyword(ConKw)) command = new AgentCommand.Con();
         else if (r.Keyword(EndKw)) command = new AgentCommand.End();

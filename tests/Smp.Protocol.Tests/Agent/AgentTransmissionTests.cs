@@ -51,6 +51,8 @@ public class AgentTransmissionTests
         yield return new AgentCommand.GMDel("b0b+/=.-_");
         yield return new AgentCommand.GDel();
         yield return new AgentCommand.GMembers();
+        yield return new AgentCommand.GInfo(body);
+        yield return new AgentCommand.GInfo(Array.Empty<byte>());
         yield return new AgentCommand.Inv(AgentSamples.Queue);
         yield return new AgentCommand.Con();
         yield return new AgentCommand.End();
@@ -92,6 +94,11 @@ public class AgentTransmissionTests
             Text("3", "g1", new AgentCommand.GMem("bob", [1, 2, 3], GroupMemberStatus.Left, "Bob"u8.ToArray())));
         Assert.Equal("\r\ng1\r\nGMINFO bob 3\nBob\r\n", Text("", "g1", new AgentCommand.GMInfo("bob", "Bob"u8.ToArray())));
         Assert.Equal("\r\ng1\r\nGMINFO bob 0\n\r\n", Text("", "g1", new AgentCommand.GMInfo("bob", Array.Empty<byte>())));
+        Assert.Equal("4\r\ng1\r\nGINFO 5\nBob B\r\n", Text("4", "g1", new AgentCommand.GInfo("Bob B"u8.ToArray())));
+        // GINFO is a client command although its number (55) is among the events'.
+        Assert.Equal(AgentParty.Client, new AgentCommand.GInfo(Array.Empty<byte>()).Party);
+        Assert.Equal(55, (int)AgentCommandKind.GInfo);
+        Assert.Equal("Bob B"u8.ToArray(), Assert.IsType<AgentCommand.GInfo>(One("4\ng1\nGINFO :Bob B\n").Command).MemberInfo.ToArray());
     }
 
     [Fact]
@@ -134,6 +141,10 @@ public class AgentTransmissionTests
         { "1\r\ng1\r\nGMINFO :Bob\r\n", AgentParty.Agent, AgentErrorCode.CmdSyntax },
         { "1\r\ng1\r\nGMINFO bob 2\nBob\r\n", AgentParty.Agent, AgentErrorCode.CmdSize },
         { "1\r\ng1\r\nGMINFO bob :Bob\r\n", AgentParty.Client, AgentErrorCode.CmdProhibited },
+        { "1\r\ng1\r\nGINFO :Bob\r\n", AgentParty.Agent, AgentErrorCode.CmdProhibited },
+        { "1\r\ng1\r\nGINFO\r\n", AgentParty.Client, AgentErrorCode.CmdSyntax },
+        { "1\r\ng1\r\nGINFO x\r\n", AgentParty.Client, AgentErrorCode.CmdSize },
+        { "1\r\n\r\nGINFO :Bob\r\n", AgentParty.Client, AgentErrorCode.CmdNoConn },
     };
 
     [Theory]
