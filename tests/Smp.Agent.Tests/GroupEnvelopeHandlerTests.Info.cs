@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using Smp.Agent.Groups;
+using Smp.Agent.Runtime;
 using Smp.Agent.Store;
 using Smp.Protocol.Agent;
 
@@ -134,6 +135,28 @@ public sealed partial class GroupEnvelopeHandlerTests
 
         Assert.Contains(_conns.Queued, q => q.Envelope is AgentEnvelope.GHello);
         Assert.DoesNotContain(_conns.Queued, q => q.Envelope is AgentEnvelope.GInfo);
+    }
+
+    [Fact]
+    public async Task A_changed_own_info_goes_only_to_live_members_we_have_greeted()
+    {
+        // Alice: connected. Carol: introduced, our G_HELLO queued. Frank: invited, no hello from us yet.
+        // Erin: left. Only Alice and Carol get it now; Frank gets it after our hello, Erin never.
+        await CarolBeingIntroducedAsync(RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize));
+        await _store.TransactAsync(tx =>
+        {
+            tx.InsertConnection(new ConnectionRecord("#gf", ConnectionKind.Group, ConnectionStatus.Active, Owner: "g"));
+            tx.InsertMember(new MemberRecord(0, "g", RandomNumberGenerator.GetBytes(AgentEnvelope.MemberIdSize), "frank", "#gf", 2,
+                MemberStatus.Invited, true, RandomNumberGenerator.GetBytes(AgentEnvelope.InvitationIdSize), null, "", false, false, 0, []));
+            tx.InsertConnection(new ConnectionRecord("#ge", ConnectionKind.Group, ConnectionStatus.Active, Owner: "g"));
+            tx.InsertMember(new MemberRecord(0, "g", RandomNumberGenerator.GetBytes(AgentEnvelope.MemberIdSize), "erin", "#ge", 1,
+                MemberStatus.Left, false, null, null, "", true, false, 0, []));
+        });
+
+        await _store.TransactAsync(tx => _handler.TellGreetedMembers(tx, "g", "New me"u8.ToArray(), new Effects()));
+
+        Assert.Equal(["#ga", "#gc"], _conns.Queued.Select(q => q.Alias).Order(StringComparer.Ordinal));
+        Assert.All(_conns.Queued, q => Assert.Equal("New me"u8.ToArray(), Assert.IsType<AgentEnvelope.GInfo>(q.Envelope).Info.ToArray()));
     }
 
     [Fact]

@@ -21,6 +21,17 @@ internal sealed partial class GroupEnvelopeHandler
     }
 
     /// <summary>
+    /// GINFO: our changed info goes to every live member we already said G_HELLO or G_JOIN to, after what is
+    /// queued to it; the others will get it right after our hello (<see cref="QueueOwnInfo"/>). Sent earlier,
+    /// it would reach them before they count us as connected, and be refused.
+    /// </summary>
+    internal void TellGreetedMembers(StoreTx tx, string gid, byte[] info, Effects fx)
+    {
+        var envelope = new AgentEnvelope.GInfo(info);
+        foreach (var m in tx.ListMembers(gid).Where(m => m.IsLive && m.HelloSent && m.GroupConn.Length > 0)) _conns.Queue(tx, m.GroupConn, envelope, fx);
+    }
+
+    /// <summary>
     /// G_INFO: the member on this connection says who it is. Only from a connected member of an active group,
     /// and within the size limit; a later one replaces the earlier.
     /// </summary>

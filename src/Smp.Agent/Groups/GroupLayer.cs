@@ -274,8 +274,7 @@ internal sealed class GroupLayer : IConnectionOwner
         {
             RequireActiveGroup(tx, gid);
             tx.SetOwnInfo(gid, memberInfo.ToArray());
-            var envelope = new AgentEnvelope.GInfo(memberInfo.ToArray());
-            foreach (var m in tx.ListMembers(gid).Where(m => m.IsLive && m.HelloSent && m.GroupConn.Length > 0)) _conns.Queue(tx, m.GroupConn, envelope, fx);
+            Envelopes.TellGreetedMembers(tx, gid, memberInfo.ToArray(), fx);
         }, ct).ConfigureAwait(false);
         await _outbox.RunEffectsAsync(fx).ConfigureAwait(false);
     }
