@@ -19,7 +19,14 @@ namespace Smp.Agent;
 public readonly record struct KeyPoolStatus(int Loaded, long GeneratedAhead, long GeneratedOnDemand, long Used, int Ready);
 
 /// <summary>A member as GMEMBERS lists it.</summary>
-public sealed record GroupMemberInfo(string Alias, byte[]? MemberId, GroupMemberStatus Status);
+public sealed record GroupMemberInfo(string Alias, byte[]? MemberId, GroupMemberStatus Status)
+{
+    /// <summary>The member's own info as it sent it (G_INFO, groups.md §6.12); empty while none came.</summary>
+    public byte[] Info { get; init; } = [];
+
+    /// <summary>Invited, joining or connected; not left, removed or failed.</summary>
+    public bool IsLive => Status.IsLive();
+}
 
 /// <summary>
 /// The SMP agent (agent.md): turns simplex queues into duplex connections for its clients, and connections
@@ -41,6 +48,9 @@ public sealed class SmpAgent : IAsyncDisposable
 
     /// <inheritdoc cref="GroupLayer.MaxGroupInfoSize"/>
     public const int MaxGroupInfoSize = GroupLayer.MaxGroupInfoSize;
+
+    /// <inheritdoc cref="GroupLayer.MaxMemberInfoSize"/>
+    public const int MaxMemberInfoSize = GroupLayer.MaxMemberInfoSize;
 
     private readonly CancellationTokenSource _stop = new();
     private readonly ILogger _log;
@@ -196,11 +206,20 @@ public sealed class SmpAgent : IAsyncDisposable
     // --- groups (groups.md §2) ---
 
     public Task<string> GroupNewAsync(ClientSession session, string gid, ReadOnlyMemory<byte> info, CancellationToken ct = default) =>
-        Groups.NewAsync(session, gid, info, ct);
+        Groups.NewAsync(session, gid, info, ReadOnlyMemory<byte>.Empty, ct);
+
+    /// <summary>GNEW with our own member info (groups.md §6.12; empty = none, at most <see cref="MaxMemberInfoSize"/> bytes).</summary>
+    public Task<string> GroupNewAsync(ClientSession session, string gid, ReadOnlyMemory<byte> info, ReadOnlyMemory<byte> memberInfo, CancellationToken ct = default) =>
+        Groups.NewAsync(session, gid, info, memberInfo, ct);
 
     public Task GroupAddAsync(string gid, string memberAlias, CancellationToken ct = default) => Groups.AddAsync(gid, memberAlias, ct);
 
-    public Task<string> GroupJoinAsync(ClientSession session, string gid, byte[] invId, CancellationToken ct = default) => Groups.JoinAsync(session, gid, invId, ct);
+    public Task<string> GroupJoinAsync(ClientSession session, string gid, byte[] invId, CancellationToken ct = default) =>
+        Groups.JoinAsync(session, gid, invId, ReadOnlyMemory<byte>.Empty, ct);
+
+    /// <summary>GJOIN with our own member info (groups.md §6.12; empty = none, at most <see cref="MaxMemberInfoSize"/> bytes).</summary>
+    public Task<string> GroupJoinAsync(ClientSession session, string gid, byte[] invId, ReadOnlyMemory<byte> memberInfo, CancellationToken ct = default) =>
+        Groups.JoinAsync(session, gid, invId, memberInfo, ct);
 
     public Task GroupRejectAsync(string directAlias, byte[] invId, CancellationToken ct = default) => Groups.RejectAsync(directAlias, invId, ct);
 
@@ -211,6 +230,9 @@ public sealed class SmpAgent : IAsyncDisposable
     public Task GroupDeleteAsync(string gid, CancellationToken ct = default) => Groups.DeleteAsync(gid, ct);
 
     public Task GroupRemoveAsync(string gid, string memberAlias, CancellationToken ct = default) => Groups.RemoveAsync(gid, memberAlias, ct);
+
+    /// <summary>GINFO: our own member info in the group from now on, told to every member (groups.md §6.12; empty = none).</summary>
+    public Task GroupSetInfoAsync(string gid, ReadOnlyMemory<byte> memberInfo, CancellationToken ct = default) => Groups.SetInfoAsync(gid, memberInfo, ct);
 
     public Task<List<GroupMemberInfo>> GroupMembersAsync(string gid, CancellationToken ct = default) => Groups.MembersAsync(gid, ct);
 

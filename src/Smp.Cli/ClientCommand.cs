@@ -22,9 +22,19 @@ internal static class ClientCommand
         {
             Description = "No ANSI colours. Colours are used only when stdout is a terminal and NO_COLOR is not set.",
         };
+        var name = new Option<string?>("--name")
+        {
+            Description = "Your display name, sent to the members of groups you create or join (/name changes it).",
+            HelpName = "name",
+        };
+        var namesFile = new Option<string?>("--names-file")
+        {
+            Description = "A file where /rename keeps the names you give members; without it they last until the client ends.",
+            HelpName = "path",
+        };
         var command = new Command("client", "Interactive terminal client for an SMP agent: contacts, groups, messages. Type /help once connected.")
         {
-            agent, noColor,
+            agent, noColor, name, namesFile,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -36,6 +46,8 @@ internal static class ClientCommand
                 Color = !parse.GetValue(noColor) && !Console.IsOutputRedirected
                         && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("NO_COLOR"))
                         && Environment.GetEnvironmentVariable("TERM") != "dumb",
+                OwnName = string.IsNullOrWhiteSpace(parse.GetValue(name)) ? null : parse.GetValue(name)!.Trim(),
+                NamesFile = parse.GetValue(namesFile),
             };
             await TerminalClient.RunAsync(Console.In, parse.InvocationConfiguration.Output, options, ct).ConfigureAwait(false);
             return 0;

@@ -8,7 +8,7 @@ using Smp.Protocol.Encodings;
 namespace Smp.Agent.Tests;
 
 /// <summary>The agent's TCP client protocol with the reference's own scenarios (agent-ref.md §9).</summary>
-public sealed class ClientProtocolTests : IAsyncLifetime
+public sealed partial class ClientProtocolTests : IAsyncLifetime
 {
     private readonly AgentHarness _h = new();
     private readonly List<AgentListener> _listeners = [];

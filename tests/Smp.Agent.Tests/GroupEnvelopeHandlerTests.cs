@@ -14,7 +14,7 @@ namespace Smp.Agent.Tests;
 /// The group envelope handlers as pure store work (groups.md §7): a store in memory, connections recorded by
 /// a fake, no servers or sockets. Every refusal leaves the store as it was.
 /// </summary>
-public sealed class GroupEnvelopeHandlerTests : IAsyncLifetime
+public sealed partial class GroupEnvelopeHandlerTests : IAsyncLifetime
 {
     private AgentStore _store = null!;
     private readonly RecordingConnections _conns = new();

@@ -6,7 +6,7 @@ using Smp.Protocol.Agent;
 namespace Smp.Agent.Tests;
 
 /// <summary>Group envelopes from the wrong place are refused with A_PROHIBITED and change nothing (groups.md §3).</summary>
-public sealed class GroupHostileTests : IAsyncLifetime
+public sealed partial class GroupHostileTests : IAsyncLifetime
 {
     private readonly AgentHarness _h = new();
     private SmpAgent _a = null!, _b = null!, _c = null!;

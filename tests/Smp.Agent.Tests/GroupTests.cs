@@ -4,7 +4,7 @@ using Smp.Protocol.Agent;
 namespace Smp.Agent.Tests;
 
 /// <summary>Groups of agents (groups.md), through the in-process API.</summary>
-public sealed class GroupTests : IAsyncLifetime
+public sealed partial class GroupTests : IAsyncLifetime
 {
     private readonly AgentHarness _h = new();
 

@@ -154,9 +154,9 @@ public sealed class EventFormatterTests
     {
         var p = new PendingCommand("team", new AgentCommand.GMembers(), "/members team");
         Answer("team", new AgentCommand.GMem("bob", [1], GroupMemberStatus.Connected), p);
-        Assert.Equal("  carol  left", Answer("team", new AgentCommand.GMem("carol", [2], GroupMemberStatus.Left), p).Single());
+        Assert.Equal("  - carol  left, no longer a member", Answer("team", new AgentCommand.GMem("carol", [2], GroupMemberStatus.Left), p).Single());
         Answer("team", new AgentCommand.GMem("dave", [3], GroupMemberStatus.Removed), p);
-        Assert.Equal("  erin  never connected (its introduction failed)", Answer("team", new AgentCommand.GMem("erin", [4], GroupMemberStatus.Failed), p).Single());
+        Assert.Equal("  - erin  never connected (its introduction failed), no longer a member", Answer("team", new AgentCommand.GMem("erin", [4], GroupMemberStatus.Failed), p).Single());
         Assert.Equal("* team: 1 member besides you (2 left or removed)", Answer("team", new AgentCommand.Ok(), p).Single());
 
         var alone = new PendingCommand("team", new AgentCommand.GMembers(), "/members team");
@@ -168,8 +168,8 @@ public sealed class EventFormatterTests
     public void Members_are_listed_then_counted()
     {
         var p = new PendingCommand("team", new AgentCommand.GMembers(), "/members team");
-        Assert.Equal("  bob  connected", Answer("team", new AgentCommand.GMem("bob", [1], GroupMemberStatus.Connected), p).Single());
-        Assert.Equal("  (a member not yet connected to you)  joining", Answer("team", new AgentCommand.GMem("", [], GroupMemberStatus.Joining), p).Single());
+        Assert.Equal("  + bob  connected", Answer("team", new AgentCommand.GMem("bob", [1], GroupMemberStatus.Connected), p).Single());
+        Assert.Equal("  + (a member not yet connected to you)  joining", Answer("team", new AgentCommand.GMem("", [], GroupMemberStatus.Joining), p).Single());
         Assert.False(p.IsFinishedBy(new AgentCommand.GMem("x", [], GroupMemberStatus.Left)));
         Assert.True(p.IsFinishedBy(new AgentCommand.Ok()));
         Assert.Equal("* team: 2 members besides you", Answer("team", new AgentCommand.Ok(), p).Single());

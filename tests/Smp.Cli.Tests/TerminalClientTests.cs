@@ -7,7 +7,7 @@ using Smp.Protocol.Encodings;
 namespace Smp.Cli.Tests;
 
 /// <summary>The terminal client driven through its input against real in-process servers, agents and listeners.</summary>
-public sealed class TerminalClientTests : IAsyncLifetime
+public sealed partial class TerminalClientTests : IAsyncLifetime
 {
     private readonly AgentHarness _h = new();
     private readonly List<AgentListener> _listeners = [];
@@ -85,7 +85,7 @@ public sealed class TerminalClientTests : IAsyncLifetime
         await bob.ExpectAsync("[team] alice: welcome");
 
         await alice.TypeAsync("/members team");
-        await alice.ExpectAsync("  bob  connected");
+        await alice.ExpectAsync("  + bob  connected");
         await alice.ExpectAsync("* team: 1 member besides you");
 
         await bob.TypeAsync("/leave team");

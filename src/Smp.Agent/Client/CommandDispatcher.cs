@@ -58,14 +58,14 @@ internal sealed class CommandDispatcher(ConnectionEngine connections, GroupLayer
                     Respond(t.Alias, new AgentCommand.Ok());
                     break;
                 case AgentCommand.GNew g:
-                    Respond(await groups.NewAsync(session, t.Alias, g.GroupInfo, ct).ConfigureAwait(false), new AgentCommand.Ok());
+                    Respond(await groups.NewAsync(session, t.Alias, g.GroupInfo, g.MemberInfo, ct).ConfigureAwait(false), new AgentCommand.Ok());
                     break;
                 case AgentCommand.GAdd g:
                     await groups.AddAsync(t.Alias, g.MemberAlias, ct).ConfigureAwait(false);
                     Respond(t.Alias, new AgentCommand.Ok());
                     break;
                 case AgentCommand.GJoin g:
-                    Respond(await groups.JoinAsync(session, t.Alias, g.InvitationId, ct).ConfigureAwait(false), new AgentCommand.Ok());
+                    Respond(await groups.JoinAsync(session, t.Alias, g.InvitationId, g.MemberInfo, ct).ConfigureAwait(false), new AgentCommand.Ok());
                     break;
                 case AgentCommand.GReject g:
                     await groups.RejectAsync(t.Alias, g.InvitationId, ct).ConfigureAwait(false);
@@ -86,9 +86,13 @@ internal sealed class CommandDispatcher(ConnectionEngine connections, GroupLayer
                     await groups.DeleteAsync(t.Alias, ct).ConfigureAwait(false);
                     Respond(t.Alias, new AgentCommand.Ok());
                     break;
+                case AgentCommand.GInfo g:
+                    await groups.SetInfoAsync(t.Alias, g.MemberInfo, ct).ConfigureAwait(false);
+                    Respond(t.Alias, new AgentCommand.Ok());
+                    break;
                 case AgentCommand.GMembers:
                     foreach (var m in await groups.MembersAsync(t.Alias, ct).ConfigureAwait(false))
-                        Respond(t.Alias, new AgentCommand.GMem(m.Alias, m.MemberId ?? [], m.Status));
+                        Respond(t.Alias, new AgentCommand.GMem(m.Alias, m.MemberId ?? [], m.Status, m.Info));
                     Respond(t.Alias, new AgentCommand.Ok());
                     break;
                 default:

@@ -13,7 +13,7 @@ namespace Smp.Agent.Groups;
 /// (the connection layer reports A_PROHIBITED) before anything is changed. Pure store work over
 /// <see cref="IConnections"/>: no network, so it is unit-tested over a store alone.
 /// </summary>
-internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true)
+internal sealed partial class GroupEnvelopeHandler(IConnections conns, bool views = true)
 {
     private readonly IConnections _conns = conns;
 
@@ -54,6 +54,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
             AgentEnvelope.GMDeleted d => OnRemoved(tx, g, from, d.MemberId, fx),
             AgentEnvelope.GDel => OnDeleted(tx, g, from, fx),
             AgentEnvelope.GView v => OnView(tx, g, from, v, fx),
+            AgentEnvelope.GInfo i => OnInfo(tx, g, from, i),
             _ => false,
         };
     }
@@ -97,6 +98,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         tx.SetMemberStatus(from.Id, MemberStatus.Connected);
         tx.SetMemberFlags(from.Id, helloSent: true);
         _conns.Queue(tx, from.GroupConn, new AgentEnvelope.GHello(g.MemberId), fx);
+        QueueOwnInfo(tx, g.Alias, from.GroupConn, fx);
         GroupEvent(tx, g, new AgentCommand.GCon(from.DirectAlias));
         foreach (var m in tx.ListMembers(g.Alias).Where(m => m.Status == MemberStatus.Connected && m.Id != from.Id && m.MemberId is not null))
         {
@@ -142,6 +144,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         if (!from.HelloSent)
         {
             _conns.Queue(tx, from.GroupConn, new AgentEnvelope.GHello(g.MemberId), fx);
+            QueueOwnInfo(tx, g.Alias, from.GroupConn, fx);
             tx.SetMemberFlags(from.Id, helloSent: true);
         }
         if (from.IntroId is not null && from.IntroducerConn.Length > 0) _conns.Queue(tx, from.IntroducerConn, new AgentEnvelope.GCon(from.IntroId), fx);
@@ -282,6 +285,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
             tx.SetMemberFlags(existing.Id, helloSent: true);
         }
         _conns.Queue(tx, groupConn, new AgentEnvelope.GHello(g.MemberId), fx);
+        QueueOwnInfo(tx, g.Alias, groupConn, fx);
         fx.Inherit.Add((direct, g.Alias));
         return true;
     }

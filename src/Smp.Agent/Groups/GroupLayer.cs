@@ -26,6 +26,12 @@ internal sealed class GroupLayer : IConnectionOwner
     /// </summary>
     public const int MaxGroupInfoSize = 2048;
 
+    /// <summary>
+    /// Largest member info (groups.md §6.12): a display name or a small profile. G_INFO carries nothing else,
+    /// so the bound is for the stores and screens of every member, not for the envelope.
+    /// </summary>
+    public const int MaxMemberInfoSize = 1024;
+
     private readonly AgentStore _store;
     private readonly IConnections _conns;
     private readonly EventRouter _router;
@@ -105,10 +111,10 @@ internal sealed class GroupLayer : IConnectionOwner
     }
 
     /// <summary>GNEW: a group with us as its only member, connection level 0.</summary>
-    public async Task<string> NewAsync(ClientSession session, string gid, ReadOnlyMemory<byte> info, CancellationToken ct)
+    public async Task<string> NewAsync(ClientSession session, string gid, ReadOnlyMemory<byte> info, ReadOnlyMemory<byte> memberInfo, CancellationToken ct)
     {
         gid = gid.Length == 0 ? Keys.NewAlias() : gid;
-        if (info.Length > MaxGroupInfoSize) throw new AgentProtocolException(AgentErrorCode.CmdLarge);
+        if (info.Length > MaxGroupInfoSize || memberInfo.Length > MaxMemberInfoSize) throw new AgentProtocolException(AgentErrorCode.CmdLarge);
         var fx = new Effects();
         await _store.TransactAsync(tx =>
         {
@@ -117,6 +123,7 @@ internal sealed class GroupLayer : IConnectionOwner
             if (_conns.Exists(tx, gid)) throw new AgentProtocolException(AgentErrorCode.ConnDuplicate);
             tx.InsertGroup(new GroupRecord(gid, RandomNumberGenerator.GetBytes(AgentEnvelope.GroupIdSize), RandomNumberGenerator.GetBytes(AgentEnvelope.MemberIdSize),
                 0, info.ToArray(), GroupStatus.Active, "", 0, []));
+            tx.SetOwnInfo(gid, memberInfo.ToArray());
         }, ct).ConfigureAwait(false);
         await _outbox.RunEffectsAsync(fx).ConfigureAwait(false);
         _router.Hold(session, gid);
@@ -141,8 +148,9 @@ internal sealed class GroupLayer : IConnectionOwner
     }
 
     /// <summary>GJOIN: accepts an invitation; joins the inviter's group queue and queues G_JOIN (groups.md §6.3).</summary>
-    public async Task<string> JoinAsync(ClientSession session, string gid, byte[] invId, CancellationToken ct)
+    public async Task<string> JoinAsync(ClientSession session, string gid, byte[] invId, ReadOnlyMemory<byte> memberInfo, CancellationToken ct)
     {
+        if (memberInfo.Length > MaxMemberInfoSize) throw new AgentProtocolException(AgentErrorCode.CmdLarge);
         gid = gid.Length == 0 ? Keys.NewAlias() : gid;
         var conn = NewGroupConnAlias();
         var fx = await _conns.TransactAsync((tx, fx) =>
@@ -163,6 +171,8 @@ internal sealed class GroupLayer : IConnectionOwner
             _conns.AddJoining(tx, conn, ConnectionKind.Group, gid, queue, encryptKey, reply: true, "", fx);
             tx.InsertMember(new MemberRecord(0, gid, null, inv.DirectAlias, conn, Math.Max(0, inv.Clvl - 1), MemberStatus.Joining, false, inv.InvId, null, "", true, false, 0, []));
             _conns.Queue(tx, conn, new AgentEnvelope.GJoin(inv.InvId, inv.MemberId), fx);
+            tx.SetOwnInfo(gid, memberInfo.ToArray());
+            Envelopes.QueueOwnInfo(tx, gid, conn, fx);
             tx.SetInvitationStatus(invId, InvitationStatus.Accepted);
         }, ct).ConfigureAwait(false);
         _router.Hold(session, gid);
@@ -251,6 +261,24 @@ internal sealed class GroupLayer : IConnectionOwner
         await _outbox.RunEffectsAsync(fx).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// GINFO: our own member info from now on (groups.md §6.12). Every live member we have said hello to
+    /// gets it after what is already queued to it, so it arrives once we are connected there; the others
+    /// get it with our hello.
+    /// </summary>
+    public async Task SetInfoAsync(string gid, ReadOnlyMemory<byte> memberInfo, CancellationToken ct)
+    {
+        if (memberInfo.Length > MaxMemberInfoSize) throw new AgentProtocolException(AgentErrorCode.CmdLarge);
+        var fx = new Effects();
+        await _store.TransactAsync(tx =>
+        {
+            RequireActiveGroup(tx, gid);
+            tx.SetOwnInfo(gid, memberInfo.ToArray());
+            Envelopes.TellGreetedMembers(tx, gid, memberInfo.ToArray(), fx);
+        }, ct).ConfigureAwait(false);
+        await _outbox.RunEffectsAsync(fx).ConfigureAwait(false);
+    }
+
     /// <summary>GMEMBERS: every member this agent knows of, with its direct alias and status.</summary>
     public Task<List<GroupMemberInfo>> MembersAsync(string gid, CancellationToken ct) =>
         _store.TransactAsync(tx =>
@@ -258,8 +286,9 @@ internal sealed class GroupLayer : IConnectionOwner
             RequireActiveGroup(tx, gid);
             // A member introduced a moment ago has no direct connection, so no alias to name it by, and our
             // inviter has no member id until its G_HELLO: those rows wait until they can be written.
+            var infos = tx.MemberInfos(gid);
             return tx.ListMembers(gid).Where(m => m.DirectAlias.Length > 0 && m.MemberId is not null)
-                .Select(m => new GroupMemberInfo(m.DirectAlias, m.MemberId, WireStatus(m.Status))).ToList();
+                .Select(m => new GroupMemberInfo(m.DirectAlias, m.MemberId, WireStatus(m.Status)) { Info = infos.GetValueOrDefault(m.Id, []) }).ToList();
         }, ct);
 
     internal static GroupMemberStatus WireStatus(MemberStatus s) => s switch

@@ -3,7 +3,7 @@ using Smp.Protocol.Agent;
 
 namespace Smp.Agent.Groups;
 
-/// <summary>What converging membership stores (migration 6, groups.md §6.11): each member's last view.</summary>
+/// <summary>What converging membership stores (migration 7, groups.md §6.11): each member's last view.</summary>
 internal static class ViewTables
 {
     /// <summary>Replaces the view <paramref name="reporter"/> told us and marks it as speaking G_VIEW.</summary>

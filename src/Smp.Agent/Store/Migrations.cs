@@ -183,7 +183,13 @@ internal static class Migrations
         """
         ALTER TABLE introductions ADD COLUMN created_at TEXT;
         """,
-        // 6: membership that converges (groups.md §6.11): the last G_VIEW of each member (its view of the
+        // 6: who is who (groups.md §6.12): each member's own info as it sent it in G_INFO, and ours per group,
+        // sent to every member we connect with. Empty is none.
+        """
+        ALTER TABLE members ADD COLUMN info BLOB NOT NULL DEFAULT x'';
+        ALTER TABLE groups ADD COLUMN own_info BLOB NOT NULL DEFAULT x'';
+        """,
+        // 7: membership that converges (groups.md §6.11): the last G_VIEW of each member (its view of the
         // others), whether a member speaks G_VIEW, and why an introduction failed (a duplicate is no attempt).
         """
         CREATE TABLE member_views (

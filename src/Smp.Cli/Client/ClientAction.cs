@@ -20,6 +20,12 @@ internal abstract record ClientAction
     /// <summary><c>/wire on|off</c>: show every transmission as it crosses the wire.</summary>
     public sealed record Wire(bool On) : ClientAction;
 
+    /// <summary><c>/name [name]</c>: this user's display name for groups created or joined from now on; null shows it, "" clears it.</summary>
+    public sealed record SetName(string? Name) : ClientAction;
+
+    /// <summary><c>/rename member [name]</c>: a local name for a member, shown instead of its own; no name removes it.</summary>
+    public sealed record Rename(string Member, string? Name) : ClientAction;
+
     /// <summary>An empty line: nothing to do.</summary>
     public sealed record Nothing : ClientAction;
 

@@ -83,6 +83,12 @@ internal static class ClientCommandParser
             case "suball":
                 if (args.Length != 0) return Usage("/suball");
                 return Request("", new AgentCommand.SubAll(), "/suball");
+            case "name":
+                return Name(rest);
+            case "myname":
+                return MyName(rest);
+            case "rename":
+                return Rename(rest);
             case "wire":
                 if (args.Length == 1 && args[0].Equals("on", StringComparison.OrdinalIgnoreCase)) return new ClientAction.Wire(true);
                 if (args.Length == 1 && args[0].Equals("off", StringComparison.OrdinalIgnoreCase)) return new ClientAction.Wire(false);
@@ -122,6 +128,40 @@ internal static class ClientCommandParser
         var (name, info) = Split(rest);
         if (name.Length == 0) return Usage("/group <name> [description shown to invitees]");
         return WithAlias(name, "group", g => Request(g, new AgentCommand.GNew(Encoding.UTF8.GetBytes(info.Length == 0 ? g : info)), $"/group {g}"));
+    }
+
+    /// <summary>
+    /// <c>/name [display name]</c>: shown to the members of groups created or joined afterwards (their member
+    /// info); <c>/name -</c> stops sending one; <c>/name</c> alone shows it.
+    /// </summary>
+    private static ClientAction Name(string rest)
+    {
+        if (rest.Length == 0) return new ClientAction.SetName(null);
+        if (rest == "-") return new ClientAction.SetName("");
+        if (rest.Length > MemberNames.MaxNameLength || Encoding.UTF8.GetByteCount(rest) > Smp.Agent.SmpAgent.MaxMemberInfoSize)
+            return Invalid($"that name is too long (at most {MemberNames.MaxNameLength} characters)");
+        if (rest.Any(char.IsControl)) return Invalid("a name cannot contain control characters");
+        return new ClientAction.SetName(rest);
+    }
+
+    /// <summary><c>/myname group [name]</c>: our name in a group we are in already (GINFO); no name: none from now on.</summary>
+    private static ClientAction MyName(string rest)
+    {
+        var (group, name) = Split(rest);
+        if (group.Length == 0) return Usage("/myname <group> [name]");
+        if (name.Length > MemberNames.MaxNameLength) return Invalid($"that name is too long (at most {MemberNames.MaxNameLength} characters)");
+        if (name.Any(char.IsControl)) return Invalid("a name cannot contain control characters");
+        return WithAlias(group, "group", g => Request(g, new AgentCommand.GInfo(Encoding.UTF8.GetBytes(name)), $"/myname {g}"));
+    }
+
+    /// <summary><c>/rename member [name]</c>: the member by the alias /members shows; without a name the local one goes.</summary>
+    private static ClientAction Rename(string rest)
+    {
+        var (member, name) = Split(rest);
+        if (member.Length == 0) return Usage("/rename <member> [name]  (the member as /members shows it in brackets)");
+        if (name.Length > MemberNames.MaxNameLength) return Invalid($"that name is too long (at most {MemberNames.MaxNameLength} characters)");
+        if (name.Any(char.IsControl)) return Invalid("a name cannot contain control characters");
+        return WithAlias(member, "member", m => new ClientAction.Rename(m, name.Length == 0 ? null : name));
     }
 
     /// <summary>

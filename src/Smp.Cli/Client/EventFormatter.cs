@@ -14,8 +14,10 @@ namespace Smp.Cli.Client;
 /// </summary>
 internal static class EventFormatter
 {
-    public static List<OutputLine> Format(AgentTransmission t, PendingCommand? pending)
+    /// <param name="names">Who is who: member names shown instead of aliases (none: aliases).</param>
+    public static List<OutputLine> Format(AgentTransmission t, PendingCommand? pending, MemberNames? names = null)
     {
+        names ??= NoNames;
         var lines = new List<OutputLine>(2);
         if (t.Command is null)
         {
@@ -23,9 +25,9 @@ internal static class EventFormatter
             lines.Add(new(LineStyle.Warning, $"! unreadable transmission from the agent ({t.Error}); alias '{t.Alias}'"));
             return lines;
         }
-        if (pending is not null) Answer(lines, t.Alias, t.Command, pending);
+        if (pending is not null) Answer(lines, t.Alias, t.Command, pending, names);
         else if (t.CorrId.Length > 0) lines.Add(new(LineStyle.Dim, $"< {t.CorrId} {Wire(t.Alias, t.Command)}"));
-        else Notification(lines, t.Alias, t.Command);
+        else Notification(lines, t.Alias, t.Command, names);
         return lines;
     }
 
@@ -41,7 +43,7 @@ internal static class EventFormatter
         return lines;
     }
 
-    private static void Answer(List<OutputLine> lines, string alias, AgentCommand answer, PendingCommand p)
+    private static void Answer(List<OutputLine> lines, string alias, AgentCommand answer, PendingCommand p, MemberNames names)
     {
         if (p.Command is null)
         {
@@ -68,7 +70,10 @@ internal static class EventFormatter
                 // One whose introduction failed was never a member here: listed, not counted.
                 if (m.Status is GroupMemberStatus.Left or GroupMemberStatus.Removed) p.Departed++;
                 else if (m.Status != GroupMemberStatus.Failed) p.Members++;
-                lines.Add(new(LineStyle.Plain, $"  {Member(m.MemberAlias)}  {Status(m.Status)}"));
+                // Live members plain and marked +, departed ones dimmed and marked -, so the two never blur.
+                lines.Add(m.Status.IsLive()
+                    ? new(LineStyle.Plain, $"  + {names.DisplayWithAlias(alias, m.MemberAlias)}  {Status(m.Status)}")
+                    : new(LineStyle.Dim, $"  - {names.DisplayWithAlias(alias, m.MemberAlias)}  {Status(m.Status)}, no longer a member"));
                 return;
             case AgentCommand.Ok:
                 lines.Add(Ok(alias, p));
@@ -93,6 +98,9 @@ internal static class EventFormatter
         AgentCommand.GLeave => new(LineStyle.Success, $"* you left {alias}"),
         AgentCommand.GMDel d => new(LineStyle.Success, $"* removed {d.MemberAlias} from {alias}"),
         AgentCommand.GDel => new(LineStyle.Success, $"* deleted group {alias}"),
+        AgentCommand.GInfo i => new(LineStyle.Success, i.MemberInfo.IsEmpty
+            ? $"* the members of {alias} are told you give no name"
+            : $"* the members of {alias} are told your name is \"{MemberNames.NameFromInfo(i.MemberInfo.Span)}\""),
         AgentCommand.GMembers => new(LineStyle.Info, (p.Members == 0
             ? $"* {alias} has no other members"
             : string.Create(CultureInfo.InvariantCulture, $"* {alias}: {p.Members} member{(p.Members == 1 ? "" : "s")} besides you"))
@@ -100,7 +108,7 @@ internal static class EventFormatter
         _ => new(LineStyle.Success, $"* {p.Label}: ok"),
     };
 
-    private static void Notification(List<OutputLine> lines, string alias, AgentCommand e)
+    private static void Notification(List<OutputLine> lines, string alias, AgentCommand e, MemberNames names)
     {
         switch (e)
         {
@@ -109,8 +117,8 @@ internal static class EventFormatter
                 Integrity(lines, m.Integrity, $"message from {alias}");
                 break;
             case AgentCommand.GMsg g:
-                MessageLines(lines, LineStyle.Message, $"[{alias}] {Member(g.MemberAlias)}: ", g.Body.Span);
-                Integrity(lines, g.Integrity, $"message from {Member(g.MemberAlias)} in {alias}");
+                MessageLines(lines, LineStyle.Message, $"[{alias}] {Member(names, alias, g.MemberAlias)}: ", g.Body.Span);
+                Integrity(lines, g.Integrity, $"message from {Member(names, alias, g.MemberAlias)} in {alias}");
                 break;
             case AgentCommand.Con:
                 lines.Add(new(LineStyle.Success, $"* connected to {alias}; @{alias} <text> sends a message"));
@@ -130,34 +138,41 @@ internal static class EventFormatter
                 lines.Add(new(LineStyle.Info, $"  /join {id} [name for the group] accepts, /reject {alias} {id} declines"));
                 break;
             case AgentCommand.GCon c:
-                lines.Add(new(LineStyle.Success, $"* {Member(c.MemberAlias)} is connected in {alias}"));
+                lines.Add(new(LineStyle.Success, $"* {Member(names, alias, c.MemberAlias)} is connected in {alias}"));
                 break;
             case AgentCommand.GAll a:
-                lines.Add(new(LineStyle.Success, $"* {alias}: every introduction for {Member(a.MemberAlias)}'s join is done"));
+                lines.Add(new(LineStyle.Success, $"* {alias}: every introduction for {Member(names, alias, a.MemberAlias)}'s join is done"));
                 break;
             case AgentCommand.GLeft l:
-                lines.Add(new(LineStyle.Info, $"* {Member(l.MemberAlias)} left {alias}"));
+                lines.Add(new(LineStyle.Info, $"* {Member(names, alias, l.MemberAlias)} left {alias}"));
                 break;
             case AgentCommand.GMDeleted d:
-                lines.Add(new(LineStyle.Info, $"* {Member(d.MemberAlias)} is no longer in {alias} (removed)"));
+                lines.Add(new(LineStyle.Info, $"* {Member(names, alias, d.MemberAlias)} is no longer in {alias} (removed)"));
                 break;
             case AgentCommand.GRemoved r:
-                lines.Add(new(LineStyle.Warning, $"! {Member(r.MemberAlias)} removed you from {alias}"));
+                lines.Add(new(LineStyle.Warning, $"! {Member(names, alias, r.MemberAlias)} removed you from {alias}"));
                 break;
             case AgentCommand.GEmpty:
                 lines.Add(new(LineStyle.Info, $"* {alias}: no other member is connected any more"));
                 break;
             case AgentCommand.GDeleted d:
-                lines.Add(new(LineStyle.Warning, $"! {Member(d.MemberAlias)} deleted group {alias}"));
+                lines.Add(new(LineStyle.Warning, $"! {Member(names, alias, d.MemberAlias)} deleted group {alias}"));
                 break;
             case AgentCommand.GRejected r:
-                lines.Add(new(LineStyle.Info, $"* {Member(r.MemberAlias)} declined the invitation to {alias}"));
+                lines.Add(new(LineStyle.Info, $"* {Member(names, alias, r.MemberAlias)} declined the invitation to {alias}"));
                 break;
             case AgentCommand.GMem m:
-                lines.Add(new(LineStyle.Plain, $"  {alias}: {Member(m.MemberAlias)}  {Status(m.Status)}"));
+                lines.Add(new(LineStyle.Plain, $"  {alias}: {names.DisplayWithAlias(alias, m.MemberAlias)}  {Status(m.Status)}"));
+                break;
+            case AgentCommand.GMInfo i:
+                lines.Add(new(LineStyle.Info, MemberNames.NameFromInfo(i.Info.Span) is { Length: > 0 } told
+                    ? names.Renamed(i.MemberAlias) is { } mine
+                        ? $"* {i.MemberAlias} in {alias} calls itself \"{told}\" (you call it \"{mine}\")"
+                        : $"* {i.MemberAlias} in {alias} is \"{told}\""
+                    : $"* {i.MemberAlias} in {alias} gave no name"));
                 break;
             case AgentCommand.GMFailed f:
-                lines.Add(new(LineStyle.Warning, $"! {alias}: could not connect to {Member(f.MemberAlias)} ({Reason(f.Reason)}); it stays unconnected"));
+                lines.Add(new(LineStyle.Warning, $"! {alias}: could not connect to {Member(names, alias, f.MemberAlias)} ({Reason(f.Reason)}); it stays unconnected"));
                 break;
             case AgentCommand.Err err:
                 lines.Add(new(LineStyle.Error, alias.Length == 0
@@ -255,8 +270,10 @@ internal static class EventFormatter
         _ => "the introduction failed",
     };
 
-    /// <summary>A member known only by its id (no direct connection yet) has an empty alias.</summary>
-    private static string Member(string alias) => alias.Length == 0 ? "(a member not yet connected to you)" : alias;
+    private static readonly MemberNames NoNames = new();
+
+    /// <summary>A member by its name (groups.md §6.12); one known only by its id (no direct connection yet) has an empty alias.</summary>
+    private static string Member(MemberNames names, string group, string member) => names.Display(group, member);
 
     private static string Body(ReadOnlySpan<byte> body) => TextSanitizer.Clean(body);
 

@@ -27,16 +27,20 @@ internal sealed class TerminalClient
     private long _corrId;
     private volatile bool _wire;
 
+    private readonly MemberNames _names = new();
+
     private TerminalClient(TextWriter output, TerminalClientOptions options)
     {
         _output = output;
         _options = options;
+        _names.OwnName = options.OwnName;
     }
 
     /// <summary>Runs until /quit, the end of <paramref name="input"/> or <paramref name="ct"/>.</summary>
     public static async Task RunAsync(TextReader input, TextWriter output, TerminalClientOptions options, CancellationToken ct)
     {
         var client = new TerminalClient(output, options);
+        client.LoadNames();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var connection = Task.Run(() => client.ConnectionLoopAsync(stop.Token), CancellationToken.None);
         try
@@ -98,8 +102,23 @@ internal sealed class TerminalClient
                     Print(LineStyle.Error, $"! {i.Message}");
                     break;
                 case ClientAction.Request r:
-                    await SendAsync(new PendingCommand(r.Alias, r.Command, r.Label),
-                        (a, id) => a.SendAsync(id, r.Alias, r.Command, ct)).ConfigureAwait(false);
+                    // GNEW and GJOIN carry the user's name (groups.md §6.12).
+                    var command = _names.WithOwnInfo(r.Command);
+                    await SendAsync(new PendingCommand(r.Alias, command, r.Label),
+                        (a, id) => a.SendAsync(id, r.Alias, command, ct)).ConfigureAwait(false);
+                    break;
+                case ClientAction.SetName n:
+                    if (n.Name is not null) _names.OwnName = n.Name.Length == 0 ? null : n.Name;
+                    Print(LineStyle.Info, _names.OwnName is { } own
+                        ? $"* groups you create or join from now on know you as \"{TextSanitizer.Clean(own)}\""
+                        : "* no name is sent with groups you create or join; /name <name> sets one");
+                    break;
+                case ClientAction.Rename rn:
+                    var kept = _names.Rename(rn.Member, rn.Name);
+                    SaveNames();
+                    Print(LineStyle.Info, kept is null
+                        ? $"* {rn.Member} is shown by its own name again"
+                        : $"* {rn.Member} is shown as \"{kept}\" here (only you see this name)");
                     break;
                 case ClientAction.Raw raw:
                     await SendAsync(new PendingCommand(raw.Alias, null, "raw command"),
@@ -242,7 +261,8 @@ internal sealed class TerminalClient
                 if (p.Command is AgentCommand.Join && p.Alias == t.Alias) _pending.TryRemove(id, out _);
         try
         {
-            Print(EventFormatter.Format(t, pending));
+            _names.Observe(t);
+            Print(EventFormatter.Format(t, pending, _names));
         }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException)
         {
@@ -250,6 +270,35 @@ internal sealed class TerminalClient
             Print(LineStyle.Warning, $"! could not show a transmission from the agent ({e.Message})");
         }
         if (pending is not null) SignalAnswered();
+    }
+
+    private void LoadNames()
+    {
+        if (_options.NamesFile is not { } path || !File.Exists(path)) return;
+        try
+        {
+            _names.Load(File.ReadAllText(path));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Print(LineStyle.Warning, $"! could not read the names file {path} ({e.Message}); starting without its names");
+        }
+    }
+
+    /// <summary>Writes the local names to a temporary file first, so a crash never leaves half a file.</summary>
+    private void SaveNames()
+    {
+        if (_options.NamesFile is not { } path) return;
+        try
+        {
+            var temp = path + ".tmp";
+            File.WriteAllText(temp, _names.SaveText());
+            File.Move(temp, path, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Print(LineStyle.Warning, $"! could not save the names file {path} ({e.Message}); the name lasts until the client ends");
+        }
     }
 
     /// <summary>Commands sent on a connection that dropped get no answer: say that their outcome is unknown.</summary>

@@ -20,4 +20,10 @@ internal sealed record TerminalClientOptions
 
     /// <summary>At the end of input, how long to wait for answers still due (a script's output is then complete).</summary>
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The user's display name, sent as member info with /group and /join (<c>--name</c>; /name changes it).</summary>
+    public string? OwnName { get; init; }
+
+    /// <summary>Where /rename keeps its names (<c>--names-file</c>); none: they last until the client ends.</summary>
+    public string? NamesFile { get; init; }
 }

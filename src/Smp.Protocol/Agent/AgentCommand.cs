@@ -53,6 +53,9 @@ public enum AgentCommandKind
     GRejected = 51,
     GMem = 52,
     GMFailed = 53,
+    GMInfo = 54,
+    /// <summary>GINFO, a client command numbered after the events (the numbers below 30 were given out).</summary>
+    GInfo = 55,
 }
 
 /// <summary>A member's state as <c>GMEM</c> reports it (groups.md §2, §4). Values are frozen.</summary>
@@ -67,13 +70,20 @@ public enum GroupMemberStatus
     Failed = 6,
 }
 
+public static class GroupMemberStatuses
+{
+    /// <summary>Invited, joining or connected: still a member. Left, removed and failed ones are departed.</summary>
+    public static bool IsLive(this GroupMemberStatus status) =>
+        status is GroupMemberStatus.Invited or GroupMemberStatus.Joining or GroupMemberStatus.Connected;
+}
+
 /// <summary>
 /// One command or event of the client protocol (agent.md §3, groups.md §2), both directions in one type as
 /// the parser reads both. Aliases are the client's names for connections and groups; ids are raw bytes.
 /// </summary>
 public abstract record AgentCommand(AgentCommandKind Kind)
 {
-    public AgentParty Party => Kind < AgentCommandKind.Inv ? AgentParty.Client : AgentParty.Agent;
+    public AgentParty Party => Kind < AgentCommandKind.Inv || Kind == AgentCommandKind.GInfo ? AgentParty.Client : AgentParty.Agent;
 
     /// <summary>
     /// Client commands that may come with an empty alias line: the agent makes one up (NEW, JOIN, GNEW, GJOIN)
@@ -82,7 +92,7 @@ public abstract record AgentCommand(AgentCommandKind Kind)
     public bool AllowsEmptyAlias => Party == AgentParty.Agent || Kind is AgentCommandKind.New or AgentCommandKind.Join
         or AgentCommandKind.GNew or AgentCommandKind.GJoin or AgentCommandKind.SubAll;
 
-    /// <summary>A copy with this body, for the kinds that carry one (SEND, GNEW, GSEND, MSG, GINV, GMSG).</summary>
+    /// <summary>A copy with this body, for the kinds that carry one (SEND, GNEW, GJOIN, GSEND, MSG, GINV, GMSG, GMEM, GMINFO).</summary>
     public virtual AgentCommand WithBody(ReadOnlyMemory<byte> body) => throw new InvalidOperationException($"{Kind} has no body");
 
     // client → agent
@@ -105,14 +115,19 @@ public abstract record AgentCommand(AgentCommandKind Kind)
 
     public sealed record Del() : AgentCommand(AgentCommandKind.Del);
 
-    public sealed record GNew(ReadOnlyMemory<byte> GroupInfo) : AgentCommand(AgentCommandKind.GNew)
+    /// <summary>GNEW: the group info (the body) and, optionally, our own member info (groups.md §2; empty = none).</summary>
+    public sealed record GNew(ReadOnlyMemory<byte> GroupInfo, ReadOnlyMemory<byte> MemberInfo = default) : AgentCommand(AgentCommandKind.GNew)
     {
         public override AgentCommand WithBody(ReadOnlyMemory<byte> body) => this with { GroupInfo = body };
     }
 
     public sealed record GAdd(string MemberAlias) : AgentCommand(AgentCommandKind.GAdd);
 
-    public sealed record GJoin(byte[] InvitationId) : AgentCommand(AgentCommandKind.GJoin);
+    /// <summary>GJOIN: accepts an invitation, optionally with our own member info as the body (empty = none).</summary>
+    public sealed record GJoin(byte[] InvitationId, ReadOnlyMemory<byte> MemberInfo = default) : AgentCommand(AgentCommandKind.GJoin)
+    {
+        public override AgentCommand WithBody(ReadOnlyMemory<byte> body) => this with { MemberInfo = body };
+    }
 
     public sealed record GReject(byte[] InvitationId) : AgentCommand(AgentCommandKind.GReject);
 
@@ -128,6 +143,12 @@ public abstract record AgentCommand(AgentCommandKind Kind)
     public sealed record GDel() : AgentCommand(AgentCommandKind.GDel);
 
     public sealed record GMembers() : AgentCommand(AgentCommandKind.GMembers);
+
+    /// <summary>GINFO: our own member info in this group from now on, told to every member (groups.md §6.12).</summary>
+    public sealed record GInfo(ReadOnlyMemory<byte> MemberInfo) : AgentCommand(AgentCommandKind.GInfo)
+    {
+        public override AgentCommand WithBody(ReadOnlyMemory<byte> body) => this with { MemberInfo = body };
+    }
 
     // agent → client
 
@@ -188,7 +209,18 @@ public abstract record AgentCommand(AgentCommandKind Kind)
 
     public sealed record GRejected(string MemberAlias) : AgentCommand(AgentCommandKind.GRejected);
 
-    public sealed record GMem(string MemberAlias, byte[] MemberId, GroupMemberStatus Status) : AgentCommand(AgentCommandKind.GMem);
+    /// <summary>One GMEMBERS line; <see cref="Info"/> is the member's own info (G_INFO), empty while none came.</summary>
+    public sealed record GMem(string MemberAlias, byte[] MemberId, GroupMemberStatus Status, ReadOnlyMemory<byte> Info = default)
+        : AgentCommand(AgentCommandKind.GMem)
+    {
+        public override AgentCommand WithBody(ReadOnlyMemory<byte> body) => this with { Info = body };
+    }
+
+    /// <summary>That member told us its own info (G_INFO, groups.md §6.12): a display name, a profile; opaque.</summary>
+    public sealed record GMInfo(string MemberAlias, ReadOnlyMemory<byte> Info) : AgentCommand(AgentCommandKind.GMInfo)
+    {
+        public override AgentCommand WithBody(ReadOnlyMemory<byte> body) => this with { Info = body };
+    }
 
     /// <summary>The introduction to that member failed for good (groups.md §6.5); it stays unconnected.</summary>
     public sealed record GMFailed(string MemberAlias, GroupAddErrorReason Reason) : AgentCommand(AgentCommandKind.GMFailed);

@@ -9,7 +9,8 @@ namespace Smp.Protocol.Agent;
 /// <code>
 /// command   = clientCommand / agentEvent
 /// clientCommand = "NEW" / "JOIN" SP queueInfo [SP "NO_REPLY"] / "SUB" / "SUBALL" / "SEND" SP body / "OFF" / "DEL"
-///           / "GNEW" SP body / "GADD" SP alias / "GJOIN" SP invId / "GREJECT" SP invId / "GSEND" SP body
+///           / "GNEW" [SP "I=" memberInfo] SP body / "GADD" SP alias / "GJOIN" SP invId [SP body]
+///           / "GREJECT" SP invId / "GSEND" SP body / "GINFO" SP body   ; GINFO: our own member info
 ///           / "GLEAVE" / "GMDEL" SP alias / "GDEL" / "GMEMBERS"
 /// agentEvent = "INV" SP queueInfo / "CON" / "END" / "OK" / "SENT" SP agentMsgId / "ERR" SP agentError
 ///           / "MSG" SP integrity SP "R=" agentMsgId "," ts SP "B=" srvMsgId "," ts SP "S=" sndMsgId "," ts SP body
@@ -17,8 +18,11 @@ namespace Smp.Protocol.Agent;
 ///           / "GINV" SP invId SP body / "GCON" SP alias / "GALL" SP alias / "GSENT" SP groupMsgId
 ///           / "GMSG" SP alias SP integrity SP "S=" authorSeq "," ts SP body
 ///           / "GLEFT" SP alias / "GMDELETED" SP alias / "GREMOVED" SP alias / "GEMPTY"
-///           / "GDELETED" SP alias / "GREJECTED" SP alias / "GMEM" SP alias SP memberId SP status
+///           / "GDELETED" SP alias / "GREJECTED" SP alias / "GMEM" SP alias SP memberId SP status [SP body]
 ///           / "GMFAILED" SP alias SP reason  ; reason: groups.md §4 (G_ADD_ERR)
+///           / "GMINFO" SP alias SP body      ; a member's own info (groups.md §3)
+/// memberInfo = b64(bytes)                  ; GNEW's body is the group info, so our own info rides on the line
+/// ; GJOIN's body and GMEM's trailing body are member info; without one both read as before (older clients)
 /// body      = ":" text / size              ; both end the command line
 /// text      = *(%x00-09 / %x0B-FF)         ; to the end of the line, one trailing CR stripped
 /// size      = 1*9DIGIT                     ; then exactly size bytes, then an empty line (EOL)
@@ -71,6 +75,9 @@ public static class AgentCommandCodec
     private static ReadOnlySpan<byte> GRejectedKw => "GREJECTED"u8;
     private static ReadOnlySpan<byte> GMemKw => "GMEM"u8;
     private static ReadOnlySpan<byte> GMFailedKw => "GMFAILED"u8;
+    private static ReadOnlySpan<byte> GMInfoKw => "GMINFO"u8;
+    private static ReadOnlySpan<byte> GInfoKw => "GINFO"u8;
+    private static ReadOnlySpan<byte> MemberInfoPrefix => "I="u8;
 
     public const int MaxSizeDigits = 9;
 
@@ -97,9 +104,16 @@ public static class AgentCommandCodec
             case AgentCommand.Send c: w.Write(SendKw); SizedBody(w, c.Body); break;
             case AgentCommand.Off: w.Write(OffKw); break;
             case AgentCommand.Del: w.Write(DelKw); break;
-            case AgentCommand.GNew c: w.Write(GNewKw); SizedBody(w, c.GroupInfo); break;
+            case AgentCommand.GNew c:
+                w.Write(GNewKw);
+                if (!c.MemberInfo.IsEmpty) { WireText.Sp(w); w.Write(MemberInfoPrefix); B64.Write(w, c.MemberInfo.Span); }
+                SizedBody(w, c.GroupInfo);
+                break;
             case AgentCommand.GAdd c: w.Write(GAddKw); Alias(w, c.MemberAlias); break;
-            case AgentCommand.GJoin c: w.Write(GJoinKw); Id(w, c.InvitationId); break;
+            case AgentCommand.GJoin c:
+                w.Write(GJoinKw); Id(w, c.InvitationId);
+                if (!c.MemberInfo.IsEmpty) SizedBody(w, c.MemberInfo);
+                break;
             case AgentCommand.GReject c: w.Write(GRejectKw); Id(w, c.InvitationId); break;
             case AgentCommand.GSend c: w.Write(GSendKw); SizedBody(w, c.Body); break;
             case AgentCommand.GLeave: w.Write(GLeaveKw); break;
@@ -140,7 +154,10 @@ public static class AgentCommandCodec
                 w.Write(GMFailedKw); Alias(w, c.MemberAlias); WireText.Sp(w); w.Write(AgentPlaintextCodec.ReasonToken(c.Reason)); break;
             case AgentCommand.GMem c:
                 w.Write(GMemKw); Alias(w, c.MemberAlias); Id(w, c.MemberId); WireText.Sp(w); w.Write(StatusToken(c.Status));
+                if (!c.Info.IsEmpty) SizedBody(w, c.Info);
                 break;
+            case AgentCommand.GMInfo c: w.Write(GMInfoKw); Alias(w, c.MemberAlias); SizedBody(w, c.Info); break;
+            case AgentCommand.GInfo c: w.Write(GInfoKw); SizedBody(w, c.MemberInfo); break;
             default: throw new ArgumentException("unknown command", nameof(command));
         }
     }
@@ -179,15 +196,24 @@ public static class AgentCommandCodec
         else if (r.Keyword(SendKw)) command = new AgentCommand.Send(Body(ref r, line, ref bodySize));
         else if (r.Keyword(OffKw)) command = new AgentCommand.Off();
         else if (r.Keyword(DelKw)) command = new AgentCommand.Del();
-        else if (r.Keyword(GNewKw)) command = new AgentCommand.GNew(Body(ref r, line, ref bodySize));
+        else if (r.Keyword(GNewKw))
+        {
+            var memberInfo = MemberInfoField(ref r);
+            command = new AgentCommand.GNew(Body(ref r, line, ref bodySize), memberInfo);
+        }
         else if (r.Keyword(GAddKw)) command = new AgentCommand.GAdd(Alias(ref r));
-        else if (r.Keyword(GJoinKw)) command = new AgentCommand.GJoin(Id(ref r));
+        else if (r.Keyword(GJoinKw))
+        {
+            var inv = Id(ref r);
+            command = new AgentCommand.GJoin(inv, r.AtEnd ? ReadOnlyMemory<byte>.Empty : Body(ref r, line, ref bodySize));
+        }
         else if (r.Keyword(GRejectKw)) command = new AgentCommand.GReject(Id(ref r));
         else if (r.Keyword(GSendKw)) command = new AgentCommand.GSend(Body(ref r, line, ref bodySize));
         else if (r.Keyword(GLeaveKw)) command = new AgentCommand.GLeave();
         else if (r.Keyword(GMDelKw)) command = new AgentCommand.GMDel(Alias(ref r));
         else if (r.Keyword(GDelKw)) command = new AgentCommand.GDel();
         else if (r.Keyword(GMembersKw)) command = new AgentCommand.GMembers();
+        else if (r.Keyword(GInfoKw)) command = new AgentCommand.GInfo(Body(ref r, line, ref bodySize));
         else if (r.Keyword(InvKw)) { r.Sp(); command = new AgentCommand.Inv(r.QueueInfo()); }
         else if (r.Keyword(ConKw)) command = new AgentCommand.Con();
         else if (r.Keyword(EndKw)) command = new AgentCommand.End();
@@ -245,7 +271,13 @@ public static class AgentCommandCodec
             var alias = Alias(ref r);
             var member = Id(ref r);
             r.Sp();
-            command = new AgentCommand.GMem(alias, member, ParseStatus(r.Word()) ?? throw r.Fail());
+            var status = ParseStatus(r.Word()) ?? throw r.Fail();
+            command = new AgentCommand.GMem(alias, member, status, r.AtEnd ? ReadOnlyMemory<byte>.Empty : Body(ref r, line, ref bodySize));
+        }
+        else if (r.Keyword(GMInfoKw))
+        {
+            var alias = Alias(ref r);
+            command = new AgentCommand.GMInfo(alias, Body(ref r, line, ref bodySize));
         }
         else throw r.Fail();
         r.End();
@@ -300,6 +332,17 @@ public static class AgentCommandCodec
         if (!WireReader.TryParseDecimal(spec, MaxSizeDigits, out var size)) throw new AgentProtocolException(AgentErrorCode.CmdSize);
         bodySize = (int)size;
         return ReadOnlyMemory<byte>.Empty;
+    }
+
+    /// <summary>
+    /// GNEW's optional <c>SP "I=" b64</c> before its body. The line's own limit bounds it; whether it fits
+    /// the agent's member-info limit is the agent's check (CMD LARGE), like a body's.
+    /// </summary>
+    private static ReadOnlyMemory<byte> MemberInfoField(ref WireReader r)
+    {
+        if (!r.Rest.StartsWith(" I="u8)) return ReadOnlyMemory<byte>.Empty;
+        r.Skip(3);
+        return B64.TryDecode(r.Word(), out var info) ? info : throw r.Fail();
     }
 
     private static string Alias(ref WireReader r)

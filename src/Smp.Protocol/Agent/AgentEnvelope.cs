@@ -23,7 +23,8 @@ public enum AgentEnvelopeKind
     GMDeleted = 23,
     GDel = 24,
     GReject = 25,
-    // 26-28 are taken by G_INFO, G_FWD and G_HIST.
+    GInfo = 26,
+    // 27 and 28 are taken by G_FWD and G_HIST.
     GView = 29,
 }
 
@@ -152,6 +153,10 @@ public abstract record AgentEnvelope(AgentEnvelopeKind Kind)
 
     /// <summary>Entries a <c>G_VIEW</c> may carry: 100 × (24 + 2) characters fit an envelope.</summary>
     public const int MaxViewEntries = 100;
+    /// <c>G_INFO</c>, on a group connection: the sender's own member info (a display name, a profile; opaque),
+    /// sent by the member itself after its G_HELLO or G_JOIN, so no third member can forge it (groups.md §6.12). Ours.
+    /// </summary>
+    public sealed record GInfo(ReadOnlyMemory<byte> Info) : AgentEnvelope(AgentEnvelopeKind.GInfo);
 }
 
 /// <summary>The decrypted plaintext of an agent message body (agent.md §2).</summary>

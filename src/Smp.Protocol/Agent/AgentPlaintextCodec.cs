@@ -31,8 +31,9 @@ namespace Smp.Protocol.Agent;
 ///              / "G_REJECT" SP invId          ; on the direct connection: the invitation is declined
 ///              / "G_VIEW" *100(SP memberId ":" viewState) ; ours: the members the sender knows
 /// viewState    = "C" / "P" / "L" / "R"     ; connected with the sender, pending, left, removed
+///              / "G_INFO" SP size EOL info     ; the sender's own member info (groups.md §6.12)
 /// prevHash     = "" / b64(32 bytes)        ; empty gives two SPs in a row
-/// ; G_INV and G_MSG end with their bytes, unlike MSG: the agentMessage's EOL follows at once (groups.md §3)
+/// ; G_INV, G_MSG and G_INFO end with their bytes, unlike MSG: the agentMessage's EOL follows at once (groups.md §3)
 /// invId, groupId, memberId, introId, groupMsgId = b64(1*64 random bytes)
 /// sndMsgId, authorSeq = 1*18DIGIT ; clvl = 1*9DIGIT ; size = 1*9DIGIT, at most the bytes left
 /// reason       = "JOIN_FAILED" / "TIMEOUT" / "DUPLICATE_MEMBER" / "MEMBER_GONE" / "INTERNAL" / token
@@ -67,6 +68,7 @@ public static class AgentPlaintextCodec
     private static ReadOnlySpan<byte> GDelKw => "G_DEL"u8;
     private static ReadOnlySpan<byte> GRejectKw => "G_REJECT"u8;
     private static ReadOnlySpan<byte> GViewKw => "G_VIEW"u8;
+    private static ReadOnlySpan<byte> GInfoKw => "G_INFO"u8;
 
     private const int MaxSizeDigits = 9;
     private const int MaxLevelDigits = 9;
@@ -168,6 +170,7 @@ public static class AgentPlaintextCodec
                     w.Write(ViewStateToken(entry.State));
                 }
                 break;
+            case AgentEnvelope.GInfo e: w.Write(GInfoKw); WireText.Sp(w); WireText.WriteSizedBody(w, e.Info.Span); break;
             default: throw new ArgumentException("unknown envelope", nameof(envelope));
         }
     }
@@ -289,6 +292,7 @@ public static class AgentPlaintextCodec
         if (r.Keyword(GDelKw)) return new AgentEnvelope.GDel();
         if (r.Keyword(GRejectKw)) return new AgentEnvelope.GReject(Id(ref r));
         if (r.Keyword(GViewKw)) return ReadView(ref r);
+        if (r.Keyword(GInfoKw)) { r.Sp(); return new AgentEnvelope.GInfo(SizedBody(ref r, source)); }
         throw r.Fail();
     }
 

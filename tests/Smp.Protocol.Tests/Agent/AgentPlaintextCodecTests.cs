@@ -80,6 +80,10 @@ public class AgentPlaintextCodecTests
             Text(new AgentPlaintext.Message(3, AgentSamples.Ts, h, new AgentEnvelope.GAddErr(id, GroupAddErrorReason.Timeout))));
         Assert.Equal("\n0 2026-11-24T05:55:52.472Z \nG_ALL\n",
             Text(AgentPlaintext.Message.Unchained(AgentSamples.Ts, new AgentEnvelope.GAll())));
+        Assert.Equal($"\n4 2026-11-24T05:55:52.472Z {Convert.ToBase64String(h)}\nG_INFO 5\nAlice\n",
+            Text(new AgentPlaintext.Message(4, AgentSamples.Ts, h, new AgentEnvelope.GInfo("Alice"u8.ToArray()))));
+        Assert.Equal("\n0 2026-11-24T05:55:52.472Z \nG_INFO 0\n\n",
+            Text(AgentPlaintext.Message.Unchained(AgentSamples.Ts, new AgentEnvelope.GInfo(Array.Empty<byte>()))));
         Assert.Equal($"\n0 2026-11-24T05:55:52.472Z \nG_INV {idText} {idText} {idText} 3 {AgentSamples.Queue} 4\ninfo\n",
             Text(AgentPlaintext.Message.Unchained(AgentSamples.Ts, new AgentEnvelope.GInv(id, id, id, 3, AgentSamples.Queue, "info"u8.ToArray()))));
     }
@@ -169,7 +173,24 @@ public class AgentPlaintextCodecTests
         "\n1 2026-11-24T05:55:53.260Z \nG_VIEW :C\n",
         "\n1 2026-11-24T05:55:53.260Z \nG_VIEW A!AA:C\n",
         "\n1 2026-11-24T05:55:53.260Z \nG_VIEW AAAA:C \n",
-        "\n1 2026-11-24T05:55:53.260Z \nG_VIEWAAAA:C\n");
+        "\n1 2026-11-24T05:55:53.260Z \nG_VIEWAAAA:C\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_INFO\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_INFO 6\nAlice\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_INFO 4\nAlice\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_INFO 5 Alice\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_INFO -5\nAlice\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_INFO 9999999999\nAlice\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_INFOX 5\nAlice\n");
+
+    [Fact]
+    public void G_info_decodes_to_the_senders_bytes_and_its_kind_is_26()
+    {
+        var decoded = (AgentPlaintext.Message)AgentPlaintextCodec.Decode(Ascii("\n2 2026-11-24T05:55:53.260Z \nG_INFO 7\nA\nli ce\n"));
+        Assert.Equal("A\nli ce"u8.ToArray(), Assert.IsType<AgentEnvelope.GInfo>(decoded.Envelope).Info.ToArray());
+        Assert.Equal(2, decoded.SndMsgId);
+        Assert.Equal(26, (int)AgentEnvelopeKind.GInfo);
+        Assert.True(decoded.Envelope.IsGroupEnvelope);
+    }
 
     [Theory]
     [MemberData(nameof(Malformed))]

@@ -48,6 +48,9 @@ internal static class AgentSamples
         yield return new AgentEnvelope.GView([]);
         yield return new AgentEnvelope.GView([new(Bytes(16, 1), MemberViewState.Connected), new(Bytes(16, 2), MemberViewState.Pending),
             new(Bytes(16, 3), MemberViewState.Left), new(Bytes(16, 4), MemberViewState.Removed)]);
+        yield return new AgentEnvelope.GInfo("Alice \n\u00e9"u8.ToArray());
+        yield return new AgentEnvelope.GInfo(body);
+        yield return new AgentEnvelope.GInfo(Array.Empty<byte>());
     }
 
     private const string KeyB64 =

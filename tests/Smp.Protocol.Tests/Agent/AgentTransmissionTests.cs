@@ -40,14 +40,19 @@ public class AgentTransmissionTests
         yield return new AgentCommand.Off();
         yield return new AgentCommand.Del();
         yield return new AgentCommand.GNew("team"u8.ToArray());
+        yield return new AgentCommand.GNew("team"u8.ToArray(), body);
+        yield return new AgentCommand.GNew(Array.Empty<byte>(), body);
         yield return new AgentCommand.GAdd("bob");
         yield return new AgentCommand.GJoin(id);
+        yield return new AgentCommand.GJoin(id, body);
         yield return new AgentCommand.GReject(id);
         yield return new AgentCommand.GSend(body);
         yield return new AgentCommand.GLeave();
         yield return new AgentCommand.GMDel("b0b+/=.-_");
         yield return new AgentCommand.GDel();
         yield return new AgentCommand.GMembers();
+        yield return new AgentCommand.GInfo(body);
+        yield return new AgentCommand.GInfo(Array.Empty<byte>());
         yield return new AgentCommand.Inv(AgentSamples.Queue);
         yield return new AgentCommand.Con();
         yield return new AgentCommand.End();
@@ -71,7 +76,87 @@ public class AgentTransmissionTests
         yield return new AgentCommand.GDeleted("bob");
         yield return new AgentCommand.GRejected("bob");
         foreach (var s in Enum.GetValues<GroupMemberStatus>()) yield return new AgentCommand.GMem("bob", AgentSamples.Bytes(16, 3), s);
+        foreach (var s in Enum.GetValues<GroupMemberStatus>()) yield return new AgentCommand.GMem("bob", AgentSamples.Bytes(16, 3), s, body);
         foreach (var r in Enum.GetValues<GroupAddErrorReason>()) yield return new AgentCommand.GMFailed("bob", r);
+        yield return new AgentCommand.GMInfo("bob", body);
+        yield return new AgentCommand.GMInfo("bob", Array.Empty<byte>());
+    }
+
+    [Fact]
+    public void Member_info_forms_serialise_as_the_grammar_says()
+    {
+        // GNEW's body is the group info; our own info rides on the line as I=b64 ("Alice" = QWxpY2U=).
+        Assert.Equal("1\r\ng1\r\nGNEW I=QWxpY2U= 4\nteam\r\n", Text("1", "g1", new AgentCommand.GNew("team"u8.ToArray(), "Alice"u8.ToArray())));
+        Assert.Equal("1\r\ng1\r\nGNEW 4\nteam\r\n", Text("1", "g1", new AgentCommand.GNew("team"u8.ToArray())));
+        Assert.Equal("2\r\ng1\r\nGJOIN AQID 3\nBob\r\n", Text("2", "g1", new AgentCommand.GJoin([1, 2, 3], "Bob"u8.ToArray())));
+        Assert.Equal("2\r\ng1\r\nGJOIN AQID\r\n", Text("2", "g1", new AgentCommand.GJoin([1, 2, 3])));
+        Assert.Equal("3\r\ng1\r\nGMEM bob AQID LEFT 3\nBob\r\n",
+            Text("3", "g1", new AgentCommand.GMem("bob", [1, 2, 3], GroupMemberStatus.Left, "Bob"u8.ToArray())));
+        Assert.Equal("\r\ng1\r\nGMINFO bob 3\nBob\r\n", Text("", "g1", new AgentCommand.GMInfo("bob", "Bob"u8.ToArray())));
+        Assert.Equal("\r\ng1\r\nGMINFO bob 0\n\r\n", Text("", "g1", new AgentCommand.GMInfo("bob", Array.Empty<byte>())));
+        Assert.Equal("4\r\ng1\r\nGINFO 5\nBob B\r\n", Text("4", "g1", new AgentCommand.GInfo("Bob B"u8.ToArray())));
+        // GINFO is a client command although its number (55) is among the events'.
+        Assert.Equal(AgentParty.Client, new AgentCommand.GInfo(Array.Empty<byte>()).Party);
+        Assert.Equal(55, (int)AgentCommandKind.GInfo);
+        Assert.Equal("Bob B"u8.ToArray(), Assert.IsType<AgentCommand.GInfo>(One("4\ng1\nGINFO :Bob B\n").Command).MemberInfo.ToArray());
+    }
+
+    [Fact]
+    public void Member_info_forms_parse_in_both_body_forms()
+    {
+        var gnew = Assert.IsType<AgentCommand.GNew>(One("1\n\nGNEW I=QWxpY2U= :team\n").Command);
+        Assert.Equal("team"u8.ToArray(), gnew.GroupInfo.ToArray());
+        Assert.Equal("Alice"u8.ToArray(), gnew.MemberInfo.ToArray());
+        gnew = Assert.IsType<AgentCommand.GNew>(One("1\n\nGNEW I=QWxpY2U= 4\nteam\n").Command);
+        Assert.Equal(("team", "Alice"), (Encoding.ASCII.GetString(gnew.GroupInfo.Span), Encoding.ASCII.GetString(gnew.MemberInfo.Span)));
+        // The old form still means no member info; so does an empty I= field.
+        Assert.True(Assert.IsType<AgentCommand.GNew>(One("1\n\nGNEW :team\n").Command).MemberInfo.IsEmpty);
+        Assert.True(Assert.IsType<AgentCommand.GNew>(One("1\n\nGNEW I= :team\n").Command).MemberInfo.IsEmpty);
+        // A text group info that starts with I= is still group info: the field needs SP before the body.
+        Assert.Equal("I=x"u8.ToArray(), Assert.IsType<AgentCommand.GNew>(One("1\n\nGNEW :I=x\n").Command).GroupInfo.ToArray());
+        var join = Assert.IsType<AgentCommand.GJoin>(One("1\n\nGJOIN AQID :Bob\n").Command);
+        Assert.Equal("Bob", Encoding.ASCII.GetString(join.MemberInfo.Span));
+        Assert.Equal(new byte[] { 1, 2, 3 }, join.InvitationId);
+        Assert.Equal("Bob"u8.ToArray(), Assert.IsType<AgentCommand.GJoin>(One("1\n\nGJOIN AQID 3\nBob\n").Command).MemberInfo.ToArray());
+        Assert.True(Assert.IsType<AgentCommand.GJoin>(One("1\n\nGJOIN AQID\n").Command).MemberInfo.IsEmpty);
+        var gmem = Assert.IsType<AgentCommand.GMem>(One("3\ng1\nGMEM bob AQID CONNECTED :Bob\n", AgentParty.Agent).Command);
+        Assert.Equal(("Bob", GroupMemberStatus.Connected), (Encoding.ASCII.GetString(gmem.Info.Span), gmem.Status));
+        Assert.True(Assert.IsType<AgentCommand.GMem>(One("3\ng1\nGMEM bob AQID CONNECTED\n", AgentParty.Agent).Command).Info.IsEmpty);
+        var info = Assert.IsType<AgentCommand.GMInfo>(One("\ng1\nGMINFO bob 3\nBob\n", AgentParty.Agent).Command);
+        Assert.Equal(("bob", "Bob"), (info.MemberAlias, Encoding.ASCII.GetString(info.Info.Span)));
+        Assert.Equal(AgentCommandKind.GMInfo, info.Kind);
+        Assert.Equal(54, (int)AgentCommandKind.GMInfo);
+    }
+
+    public static TheoryData<string, AgentParty, AgentErrorCode> MalformedMemberInfo => new()
+    {
+        { "1\r\n\r\nGNEW I=not-b64! :team\r\n", AgentParty.Client, AgentErrorCode.CmdSyntax },
+        { "1\r\n\r\nGNEW I=QWxpY2U=\r\n", AgentParty.Client, AgentErrorCode.CmdSyntax },
+        { "1\r\n\r\nGNEW I=QWxpY2U=  :team\r\n", AgentParty.Client, AgentErrorCode.CmdSize },
+        { "1\r\n\r\nGNEW J=QQ== :team\r\n", AgentParty.Client, AgentErrorCode.CmdSize },
+        { "1\r\n\r\nGJOIN AQID \r\n", AgentParty.Client, AgentErrorCode.CmdSize },
+        { "1\r\n\r\nGJOIN AQID Bob\r\n", AgentParty.Client, AgentErrorCode.CmdSize },
+        { "1\r\ng1\r\nGMEM bob AQID CONNECTED x\r\n", AgentParty.Agent, AgentErrorCode.CmdSize },
+        { "1\r\ng1\r\nGMINFO bob\r\n", AgentParty.Agent, AgentErrorCode.CmdSyntax },
+        { "1\r\ng1\r\nGMINFO :Bob\r\n", AgentParty.Agent, AgentErrorCode.CmdSyntax },
+        { "1\r\ng1\r\nGMINFO bob 2\nBob\r\n", AgentParty.Agent, AgentErrorCode.CmdSize },
+        { "1\r\ng1\r\nGMINFO bob :Bob\r\n", AgentParty.Client, AgentErrorCode.CmdProhibited },
+        { "1\r\ng1\r\nGINFO :Bob\r\n", AgentParty.Agent, AgentErrorCode.CmdProhibited },
+        { "1\r\ng1\r\nGINFO\r\n", AgentParty.Client, AgentErrorCode.CmdSyntax },
+        { "1\r\ng1\r\nGINFO x\r\n", AgentParty.Client, AgentErrorCode.CmdSize },
+        { "1\r\n\r\nGINFO :Bob\r\n", AgentParty.Client, AgentErrorCode.CmdNoConn },
+    };
+
+    [Theory]
+    [MemberData(nameof(MalformedMemberInfo))]
+    public void Malformed_member_info_forms_get_their_error_and_the_next_transmission_parses(string bad, AgentParty sender, AgentErrorCode code)
+    {
+        var next = sender == AgentParty.Client ? "2\r\nc\r\nSUB\r\n" : "2\r\nc\r\nOK\r\n";
+        var ts = TransmissionFeeder.ParseAll(new AgentTransmissionParser(sender), Ascii(bad + next));
+        Assert.Equal(2, ts.Count);
+        Assert.Null(ts[0].Command);
+        Assert.Equal(code, ts[0].Error!.Code);
+        Assert.NotNull(ts[1].Command);
     }
 
     [Fact]
