@@ -19,6 +19,9 @@ namespace Smp.Protocol.Agent;
 ///           / "GLEFT" SP alias / "GMDELETED" SP alias / "GREMOVED" SP alias / "GEMPTY"
 ///           / "GDELETED" SP alias / "GREJECTED" SP alias / "GMEM" SP alias SP memberId SP status
 ///           / "GMFAILED" SP alias SP reason  ; reason: groups.md §4 (G_ADD_ERR)
+///           / "GFMSG" SP author SP integrity SP "S=" authorSeq "," ts SP body   ; forwarded (groups.md §6.6.1)
+///           / "GHMSG" SP author SP integrity SP "S=" authorSeq "," ts SP body   ; history (groups.md §6.6.2)
+/// author    = alias / "#" memberId     ; '#' + b64 id for an author with no alias here
 /// body      = ":" text / size              ; both end the command line
 /// text      = *(%x00-09 / %x0B-FF)         ; to the end of the line, one trailing CR stripped
 /// size      = 1*9DIGIT                     ; then exactly size bytes, then an empty line (EOL)
@@ -71,6 +74,8 @@ public static class AgentCommandCodec
     private static ReadOnlySpan<byte> GRejectedKw => "GREJECTED"u8;
     private static ReadOnlySpan<byte> GMemKw => "GMEM"u8;
     private static ReadOnlySpan<byte> GMFailedKw => "GMFAILED"u8;
+    private static ReadOnlySpan<byte> GFMsgKw => "GFMSG"u8;
+    private static ReadOnlySpan<byte> GHMsgKw => "GHMSG"u8;
 
     public const int MaxSizeDigits = 9;
 
@@ -130,6 +135,8 @@ public static class AgentCommandCodec
                 w.Write(" S="u8); Stamp(w, c.AuthorSeq, c.AuthorTs);
                 SizedBody(w, c.Body);
                 break;
+            case AgentCommand.GFMsg c: w.Write(GFMsgKw); AuthoredMessage(w, c.Author, c.Integrity, c.AuthorSeq, c.AuthorTs, c.Body); break;
+            case AgentCommand.GHMsg c: w.Write(GHMsgKw); AuthoredMessage(w, c.Author, c.Integrity, c.AuthorSeq, c.AuthorTs, c.Body); break;
             case AgentCommand.GLeft c: w.Write(GLeftKw); Alias(w, c.MemberAlias); break;
             case AgentCommand.GMDeleted c: w.Write(GMDeletedKw); Alias(w, c.MemberAlias); break;
             case AgentCommand.GRemoved c: w.Write(GRemovedKw); Alias(w, c.MemberAlias); break;
@@ -228,6 +235,16 @@ public static class AgentCommandCodec
             var (seq, ts) = Stamp(ref r);
             command = new AgentCommand.GMsg(alias, integrity, seq, ts, Body(ref r, line, ref bodySize));
         }
+        else if (r.Keyword(GFMsgKw))
+        {
+            var (author, integrity, seq, ts) = AuthoredMessage(ref r);
+            command = new AgentCommand.GFMsg(author, integrity, seq, ts, Body(ref r, line, ref bodySize));
+        }
+        else if (r.Keyword(GHMsgKw))
+        {
+            var (author, integrity, seq, ts) = AuthoredMessage(ref r);
+            command = new AgentCommand.GHMsg(author, integrity, seq, ts, Body(ref r, line, ref bodySize));
+        }
         else if (r.Keyword(GLeftKw)) command = new AgentCommand.GLeft(Alias(ref r));
         else if (r.Keyword(GMDeletedKw)) command = new AgentCommand.GMDeleted(Alias(ref r));
         else if (r.Keyword(GRemovedKw)) command = new AgentCommand.GRemoved(Alias(ref r));
@@ -266,6 +283,31 @@ public static class AgentCommandCodec
         if (!AgentAlias.IsValid(alias)) throw new ArgumentException("invalid alias", nameof(alias));
         WireText.Sp(w);
         WireText.WriteAscii(w, alias);
+    }
+
+    /// <summary><c>SP author SP integrity SP "S=" authorSeq "," ts SP body</c> of GFMSG and GHMSG.</summary>
+    private static void AuthoredMessage(IBufferWriter<byte> w, string author, MsgIntegrity integrity, long seq, DateTimeOffset ts, ReadOnlyMemory<byte> body)
+    {
+        if (!GroupAuthor.IsValid(System.Text.Encoding.ASCII.GetBytes(author)) || author.Any(c => c >= 0x80)) throw new ArgumentException("invalid author", nameof(author));
+        WireText.Sp(w);
+        WireText.WriteAscii(w, author);
+        WireText.Sp(w);
+        integrity.Write(w);
+        w.Write(" S="u8);
+        Stamp(w, seq, ts);
+        SizedBody(w, body);
+    }
+
+    private static (string Author, MsgIntegrity Integrity, long Seq, DateTimeOffset Ts) AuthoredMessage(ref WireReader r)
+    {
+        r.Sp();
+        var word = r.Word();
+        if (!GroupAuthor.IsValid(word)) throw r.Fail();
+        var author = WireText.Ascii(word);
+        var integrity = Integrity(ref r);
+        r.Literal(" S="u8);
+        var (seq, ts) = Stamp(ref r);
+        return (author, integrity, seq, ts);
     }
 
     private static void Id(IBufferWriter<byte> w, byte[] id)

@@ -23,6 +23,8 @@ public enum AgentEnvelopeKind
     GMDeleted = 23,
     GDel = 24,
     GReject = 25,
+    GFwd = 27,
+    GHist = 28,
 }
 
 /// <summary>
@@ -122,6 +124,18 @@ public abstract record AgentEnvelope(AgentEnvelopeKind Kind)
     /// brief's envelope list, which names GREJECTED but no way to carry it; ours.
     /// </summary>
     public sealed record GReject(byte[] InvitationId) : AgentEnvelope(AgentEnvelopeKind.GReject);
+
+    /// <summary>
+    /// <c>G_FWD</c>, introducer to a member being introduced to the author: the author's G_MSG, intact, sent
+    /// while the two are not connected yet (groups.md §6.6.1). <see cref="AuthorTs"/> is the author's header time.
+    /// </summary>
+    public sealed record GFwd(byte[] AuthorMemberId, DateTimeOffset AuthorTs, GMsg Message) : AgentEnvelope(AgentEnvelopeKind.GFwd);
+
+    /// <summary>
+    /// <c>G_HIST</c>, inviter to a newcomer, before G_ALL: one of the group's last messages, intact, oldest
+    /// first (groups.md §6.6.2).
+    /// </summary>
+    public sealed record GHist(byte[] AuthorMemberId, DateTimeOffset AuthorTs, GMsg Message) : AgentEnvelope(AgentEnvelopeKind.GHist);
 }
 
 /// <summary>The decrypted plaintext of an agent message body (agent.md §2).</summary>

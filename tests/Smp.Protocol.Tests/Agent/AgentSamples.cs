@@ -45,6 +45,10 @@ internal static class AgentSamples
         yield return new AgentEnvelope.GMDeleted(Bytes(16, 3));
         yield return new AgentEnvelope.GDel();
         yield return new AgentEnvelope.GReject(Bytes(12, 4));
+        yield return new AgentEnvelope.GFwd(Bytes(16, 3), Ts, new AgentEnvelope.GMsg(Bytes(12, 6), 1, [], body));
+        yield return new AgentEnvelope.GFwd(Bytes(64, 3), Ts, new AgentEnvelope.GMsg(Bytes(12, 7), 42, HashOf("previous"), "hi"u8.ToArray()));
+        yield return new AgentEnvelope.GHist(Bytes(16, 3), Ts, new AgentEnvelope.GMsg(Bytes(12, 6), 1, [], body));
+        yield return new AgentEnvelope.GHist(Bytes(16, 5), Ts, new AgentEnvelope.GMsg(Bytes(12, 7), 42, HashOf("previous"), Array.Empty<byte>()));
     }
 
     private const string KeyB64 =

@@ -72,6 +72,10 @@ public class AgentTransmissionTests
         yield return new AgentCommand.GRejected("bob");
         foreach (var s in Enum.GetValues<GroupMemberStatus>()) yield return new AgentCommand.GMem("bob", AgentSamples.Bytes(16, 3), s);
         foreach (var r in Enum.GetValues<GroupAddErrorReason>()) yield return new AgentCommand.GMFailed("bob", r);
+        yield return new AgentCommand.GFMsg("bob", MsgIntegrity.Ok, 7, ts, body);
+        yield return new AgentCommand.GFMsg(GroupAuthor.OfMemberId(AgentSamples.Bytes(16, 3)), MsgIntegrity.Id(3), 3, ts, Array.Empty<byte>());
+        yield return new AgentCommand.GHMsg("bob", MsgIntegrity.NoId(2, 3), 4, ts, body);
+        yield return new AgentCommand.GHMsg(GroupAuthor.OfMemberId(AgentSamples.Bytes(64, 3)), MsgIntegrity.Ok, 1, ts, body);
     }
 
     [Fact]
@@ -128,6 +132,23 @@ public class AgentTransmissionTests
         Assert.Equal("3\r\ng1\r\nGMEM bob AQID CONNECTED\r\n", Text("3", "g1", new AgentCommand.GMem("bob", [1, 2, 3], GroupMemberStatus.Connected)));
         Assert.Equal("3\r\ng1\r\nGMEM bob AQID FAILED\r\n", Text("3", "g1", new AgentCommand.GMem("bob", [1, 2, 3], GroupMemberStatus.Failed)));
         Assert.Equal("\r\ng1\r\nGMFAILED bob TIMEOUT\r\n", Text("", "g1", new AgentCommand.GMFailed("bob", GroupAddErrorReason.Timeout)));
+        Assert.Equal("\r\ng1\r\nGFMSG bob OK S=2,2021-05-15T16:01:53.123Z 2\nhi\r\n",
+            Text("", "g1", new AgentCommand.GFMsg("bob", MsgIntegrity.Ok, 2, ts, "hi"u8.ToArray())));
+        Assert.Equal("\r\ng1\r\nGHMSG #AQID ERR HASH S=2,2021-05-15T16:01:53.123Z 2\nhi\r\n",
+            Text("", "g1", new AgentCommand.GHMsg(GroupAuthor.OfMemberId([1, 2, 3]), MsgIntegrity.Hash, 2, ts, "hi"u8.ToArray())));
+    }
+
+    [Fact]
+    public void A_forwarded_or_history_message_with_a_bad_author_is_a_syntax_error()
+    {
+        foreach (var line in new[] { "GFMSG # OK S=1,2021-05-15T16:01:53.123Z :x", "GHMSG #!! OK S=1,2021-05-15T16:01:53.123Z :x",
+                     "GHMSG b?b OK S=1,2021-05-15T16:01:53.123Z :x", "GFMSG  OK S=1,2021-05-15T16:01:53.123Z :x",
+                     "GFMSG bob OK S=1 :x", "GHMSG #" + new string('A', 92) + " OK S=1,2021-05-15T16:01:53.123Z :x" })
+        {
+            var t = Assert.Single(TransmissionFeeder.ParseAll(new AgentTransmissionParser(AgentParty.Agent), Encoding.ASCII.GetBytes("\r\ng1\r\n" + line + "\r\n")));
+            Assert.True(t.Error is not null, line);
+        }
+        Assert.Throws<ArgumentException>(() => AgentTransmissionCodec.ToBytes("", "g1", new AgentCommand.GFMsg("#", MsgIntegrity.Ok, 1, DateTimeOffset.UnixEpoch, "x"u8.ToArray())));
     }
 
     [Fact]
