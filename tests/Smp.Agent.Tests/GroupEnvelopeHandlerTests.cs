@@ -613,4 +613,17 @@ public sealed class GroupEnvelopeHandlerTests : IAsyncLifetime
         tx.InsertMember(new MemberRecord(0, "g", memberId, "bob", "#gb", 2, MemberStatus.Invited, true, invId, null, "", false, false, 0, []));
         return (invId, memberId);
     });
+
+    [Fact]
+    public void The_largest_group_message_still_fits_when_forwarded_or_given_as_history()
+    {
+        // groups.md §2: GSEND takes what fits G_HIST (the longer wrapper) with a 64-byte author id; with
+        // 1-digit sequence and a full prevHash that is 2,779 body bytes, 126 fewer than a bare G_MSG (2,905).
+        AgentEnvelope.GMsg Of(int size) => new(new byte[12], 2, new byte[32], new byte[size]);
+        Assert.True(GroupEnvelopeHandler.FitsRelayed(Of(2779)));
+        Assert.False(GroupEnvelopeHandler.FitsRelayed(Of(2780)));
+        Assert.True(Envelopes.Fits(Of(2905)));
+        Assert.False(Envelopes.Fits(Of(2906)));
+        Assert.True(Envelopes.Fits(new AgentEnvelope.GFwd(new byte[64], DateTimeOffset.UtcNow, Of(2779))));
+    }
 }
