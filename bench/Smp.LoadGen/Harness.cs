@@ -33,6 +33,9 @@ internal sealed class Harness : IAsyncDisposable
         return new SmpServerAddress("127.0.0.1", server.Port, server.Address.KeyHash);
     }
 
+    /// <summary>AgentOptions.GroupHistorySize of the agents started from now on.</summary>
+    public int GroupHistorySize { get; set; } = new AgentOptions().GroupHistorySize;
+
     public Task<SmpAgent> StartAgentAsync(string name, int keyBits, int keyPoolSize, params SmpServerAddress[] servers) =>
         StartAgentAsync(name, keyBits, keyPoolSize, new AgentOptions().SendWindow, servers);
 
@@ -45,6 +48,7 @@ internal sealed class Harness : IAsyncDisposable
             KeyBits = keyBits,
             KeyPoolSize = keyPoolSize,
             SendWindow = sendWindow,
+            GroupHistorySize = GroupHistorySize,
             // An external relay given by address may be any of ours; loopback is the only network here.
             AllowUnverifiedServers = servers.Any(s => s.KeyHash is null),
             RetryInitialDelay = TimeSpan.FromMilliseconds(20),
