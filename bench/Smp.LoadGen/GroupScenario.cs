@@ -23,7 +23,12 @@ internal static class GroupScenario
         var keyBits = o.Int("key-bits", 2048);
         var pool = o.Int("key-pool", 8);
         var warm = o.Flag("warm", true);
-        await using var harness = new Harness { GroupViews = o.Flag("views", true) };
+        var late = o.Flag("late", false);
+        await using var harness = new Harness
+        {
+            GroupViews = o.Flag("views", true),
+            GroupHistorySize = o.Int("group-history", new Smp.Agent.AgentOptions().GroupHistorySize),
+        };
         using var sent = new SentEnvelopes();
         var servers = new List<SmpServerAddress>();
         for (var i = 0; i < serverCount; i++) servers.Add(await harness.StartServerAsync());
@@ -106,6 +111,26 @@ internal static class GroupScenario
         Report.Line("deliveries", $"{messages * (memberCount - 1)} in {total:F1} s");
         Report.Line("throughput", $"{messages / total:F1} group msg/s = {messages * (memberCount - 1) / total:F1} deliveries/s");
         Report.Line("latency GroupSendAsync -> GMSG", $"{latencies.Summary()}");
+
+        // --late: one more member joins after the messages, and gets the group's history (groups.md §6.6.2).
+        if (!late) return;
+        var newcomer = new Person("late", await harness.StartAgentAsync("late", keyBits, pool, servers[memberCount % serverCount]));
+        await inviter.ConnectAsync(newcomer, newcomer.Name, inviter.Name, ct);
+        if (warm) await Task.WhenAll(members.Append(newcomer).Select(x => x.Agent.WhenKeyPoolFullAsync(ct)));
+        var lateStart = Stopwatch.GetTimestamp();
+        await inviter.Agent.GroupAddAsync(Gid, newcomer.Name, ct);
+        var lateInv = await newcomer.WaitAsync(inviter.Name, "GINV", ct);
+        await newcomer.Agent.GroupJoinAsync(newcomer.Session, Gid, Convert.FromBase64String(Person.Text(lateInv).Split(' ')[1]), ct);
+        await inviter.WaitAsync(Gid, "GALL " + newcomer.Name, ct, TimeSpan.FromMinutes(5));
+        var history = 0;
+        while (true)
+        {
+            var e = await newcomer.WaitAsync(Gid, "G", ct, TimeSpan.FromMinutes(5));
+            var text = Person.Text(e);
+            if (text.StartsWith("GHMSG ", StringComparison.Ordinal)) history++;
+            if (text == "GALL " + inviter.Name) break;
+        }
+        Report.Line("late member to GALL", $"{Report.Seconds(lateStart):F1} s, {history} GHMSG before GALL");
     }
 }
 

@@ -35,6 +35,8 @@ internal sealed class Harness : IAsyncDisposable
 
     /// <summary>AgentOptions.GroupViews for the agents started from now on (the group scenario's --views).</summary>
     public bool GroupViews { get; set; } = true;
+    /// <summary>AgentOptions.GroupHistorySize of the agents started from now on.</summary>
+    public int GroupHistorySize { get; set; } = new AgentOptions().GroupHistorySize;
 
     public Task<SmpAgent> StartAgentAsync(string name, int keyBits, int keyPoolSize, params SmpServerAddress[] servers) =>
         StartAgentAsync(name, keyBits, keyPoolSize, new AgentOptions().SendWindow, servers);
@@ -49,6 +51,7 @@ internal sealed class Harness : IAsyncDisposable
             KeyPoolSize = keyPoolSize,
             SendWindow = sendWindow,
             GroupViews = GroupViews,
+            GroupHistorySize = GroupHistorySize,
             // An external relay given by address may be any of ours; loopback is the only network here.
             AllowUnverifiedServers = servers.Any(s => s.KeyHash is null),
             RetryInitialDelay = TimeSpan.FromMilliseconds(20),

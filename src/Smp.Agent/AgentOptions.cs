@@ -85,6 +85,15 @@ public sealed record AgentOptions
     /// peers: for a group of older agents only, or to measure what the mechanism costs.
     /// </summary>
     public bool GroupViews { get; init; } = true;
+    /// How many of a group's last messages (sent and received) an agent keeps and gives to each member it
+    /// invites, as history (groups.md §6.6.2); 0 keeps none and gives none.
+    /// </summary>
+    public int GroupHistorySize { get; init; } = DefaultGroupHistorySize;
+
+    public const int DefaultGroupHistorySize = 100;
+
+    /// <summary>Largest <see cref="GroupHistorySize"/>, and the most history messages a newcomer accepts for one join.</summary>
+    public const int MaxGroupHistorySize = 1000;
 
     public SmpClientOptions SmpClient { get; init; } = new();
 
@@ -99,6 +108,8 @@ public sealed record AgentOptions
         if (SendWindow is < 1 or > Store.StoreTx.ReceivedChainKept)
             throw new ArgumentException($"the send window must be between 1 and {Store.StoreTx.ReceivedChainKept}", nameof(SendWindow));
         if (Servers.Count == 0) throw new ArgumentException("at least one SMP server is needed", nameof(Servers));
+        if (GroupHistorySize is < 0 or > MaxGroupHistorySize)
+            throw new ArgumentException($"the group history size must be 0 to {MaxGroupHistorySize}, not {GroupHistorySize}", nameof(GroupHistorySize));
         if (KeyPoolSize is < 0 or > MaxKeyPoolSize)
             throw new ArgumentException($"the key pool size must be 0 to {MaxKeyPoolSize}, not {KeyPoolSize}", nameof(KeyPoolSize));
         var unverified = Servers.Where(s => s.KeyHash is null).ToList();

@@ -79,7 +79,7 @@ public sealed class SmpAgent : IAsyncDisposable
         Outbox = new Jobs.Outbox(store, options, Events, _tasks, counters, _log, stopping);
         Connections = new ConnectionEngine(options, store, _smp, _keys, Events, Outbox, _tasks, _log, stopping);
         new ConnectionJobs(Connections, store, Events, Outbox, counters, options).Register();
-        Groups = new GroupLayer(store, Connections, Events, Outbox, _log, options.GroupViews);
+        Groups = new GroupLayer(store, Connections, Events, Outbox, _log, options.GroupViews, options.GroupHistorySize);
         Connections.Attach(Groups);
         _receiver = new Receiver(Connections, store, Events, Outbox, options, _tasks, counters, _log, stopping);
         _commands = new CommandDispatcher(Connections, Groups, Events, _log, stopping);

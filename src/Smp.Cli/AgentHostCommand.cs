@@ -45,6 +45,9 @@ internal static class AgentHostCommand
         var introTimeout = CliOptions.Duration("--introduction-timeout",
             "An introduction this agent runs for a group member it invited fails after this long (e.g. 7d, 12h, 30m), so that GALL comes; the two members are told.",
             defaults.IntroductionTimeout);
+        var groupHistory = CliOptions.Int("--group-history",
+            "How many of each group's last messages the agent keeps and gives to each member it invites, as history; 0 keeps and gives none.",
+            defaults.GroupHistorySize, 0, AgentOptions.MaxGroupHistorySize, "n");
         var fullSync = new Option<bool>("--fsync")
         {
             Description = "fsync every store commit (survives power loss, slower). Without it commits survive a process crash.",
@@ -54,7 +57,7 @@ internal static class AgentHostCommand
 
         var command = new Command("agent", "Run an SMP agent: duplex connections and groups for clients on its TCP port. Prints 'listening on port P' when ready.")
         {
-            port, servers, allowUnverified, db, bind, keyBits, keyPool, introTimeout, fullSync, metrics, logLevel,
+            port, servers, allowUnverified, db, bind, keyBits, keyPool, introTimeout, groupHistory, fullSync, metrics, logLevel,
         };
         // A relay without its key hash is a relay anyone on the path can impersonate: only on request.
         servers.Validators.Add(r =>
@@ -78,6 +81,7 @@ internal static class AgentHostCommand
                 KeyBits = parse.GetValue(keyBits),
                 KeyPoolSize = parse.GetValue(keyPool),
                 IntroductionTimeout = parse.GetValue(introTimeout),
+                GroupHistorySize = parse.GetValue(groupHistory),
                 FullSync = parse.GetValue(fullSync),
                 LoggerFactory = loggers,
             };

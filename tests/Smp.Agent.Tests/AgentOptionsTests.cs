@@ -54,6 +54,16 @@ public sealed class AgentOptionsTests : IAsyncLifetime
         await Assert.ThrowsAsync<ArgumentException>(() => SmpAgent.StartAsync(_h.Options("a")));
     }
 
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(1001)]
+    public async Task A_group_history_size_out_of_range_is_refused(int size)
+    {
+        var server = await _h.StartServerAsync();
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => SmpAgent.StartAsync(_h.Options("a", server) with { GroupHistorySize = size }));
+        Assert.Contains("group history size must be 0 to 1000", e.Message, StringComparison.Ordinal);
+    }
+
     private sealed class RecordingLoggerFactory : ILoggerFactory
     {
         public ConcurrentQueue<(LogLevel Level, string Text)> Lines { get; } = new();

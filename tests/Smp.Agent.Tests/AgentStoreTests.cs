@@ -13,12 +13,12 @@ public sealed class AgentStoreTests
             var path = Path.Combine(dir.FullName, "agent.db");
             await using (var store = await AgentStore.OpenAsync(path))
             {
-                Assert.Equal(7, store.SchemaVersion);
+                Assert.Equal(Migrations.Steps.Length, store.SchemaVersion);
                 await store.TransactAsync(tx => tx.InsertConnection(new ConnectionRecord("x", ConnectionKind.Direct, ConnectionStatus.Pending)));
             }
             await using (var again = await AgentStore.OpenAsync(path))
             {
-                Assert.Equal(7, again.SchemaVersion);
+                Assert.Equal(Migrations.Steps.Length, again.SchemaVersion);
                 Assert.True(await again.TransactAsync(tx => tx.ConnectionExists("x")));
             }
         }
@@ -50,7 +50,7 @@ public sealed class AgentStoreTests
                 cmd.ExecuteNonQuery();
             }
             await using var store = await AgentStore.OpenAsync(path);
-            Assert.Equal(7, store.SchemaVersion);
+            Assert.Equal(Migrations.Steps.Length, store.SchemaVersion);
             var (conn, jobs) = await store.TransactAsync(tx => (tx.GetConnection("x"), tx.NextJobs("x", 10)));
             Assert.Equal(7, conn!.LastExtSndId);
             Assert.Equal([1, 2], conn.LastRcvHash);
@@ -63,6 +63,8 @@ public sealed class AgentStoreTests
             var now = DateTime.UtcNow;
             Assert.Empty(await store.TransactAsync(tx => Groups.GroupTables.IntroductionsStartedBefore(tx, now, now.AddHours(1))));
             Assert.Single(await store.TransactAsync(tx => Groups.GroupTables.IntroductionsStartedBefore(tx, now, now.AddHours(-1))));
+            // Migration 6: the group keeps no history yet.
+            Assert.Empty(await store.TransactAsync(tx => Groups.GroupHistoryTables.ListHistory(tx, "g")));
         }
         finally
         {

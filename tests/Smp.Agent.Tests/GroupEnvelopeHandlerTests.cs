@@ -577,4 +577,296 @@ public sealed partial class GroupEnvelopeHandlerTests : IAsyncLifetime
 
         Assert.Empty(_conns.Queued);
     }
+
+    // --- forwarding while connecting, and history (groups.md §6.6.1–2) ---
+
+    private Task<List<string>> ForwardsAsync() => Task.FromResult(_conns.Queued.Where(q => q.Envelope is AgentEnvelope.GFwd)
+        .Select(q => $"{q.Alias} {Encoding.UTF8.GetString(((AgentEnvelope.GFwd)q.Envelope).Message.Body.Span)}").ToList());
+
+    [Fact]
+    public async Task A_message_from_a_member_not_yet_connected_to_the_one_being_introduced_is_forwarded_to_it()
+    {
+        // We introduce Bob (our invitee) to Alice; G_MEM_INV went to her. Alice's message is forwarded to Bob,
+        // Bob's to Alice, each with the author's id and the G_MSG intact.
+        await BobsIntroductionToAliceForwardedAsync();
+        var m = Message(1, [], "from alice");
+
+        await ApplyAsync(m);
+        var (accepted, _) = await ApplyAsync(Message(1, [], "from bob"), conn: "#gb");
+
+        Assert.True(accepted);
+        Assert.Equal(["#gb from alice", "#ga from bob"], await ForwardsAsync());
+        var fwd = (AgentEnvelope.GFwd)_conns.Queued.First(q => q.Envelope is AgentEnvelope.GFwd).Envelope;
+        Assert.Equal(AliceId, fwd.AuthorMemberId);
+        Assert.Equal(GroupLayer.GroupMsgHash(m), GroupLayer.GroupMsgHash(fwd.Message));
+    }
+
+    [Fact]
+    public async Task A_message_is_not_forwarded_once_its_author_reported_the_connection()
+    {
+        var introId = await BobsIntroductionToAliceForwardedAsync();
+        await ApplyAsync(new AgentEnvelope.GCon(introId));
+
+        await ApplyAsync(Message(1, [], "from alice, after G_CON"));
+        // Bob has not reported yet: his messages still go to Alice.
+        await ApplyAsync(Message(1, [], "from bob"), conn: "#gb");
+
+        Assert.Equal(["#ga from bob"], await ForwardsAsync());
+    }
+
+    [Fact]
+    public async Task The_invitees_messages_are_not_forwarded_once_the_invitee_reported_the_connection()
+    {
+        var introId = await BobsIntroductionToAliceForwardedAsync();
+        await ApplyAsync(new AgentEnvelope.GCon(introId), conn: "#gb");
+
+        await ApplyAsync(Message(1, [], "from bob, after G_CON"), conn: "#gb");
+        await ApplyAsync(Message(1, [], "from alice"));
+
+        Assert.Equal(["#gb from alice"], await ForwardsAsync());
+    }
+
+    [Fact]
+    public async Task A_forwarded_message_about_a_member_given_up_is_refused_and_changes_nothing()
+    {
+        var introId = RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize);
+        var carol = await CarolBeingIntroducedAsync(introId);
+        var carolId = (await _store.TransactAsync(tx => tx.GetMember(carol)))!.MemberId!;
+        await _store.TransactAsync(tx => tx.SetMemberStatus(carol, MemberStatus.Failed));
+        var before = await SnapshotAsync();
+
+        var (accepted, _) = await ApplyAsync(new AgentEnvelope.GFwd(carolId, DateTimeOffset.UtcNow, Message(1, [], "too late")));
+
+        Assert.False(accepted);
+        Assert.Equal(before, await SnapshotAsync());
+    }
+
+    [Fact]
+    public async Task The_invitees_messages_wait_until_the_member_can_be_told_of_it_then_are_replayed()
+    {
+        // Bob joined; his introduction to Alice is pending (her G_MEM_INV not sent): she has no record of him.
+        var (introId, _) = await BobInvitedAndIntroductionPendingAsync();
+        await ApplyAsync(Message(1, [], "early"), conn: "#gb");
+        Assert.Empty(await ForwardsAsync());
+
+        await ApplyAsync(new AgentEnvelope.GInvMem(introId, Queue(), Queue()), conn: "#gb");
+
+        // G_MEM_INV first, then the message, on Alice's connection.
+        Assert.Equal(["GMemInv", "GFwd"], _conns.Queued.Where(q => q.Alias == "#ga").Select(q => q.Envelope.Kind.ToString()));
+        Assert.Equal(["#ga early"], await ForwardsAsync());
+    }
+
+    [Fact]
+    public async Task With_history_off_nothing_is_kept_or_replayed()
+    {
+        _handler = new GroupEnvelopeHandler(_conns) { HistorySize = 0 };
+        var (introId, _) = await BobInvitedAndIntroductionPendingAsync();
+        await ApplyAsync(Message(1, [], "early"), conn: "#gb");
+
+        await ApplyAsync(new AgentEnvelope.GInvMem(introId, Queue(), Queue()), conn: "#gb");
+
+        Assert.Empty(await ForwardsAsync());
+        Assert.Empty(await _store.TransactAsync(tx => tx.ListHistory("g")));
+    }
+
+    private static SmpQueueInfo Queue()
+    {
+        using var rsa = System.Security.Cryptography.RSA.Create(1024);
+        return SmpQueueInfo.TryParse("smp::localhost:5223::AQIDBAUGBwgJCgsM::rsa:" + Convert.ToBase64String(rsa.ExportSubjectPublicKeyInfo()), out var q)
+            ? q! : throw new InvalidOperationException();
+    }
+
+    /// <summary>We invited Bob ("#gb"), who is connected; his introduction to Alice is pending.</summary>
+    private Task<(byte[] IntroId, long Bob)> BobInvitedAndIntroductionPendingAsync() => _store.TransactAsync(tx =>
+    {
+        tx.InsertConnection(new ConnectionRecord("#gb", ConnectionKind.Group, ConnectionStatus.Active, Owner: "g"));
+        var bob = tx.InsertMember(new MemberRecord(0, "g", RandomNumberGenerator.GetBytes(AgentEnvelope.MemberIdSize), "bob", "#gb", 2,
+            MemberStatus.Connected, true, RandomNumberGenerator.GetBytes(AgentEnvelope.InvitationIdSize), null, "", true, false, 0, []));
+        var introId = RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize);
+        tx.InsertIntroduction(new IntroductionRecord("g", introId, bob, tx.MemberById("g", AliceId)!.Id, IntroductionStatus.Pending, false, false));
+        return (introId, bob);
+    });
+
+    [Fact]
+    public async Task A_message_forwarded_then_received_directly_is_delivered_once()
+    {
+        var introId = RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize);
+        var carol = await CarolBeingIntroducedAsync(introId);
+        var carolId = (await _store.TransactAsync(tx => tx.GetMember(carol)))!.MemberId!;
+        var m = Message(1, [], "hi from carol");
+
+        var (forwarded, _) = await ApplyAsync(new AgentEnvelope.GFwd(carolId, DateTimeOffset.UtcNow, m));
+        await _store.TransactAsync(tx =>
+        {
+            tx.SetMemberStatus(carol, MemberStatus.Connected);
+            tx.SetConnectionStatus("#gc", ConnectionStatus.Active);
+        });
+        var (direct, _) = await ApplyAsync(m, conn: "#gc");
+
+        Assert.True(forwarded);
+        Assert.True(direct);
+        Assert.StartsWith("GFMSG carol OK S=1,", Assert.Single(await EventsAsync()));
+    }
+
+    [Fact]
+    public async Task A_forwarded_message_continues_the_authors_chain_and_a_late_one_does_not_move_it_back()
+    {
+        var introId = RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize);
+        var carol = await CarolBeingIntroducedAsync(introId);
+        var carolId = (await _store.TransactAsync(tx => tx.GetMember(carol)))!.MemberId!;
+        var one = Message(1, [], "one");
+        var two = Message(2, GroupLayer.GroupMsgHash(one), "two");
+        var three = Message(3, GroupLayer.GroupMsgHash(two), "three");
+
+        await ApplyAsync(new AgentEnvelope.GFwd(carolId, DateTimeOffset.UtcNow, one));
+        await ApplyAsync(new AgentEnvelope.GFwd(carolId, DateTimeOffset.UtcNow, three));
+        await ApplyAsync(new AgentEnvelope.GFwd(carolId, DateTimeOffset.UtcNow, two));
+
+        var events = await EventsAsync();
+        Assert.StartsWith("GFMSG carol OK S=1,", events[0]);
+        Assert.StartsWith("GFMSG carol ERR NO_ID 2 2 S=3,", events[1]);
+        Assert.StartsWith("GFMSG carol ERR ID 2 S=2,", events[2]);
+        var head = (await _store.TransactAsync(tx => tx.GetMember(carol)))!;
+        Assert.Equal(3, head.LastSeq);
+        Assert.Equal(GroupLayer.GroupMsgHash(three), head.LastHash);
+    }
+
+    [Fact]
+    public async Task A_forwarded_message_from_a_member_who_did_not_introduce_the_author_is_refused_and_changes_nothing()
+    {
+        var introId = RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize);
+        var carol = await CarolBeingIntroducedAsync(introId, introducerConn: "#gb");
+        var carolId = (await _store.TransactAsync(tx => tx.GetMember(carol)))!.MemberId!;
+        var before = await SnapshotAsync();
+
+        var (accepted, _) = await ApplyAsync(new AgentEnvelope.GFwd(carolId, DateTimeOffset.UtcNow, Message(1, [], "forged")));
+
+        Assert.False(accepted);
+        Assert.Equal(before, await SnapshotAsync());
+    }
+
+    [Fact]
+    public async Task A_forwarded_message_naming_an_unknown_author_or_one_not_introduced_is_refused_and_changes_nothing()
+    {
+        var before = await SnapshotAsync();
+
+        var (unknown, _) = await ApplyAsync(new AgentEnvelope.GFwd(RandomNumberGenerator.GetBytes(16), DateTimeOffset.UtcNow, Message(1, [], "who?")));
+        // Alice forwarding her own message: she introduced nobody to us by it.
+        var (self, _) = await ApplyAsync(new AgentEnvelope.GFwd(AliceId, DateTimeOffset.UtcNow, Message(1, [], "me")));
+
+        Assert.False(unknown);
+        Assert.False(self);
+        Assert.Equal(before, await SnapshotAsync());
+    }
+
+    [Fact]
+    public async Task History_from_our_inviter_is_delivered_as_such_and_sets_the_authors_chain_head()
+    {
+        var one = Message(1, [], "one");
+        var two = Message(2, GroupLayer.GroupMsgHash(one), "two");
+        var stranger = RandomNumberGenerator.GetBytes(16);
+
+        await ApplyAsync(new AgentEnvelope.GHist(AliceId, DateTimeOffset.UtcNow, one));
+        await ApplyAsync(new AgentEnvelope.GHist(stranger, DateTimeOffset.UtcNow, Message(5, [], "from someone gone")));
+        await ApplyAsync(new AgentEnvelope.GHist(AliceId, DateTimeOffset.UtcNow, two));
+        // The same message live again is a copy; the next live one is checked against the history.
+        await ApplyAsync(two);
+        await ApplyAsync(Message(3, GroupLayer.GroupMsgHash(two), "three"));
+
+        var events = await EventsAsync();
+        Assert.Equal(4, events.Count);
+        Assert.StartsWith("GHMSG alice OK S=1,", events[0]);
+        Assert.StartsWith($"GHMSG #{Convert.ToBase64String(stranger)} OK S=5,", events[1]);
+        Assert.StartsWith("GHMSG alice OK S=2,", events[2]);
+        Assert.StartsWith("GMSG alice OK S=3,", events[3]);
+    }
+
+    [Fact]
+    public async Task History_after_gall_is_refused_and_changes_nothing()
+    {
+        await ApplyAsync(new AgentEnvelope.GAll());
+        var before = await SnapshotAsync();
+
+        var (accepted, _) = await ApplyAsync(new AgentEnvelope.GHist(AliceId, DateTimeOffset.UtcNow, Message(1, [], "late")));
+
+        Assert.False(accepted);
+        Assert.Equal(before, await SnapshotAsync());
+    }
+
+    [Fact]
+    public async Task History_from_a_member_who_is_not_our_inviter_is_refused_and_changes_nothing()
+    {
+        var introId = RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize);
+        var carol = await CarolBeingIntroducedAsync(introId);
+        await _store.TransactAsync(tx =>
+        {
+            tx.SetMemberStatus(carol, MemberStatus.Connected);
+            tx.SetConnectionStatus("#gc", ConnectionStatus.Active);
+        });
+        var before = await SnapshotAsync();
+
+        var (accepted, _) = await ApplyAsync(new AgentEnvelope.GHist(AliceId, DateTimeOffset.UtcNow, Message(1, [], "not yours")), conn: "#gc");
+
+        Assert.False(accepted);
+        Assert.Equal(before, await SnapshotAsync());
+    }
+
+    [Fact]
+    public async Task More_history_than_any_inviter_sends_is_refused_and_changes_nothing()
+    {
+        var prev = Array.Empty<byte>();
+        for (var i = 1; i <= GroupEnvelopeHandler.MaxHistoryIn; i++)
+        {
+            var m = Message(i, prev, "h");
+            prev = GroupLayer.GroupMsgHash(m);
+            Assert.True((await ApplyAsync(new AgentEnvelope.GHist(AliceId, DateTimeOffset.UtcNow, m))).Accepted);
+        }
+        var before = await SnapshotAsync();
+
+        var (accepted, _) = await ApplyAsync(new AgentEnvelope.GHist(AliceId, DateTimeOffset.UtcNow, Message(GroupEnvelopeHandler.MaxHistoryIn + 1, prev, "one too many")));
+
+        Assert.False(accepted);
+        Assert.Equal(before, await SnapshotAsync());
+    }
+
+    [Fact]
+    public async Task A_history_message_too_large_to_have_been_sent_is_refused_and_changes_nothing()
+    {
+        var before = await SnapshotAsync();
+        var body = new string('x', 3000);
+
+        var (accepted, _) = await ApplyAsync(new AgentEnvelope.GHist(AliceId, DateTimeOffset.UtcNow, Message(1, [], body)));
+
+        Assert.False(accepted);
+        Assert.Equal(before, await SnapshotAsync());
+    }
+
+    [Fact]
+    public async Task A_newcomer_is_given_the_last_messages_as_history_after_its_introductions()
+    {
+        _handler = new GroupEnvelopeHandler(_conns) { HistorySize = 2 };
+        await ApplyAsync(Message(1, [], "a1"));
+        await ApplyAsync(Message(2, [], "a2"));
+        await ApplyAsync(Message(3, [], "a3"));
+        var (invId, memberId) = await BobInvitedAsync();
+
+        await ApplyAsync(new AgentEnvelope.GJoin(invId, memberId), conn: "#gb");
+
+        Assert.Equal(["GHello", "GMem", "GView", "GHist", "GHist"], _conns.Queued.Where(q => q.Alias == "#gb").Select(q => q.Envelope.Kind.ToString()));
+        Assert.Equal(["a2", "a3"], _conns.Queued.Select(q => q.Envelope).OfType<AgentEnvelope.GHist>().Select(h => Encoding.UTF8.GetString(h.Message.Body.Span)));
+        Assert.All(_conns.Queued.Select(q => q.Envelope).OfType<AgentEnvelope.GHist>(), h => Assert.Equal(AliceId, h.AuthorMemberId));
+    }
+
+    [Fact]
+    public void The_largest_group_message_still_fits_when_forwarded_or_given_as_history()
+    {
+        // groups.md §2: GSEND takes what fits G_HIST (the longer wrapper) with a 64-byte author id; with
+        // 1-digit sequence and a full prevHash that is 2,779 body bytes, 126 fewer than a bare G_MSG (2,905).
+        AgentEnvelope.GMsg Of(int size) => new(new byte[12], 2, new byte[32], new byte[size]);
+        Assert.True(GroupEnvelopeHandler.FitsRelayed(Of(2779)));
+        Assert.False(GroupEnvelopeHandler.FitsRelayed(Of(2780)));
+        Assert.True(Envelopes.Fits(Of(2905)));
+        Assert.False(Envelopes.Fits(Of(2906)));
+        Assert.True(Envelopes.Fits(new AgentEnvelope.GFwd(new byte[64], DateTimeOffset.UtcNow, Of(2779))));
+    }
 }

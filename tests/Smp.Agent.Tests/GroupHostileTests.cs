@@ -122,4 +122,96 @@ public sealed partial class GroupHostileTests : IAsyncLifetime
         await _b.GroupSendAsync("g", Encoding.ASCII.GetBytes("fine"));
         Assert.EndsWith("fine", (await _alice.ExpectAsync("g", "GMSG")).Text());
     }
+
+    /// <summary>Alice invites Bob, then Carol (introduced to Bob); returns Bob's and Carol's group connections to each other.</summary>
+    private async Task<(string BobToCarol, string CarolToBob)> ThreeMembersAsync()
+    {
+        await _a.GroupNewAsync(_alice, "g", "g"u8.ToArray());
+        await AddAsync(_a, _alice, "g", _b, _bob, "bob", "alice");
+        await AddAsync(_a, _alice, "g", _c, _carol, "carol", "alice");
+        var bobState = await _b.GroupStateAsync("g");
+        var carolState = await _c.GroupStateAsync("g");
+        var carolAtBob = bobState.Members.Single(m => m.DirectAlias != "alice");
+        var bobAtCarol = carolState.Members.Single(m => m.MemberId!.AsSpan().SequenceEqual(bobState.Group!.MemberId));
+        return (carolAtBob.GroupConn, bobAtCarol.GroupConn);
+    }
+
+    private static string Digest((GroupRecord? Group, List<MemberRecord> Members) s) =>
+        $"{s.Group!.Status} {s.Group.LastSeq} " + string.Join(",", s.Members.Select(m => $"{m.Status}:{m.LastSeq}:{Convert.ToHexString(m.LastHash)}"));
+
+    /// <summary>The refused envelope changed nothing at Bob, and the sender's next group message still reaches him.</summary>
+    private async Task RefusedAtBobAsync(string before, SmpAgent sender, string text)
+    {
+        Assert.Equal("ERR AGENT A_PROHIBITED", (await _bob.ExpectAsync("g", "ERR")).Text());
+        Assert.Equal(before, Digest(await _b.GroupStateAsync("g")));
+        await sender.GroupSendAsync("g", Encoding.ASCII.GetBytes(text));
+        var skipped = new List<AgentOutput>();
+        var m = await _bob.ExpectAsync("g", "GMSG", skipped);
+        Assert.Contains(" OK S=1,", m.Text());
+        Assert.EndsWith(text, m.Text());
+        Assert.DoesNotContain(skipped, o => o.Alias == "g" && (o.Text().StartsWith("GFMSG", StringComparison.Ordinal) || o.Text().StartsWith("GHMSG", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task A_forwarded_message_from_a_member_who_did_not_introduce_its_author_is_refused()
+    {
+        var (_, carolToBob) = await ThreeMembersAsync();
+        var aliceId = (await _a.GroupStateAsync("g")).Group!.MemberId;
+        var before = Digest(await _b.GroupStateAsync("g"));
+
+        // Carol puts words in Alice's mouth: Alice was not introduced to Bob by Carol.
+        await _c.QueueEnvelopeAsync(carolToBob, new AgentEnvelope.GFwd(aliceId, DateTimeOffset.UtcNow,
+            new AgentEnvelope.GMsg(new byte[12], 1, [], "forged"u8.ToArray())));
+
+        await RefusedAtBobAsync(before, _c, "carol still here");
+    }
+
+    [Fact]
+    public async Task A_forwarded_message_naming_an_unknown_author_is_refused()
+    {
+        await ThreeMembersAsync();
+        var toBob = (await _a.GroupStateAsync("g")).Members.Single(m => m.DirectAlias == "bob").GroupConn;
+        var before = Digest(await _b.GroupStateAsync("g"));
+
+        await _a.QueueEnvelopeAsync(toBob, new AgentEnvelope.GFwd(new byte[16], DateTimeOffset.UtcNow,
+            new AgentEnvelope.GMsg(new byte[12], 1, [], "from nobody"u8.ToArray())));
+
+        await RefusedAtBobAsync(before, _a, "alice still here");
+    }
+
+    [Fact]
+    public async Task History_from_a_member_who_is_not_our_inviter_is_refused()
+    {
+        var (_, carolToBob) = await ThreeMembersAsync();
+        var before = Digest(await _b.GroupStateAsync("g"));
+
+        await _c.QueueEnvelopeAsync(carolToBob, new AgentEnvelope.GHist(new byte[16], DateTimeOffset.UtcNow,
+            new AgentEnvelope.GMsg(new byte[12], 1, [], "old news"u8.ToArray())));
+
+        await RefusedAtBobAsync(before, _c, "carol still here");
+    }
+
+    [Fact]
+    public async Task Oversized_or_late_history_from_our_inviter_is_refused()
+    {
+        await ThreeMembersAsync();
+        var alice = await _a.GroupStateAsync("g");
+        var toBob = alice.Members.Single(m => m.DirectAlias == "bob").GroupConn;
+        // The largest body whose G_HIST fits an envelope with Alice's 16-byte id but that GSEND would have refused.
+        var body = Enumerable.Range(2000, 1100).Last(n => Connections.Envelopes.Fits(Oversized(alice.Group!.MemberId, n)));
+        var oversized = Oversized(alice.Group!.MemberId, body);
+        Assert.False(GroupEnvelopeHandler.FitsRelayed(oversized.Message));
+        var before = Digest(await _b.GroupStateAsync("g"));
+
+        await _a.QueueEnvelopeAsync(toBob, oversized);
+        Assert.Equal("ERR AGENT A_PROHIBITED", (await _bob.ExpectAsync("g", "ERR")).Text());
+        // And an ordinary one after Alice's G_ALL is out of place as well.
+        await _a.QueueEnvelopeAsync(toBob, new AgentEnvelope.GHist(alice.Group.MemberId, DateTimeOffset.UtcNow,
+            new AgentEnvelope.GMsg(new byte[12], 1, [], "late"u8.ToArray())));
+
+        await RefusedAtBobAsync(before, _a, "alice still here");
+    }
+
+    private static AgentEnvelope.GHist Oversized(byte[] author, int bodySize) =>
+        new(author, DateTimeOffset.UtcNow, new AgentEnvelope.GMsg(new byte[12], 1, new byte[32], new byte[bodySize]));
 }

@@ -133,6 +133,86 @@ public sealed partial class GroupTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_message_sent_while_a_newcomer_is_being_introduced_reaches_it_once_forwarded()
+    {
+        var server = await _h.StartServerAsync();
+        var alice = await PersonAsync("alice", server);
+        var bob = await PersonAsync("bob", server);
+        var carol = await PersonAsync("carol", server);
+        await ConnectAsync(alice, bob);
+        await ConnectAsync(alice, carol);
+        await alice.Agent.GroupNewAsync(alice.Session, "team", "t"u8.ToArray());
+        await AddAsync(alice, "team", bob, []);
+
+        await alice.Agent.GroupAddAsync("team", "carol");
+        var ginv = await carol.Session.ExpectAsync("alice", "GINV");
+        await carol.Agent.GroupJoinAsync(carol.Session, "team", Convert.FromBase64String(ginv.Text().Split(' ')[1]));
+        // Alice has Carol's G_JOIN, so the introduction to Bob exists. Carol goes offline: Bob cannot connect
+        // to her until she is back, so whatever he sends now reaches her only through Alice.
+        await alice.Session.ExpectAsync("team", "GCON carol");
+        var carolOptions = await _h.StopAgentAsync(carol.Agent);
+        await bob.Agent.GroupSendAsync("team", "while carol joins"u8.ToArray());
+        await alice.Session.ExpectAsync("team", "GMSG bob");
+        var carolId = (await alice.Agent.GroupStateAsync("team")).Members.Single(m => m.DirectAlias == "carol").MemberId!;
+        // Bob may not even know of Carol yet; he certainly is not connected to her.
+        Assert.NotEqual(global::Smp.Agent.Groups.MemberStatus.Connected,
+            (await bob.Agent.GroupStateAsync("team")).Members.SingleOrDefault(m => m.MemberId is { } id && id.AsSpan().SequenceEqual(carolId))?.Status);
+
+        var carolAgent = await _h.StartAgentAsync(carolOptions);
+        var carolSession = carolAgent.Connect("carol again");
+        await carolAgent.SubscribeAsync(carolSession, "team");
+        var seen = new List<AgentOutput>();
+        var forwarded = await carolSession.ExpectAsync("team", "GFMSG", seen);
+        Assert.Contains(" OK S=1,", forwarded.Text());
+        Assert.EndsWith("while carol joins", forwarded.Text());
+        await carolSession.ExpectAsync("team", "GALL alice", seen);
+
+        // Connected now: Bob's next message comes directly and continues his chain; the first came once.
+        await bob.Agent.GroupSendAsync("team", "direct"u8.ToArray());
+        var direct = await carolSession.ExpectAsync("team", "GMSG", seen);
+        Assert.Contains(" OK S=2,", direct.Text());
+        Assert.EndsWith("direct", direct.Text());
+        Assert.Single(seen.Append(forwarded), o => o.Text().EndsWith("while carol joins", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_newcomer_gets_the_last_messages_as_history_and_its_first_live_ones_check_ok()
+    {
+        var server = await _h.StartServerAsync();
+        var aliceAgent = await _h.StartAgentAsync(_h.Options("alice", server) with { GroupHistorySize = 2 });
+        var alice = new Person("alice", aliceAgent, aliceAgent.Connect("alice"));
+        var bob = await PersonAsync("bob", server);
+        var carol = await PersonAsync("carol", server);
+        await ConnectAsync(alice, bob);
+        await ConnectAsync(alice, carol);
+        await alice.Agent.GroupNewAsync(alice.Session, "team", "t"u8.ToArray());
+        await AddAsync(alice, "team", bob, []);
+        foreach (var text in new[] { "a1", "a2", "a3" }) await alice.Agent.GroupSendAsync("team", Encoding.ASCII.GetBytes(text));
+        for (var i = 0; i < 3; i++) await bob.Session.ExpectAsync("team", "GMSG alice");
+        await bob.Agent.GroupSendAsync("team", "b1"u8.ToArray());
+        await alice.Session.ExpectAsync("team", "GMSG bob");
+
+        var carolEvents = new List<AgentOutput>();
+        await AddAsync(alice, "team", carol, carolEvents);
+
+        // The last two, oldest first, before GALL, with their authors and chain positions.
+        var history = carolEvents.Where(o => o.Alias == "team" && o.Text().StartsWith("GHMSG ", StringComparison.Ordinal)).Select(o => o.Text()).ToList();
+        Assert.Equal(2, history.Count);
+        Assert.StartsWith("GHMSG alice OK S=3,", history[0]);
+        Assert.EndsWith("a3", history[0]);
+        Assert.Contains(" OK S=1,", history[1]);
+        Assert.EndsWith("b1", history[1]);
+
+        await alice.Agent.GroupSendAsync("team", "a4"u8.ToArray());
+        var a4 = await carol.Session.ExpectAsync("team", "GMSG alice");
+        Assert.Contains(" OK S=4,", a4.Text());
+        await bob.Agent.GroupSendAsync("team", "b2"u8.ToArray());
+        var b2 = await carol.Session.ExpectAsync("team", "GMSG");
+        Assert.Contains(" OK S=2,", b2.Text());
+        Assert.EndsWith("b2", b2.Text());
+    }
+
+    [Fact]
     public async Task Deleting_the_group_tells_every_member()
     {
         var server = await _h.StartServerAsync();

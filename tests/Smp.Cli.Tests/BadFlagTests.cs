@@ -112,6 +112,26 @@ public sealed class BadFlagTests : IDisposable
         Assert.Equal(TimeSpan.FromDays(7), none.Parse.GetValue<CliDuration>("--introduction-timeout").Value);
     }
 
+    [Theory]
+    [InlineData("-1", "smp agent: --group-history must be between 0 and 1000, not '-1'")]
+    [InlineData("1001", "smp agent: --group-history must be between 0 and 1000, not '1001'")]
+    [InlineData("lots", "smp agent: --group-history must be a whole number between 0 and 1000, not 'lots'")]
+    public Task A_group_history_size_out_of_range_or_not_a_number_is_refused_with_the_range(string value, string expected) =>
+        AgentRefusedAsync(expected, "--group-history", value);
+
+    [Fact]
+    public void A_group_history_size_is_read_from_the_flag_and_the_environment_and_defaults_to_100()
+    {
+        var flag = Program.Prepare(Program.CreateRoot(), ["agent", "--server", Cli.Relay, "--group-history", "0"], new Dictionary<string, string>());
+        Assert.Empty(flag.Parse.Errors);
+        Assert.Equal(0, flag.Parse.GetValue<int>("--group-history"));
+        var env = Program.Prepare(Program.CreateRoot(), ["agent", "--server", Cli.Relay], new Dictionary<string, string> { ["SMP_AGENT_GROUP_HISTORY"] = "250" });
+        Assert.Empty(env.Parse.Errors);
+        Assert.Equal(250, env.Parse.GetValue<int>("--group-history"));
+        var none = Program.Prepare(Program.CreateRoot(), ["agent", "--server", Cli.Relay], new Dictionary<string, string>());
+        Assert.Equal(100, none.Parse.GetValue<int>("--group-history"));
+    }
+
     [Fact]
     public Task A_server_key_size_not_offered_is_refused_with_the_sizes_there_are() =>
         RefusedAsync("smp server: --key-bits must be 2048, 3072 or 4096, not '1024'", "server", "--key-bits", "1024");

@@ -48,7 +48,9 @@ internal sealed partial class GroupEnvelopeHandler(IConnections conns, bool view
             AgentEnvelope.GAddErr e => OnIntroductionResult(tx, g, from, e.IntroductionId, e.Reason, fx)
                                        || OnIntroductionFailed(tx, g, from, e, fx),
             AgentEnvelope.GAll => OnAll(tx, g, from),
-            AgentEnvelope.GMsg m => OnGroupMessage(tx, g, from, message, m),
+            AgentEnvelope.GMsg m => OnGroupMessage(tx, g, from, message, m, fx),
+            AgentEnvelope.GFwd f => OnForwarded(tx, g, from, f),
+            AgentEnvelope.GHist h => OnHistory(tx, g, from, h),
             AgentEnvelope.GLeft => OnLeft(tx, g, from, fx),
             AgentEnvelope.GMDel d => OnRemove(tx, g, from, d.MemberId, fx),
             AgentEnvelope.GMDeleted d => OnRemoved(tx, g, from, d.MemberId, fx),
@@ -107,6 +109,8 @@ internal sealed partial class GroupEnvelopeHandler(IConnections conns, bool view
             _conns.Queue(tx, from.GroupConn, new AgentEnvelope.GMem(introId, m.MemberId!, m.Clvl), fx);
         }
         SendView(tx, g, from, fx);
+        // After the G_MEMs, so the newcomer knows the authors we are connected to; before G_ALL (§6.6.2).
+        SendHistory(tx, g, from, fx);
         CheckAllConnected(tx, g, from.Id, fx);
         return true;
     }
@@ -257,6 +261,8 @@ internal sealed partial class GroupEnvelopeHandler(IConnections conns, bool view
         tx.UpdateIntroduction(g.Alias, inv.IntroductionId, IntroductionStatus.InvitationsReceived);
         _conns.Queue(tx, member.GroupConn, new AgentEnvelope.GMemInv(inv.IntroductionId, from.MemberId!, from.Clvl, inv.GroupQueueInfo, inv.DirectQueueInfo), fx);
         tx.UpdateIntroduction(g.Alias, inv.IntroductionId, IntroductionStatus.Forwarded);
+        // Now the member knows the invitee: what the invitee sent before is replayed to it (§6.6.1).
+        ReplayTo(tx, g, from, member, fx);
         return true;
     }
 
@@ -389,12 +395,14 @@ internal sealed partial class GroupEnvelopeHandler(IConnections conns, bool view
     private bool OnAll(StoreTx tx, GroupRecord g, MemberRecord from)
     {
         if (g.InviterConn != from.GroupConn || from.Status != MemberStatus.Connected) return false;
+        // History comes before G_ALL on this connection; anything later is not history (§6.6.2).
+        tx.CloseHistoryIn(g.Alias);
         GroupEvent(tx, g, new AgentCommand.GAll(from.DirectAlias));
         return true;
     }
 
     /// <summary>G_MSG: duplicates dropped, the author's chain checked (step 5).</summary>
-    private bool OnGroupMessage(StoreTx tx, GroupRecord g, MemberRecord from, AgentPlaintext.Message message, AgentEnvelope.GMsg m)
+    private bool OnGroupMessage(StoreTx tx, GroupRecord g, MemberRecord from, AgentPlaintext.Message message, AgentEnvelope.GMsg m, Effects fx)
     {
         if (from.Status != MemberStatus.Connected || g.Status != GroupStatus.Active) return false;
         if (!tx.MarkGroupMsgSeen(from.Id, m.GroupMsgId)) return true;
@@ -403,6 +411,11 @@ internal sealed partial class GroupEnvelopeHandler(IConnections conns, bool view
         var integrity = from.LastSeq == 0 ? MsgIntegrity.Ok : MsgIntegrity.Check(from.LastSeq, from.LastHash, m.AuthorSeq, m.PrevHash);
         tx.SetMemberChain(from.Id, Math.Max(m.AuthorSeq, from.LastSeq), GroupLayer.GroupMsgHash(m));
         GroupEvent(tx, g, new AgentCommand.GMsg(from.DirectAlias, integrity, m.AuthorSeq, message.Timestamp, m.Body));
+        if (from.MemberId is { } author)
+        {
+            tx.AppendHistory(g.Alias, author, message.Timestamp, m, HistorySize);
+            Forward(tx, g, from, message.Timestamp, m, fx);
+        }
         return true;
     }
 

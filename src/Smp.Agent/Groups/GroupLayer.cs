@@ -39,14 +39,18 @@ internal sealed class GroupLayer : IConnectionOwner
 
     private readonly ILogger _log;
 
-    public GroupLayer(AgentStore store, IConnections conns, EventRouter router, Outbox outbox, ILogger log, bool views = true)
+    private readonly int _historySize;
+
+    public GroupLayer(AgentStore store, IConnections conns, EventRouter router, Outbox outbox, ILogger log, bool views = true,
+        int historySize = AgentOptions.DefaultGroupHistorySize)
     {
+        _historySize = historySize;
         _log = log;
         _store = store;
         _conns = conns;
         _router = router;
         _outbox = outbox;
-        Envelopes = new GroupEnvelopeHandler(conns, views);
+        Envelopes = new GroupEnvelopeHandler(conns, views) { HistorySize = historySize };
         new GroupJobs(store, conns, outbox).Register();
     }
 
@@ -203,9 +207,11 @@ internal sealed class GroupLayer : IConnectionOwner
         {
             var g = RequireActiveGroup(tx, gid);
             var envelope = new AgentEnvelope.GMsg(msgId, g.LastSeq + 1, g.LastHash, body);
-            if (!Connections.Envelopes.Fits(envelope)) throw new AgentProtocolException(AgentErrorCode.CmdLarge);
+            // It must also fit when forwarded or given as history (G_FWD, G_HIST), groups.md §2.
+            if (!GroupEnvelopeHandler.FitsRelayed(envelope)) throw new AgentProtocolException(AgentErrorCode.CmdLarge);
             foreach (var m in tx.ListMembers(gid).Where(m => m.Status == MemberStatus.Connected)) _conns.Queue(tx, m.GroupConn, envelope, fx);
             tx.SetGroupChain(gid, g.LastSeq + 1, GroupMsgHash(envelope));
+            tx.AppendHistory(gid, g.MemberId, DateTimeOffset.UtcNow, envelope, _historySize);
         }, ct).ConfigureAwait(false);
         await _outbox.RunEffectsAsync(fx).ConfigureAwait(false);
         return msgId;

@@ -32,6 +32,7 @@ internal static class GroupTables
     public static void DeleteGroup(this StoreTx tx, string alias)
     {
         tx.Exec("DELETE FROM introductions WHERE group_alias = $a", ("$a", alias));
+        tx.DeleteGroupHistory(alias);
         tx.Exec("DELETE FROM members WHERE group_alias = $a", ("$a", alias));
         tx.Exec("DELETE FROM groups WHERE alias = $a", ("$a", alias));
     }

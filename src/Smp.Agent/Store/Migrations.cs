@@ -201,6 +201,27 @@ internal static class Migrations
         ALTER TABLE members ADD COLUMN gossips INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE introductions ADD COLUMN reason INTEGER NOT NULL DEFAULT 0;
         """,
+        // 8: the group's last messages, given to a newcomer as history and replayed to a
+        // member being introduced (groups.md §6.6.1–2); and what a newcomer took as history so far.
+        """
+        CREATE TABLE group_history (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,    -- arrival order, oldest first
+            group_alias TEXT NOT NULL REFERENCES groups(alias) ON DELETE CASCADE,
+            author_id BLOB NOT NULL,                 -- the author's member id (ours for our own)
+            ts TEXT NOT NULL,                        -- the author's header time
+            msg_id BLOB NOT NULL,                    -- the G_MSG's fields: its text (and hash) is made again from them
+            seq INTEGER NOT NULL,
+            prev_hash BLOB NOT NULL,
+            body BLOB NOT NULL
+        );
+        CREATE INDEX group_history_group ON group_history(group_alias, id);
+
+        CREATE TABLE group_history_in (
+            group_alias TEXT PRIMARY KEY REFERENCES groups(alias) ON DELETE CASCADE,
+            received INTEGER NOT NULL DEFAULT 0,     -- G_HIST accepted from our inviter
+            closed INTEGER NOT NULL DEFAULT 0        -- 1 once G_ALL came: no more history
+        ) WITHOUT ROWID;
+        """,
     ];
 
     public static void Apply(SqliteConnection db)

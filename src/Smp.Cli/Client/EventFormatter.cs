@@ -120,6 +120,14 @@ internal static class EventFormatter
                 MessageLines(lines, LineStyle.Message, $"[{alias}] {Member(names, alias, g.MemberAlias)}: ", g.Body.Span);
                 Integrity(lines, g.Integrity, $"message from {Member(names, alias, g.MemberAlias)} in {alias}");
                 break;
+            case AgentCommand.GFMsg f:
+                MessageLines(lines, LineStyle.Message, $"[{alias}] {Member(names, alias, f.Author)} (forwarded): ", f.Body.Span);
+                Integrity(lines, f.Integrity, $"message from {Member(names, alias, f.Author)} in {alias}");
+                break;
+            case AgentCommand.GHMsg h:
+                MessageLines(lines, LineStyle.Message, $"[{alias}] {Member(names, alias, h.Author)} (earlier, {h.AuthorTs.UtcDateTime.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture)}): ", h.Body.Span);
+                Integrity(lines, h.Integrity, $"message from {Member(names, alias, h.Author)} in {alias}");
+                break;
             case AgentCommand.Con:
                 lines.Add(new(LineStyle.Success, $"* connected to {alias}; @{alias} <text> sends a message"));
                 break;

@@ -56,6 +56,8 @@ public enum AgentCommandKind
     GMInfo = 54,
     /// <summary>GINFO, a client command numbered after the events (the numbers below 30 were given out).</summary>
     GInfo = 55,
+    GFMsg = 57,
+    GHMsg = 58,
 }
 
 /// <summary>A member's state as <c>GMEM</c> reports it (groups.md §2, §4). Values are frozen.</summary>
@@ -224,6 +226,45 @@ public abstract record AgentCommand(AgentCommandKind Kind)
 
     /// <summary>The introduction to that member failed for good (groups.md §6.5); it stays unconnected.</summary>
     public sealed record GMFailed(string MemberAlias, GroupAddErrorReason Reason) : AgentCommand(AgentCommandKind.GMFailed);
+
+    /// <summary>
+    /// GFMSG: a group message that our introducer forwarded while its author and we were not connected yet
+    /// (groups.md §6.6.1). <see cref="Author"/> is a <see cref="GroupAuthor"/>: the author's member alias, or
+    /// '#' and its member id while it has no alias here yet.
+    /// </summary>
+    public sealed record GFMsg(string Author, MsgIntegrity Integrity, long AuthorSeq, DateTimeOffset AuthorTs,
+        ReadOnlyMemory<byte> Body) : AgentCommand(AgentCommandKind.GFMsg)
+    {
+        public override AgentCommand WithBody(ReadOnlyMemory<byte> body) => this with { Body = body };
+    }
+
+    /// <summary>
+    /// GHMSG: a group message sent before we joined, from the history our inviter gave us (groups.md §6.6.2).
+    /// <see cref="Author"/> as in <see cref="GFMsg"/>.
+    /// </summary>
+    public sealed record GHMsg(string Author, MsgIntegrity Integrity, long AuthorSeq, DateTimeOffset AuthorTs,
+        ReadOnlyMemory<byte> Body) : AgentCommand(AgentCommandKind.GHMsg)
+    {
+        public override AgentCommand WithBody(ReadOnlyMemory<byte> body) => this with { Body = body };
+    }
+}
+
+/// <summary>
+/// The author of a forwarded or history message as the client sees it: <c>author = alias / "#" b64(memberId)</c>.
+/// '#' is outside the alias alphabet, so the two cannot be confused; the id form is used for an author that
+/// has no member alias here (one we were never introduced to, or not yet).
+/// </summary>
+public static class GroupAuthor
+{
+    public static string OfMemberId(byte[] memberId) => "#" + Convert.ToBase64String(memberId);
+
+    public static bool IsValid(ReadOnlySpan<byte> author)
+    {
+        if (author.IsEmpty) return false;
+        if (author[0] != (byte)'#') return AgentAlias.IsValid(author);
+        var id = author[1..];
+        return id.Length <= B64.EncodedLength(WireReader.MaxIdBytes) && B64.TryDecode(id, out var bytes) && bytes.Length > 0;
+    }
 }
 
 /// <summary>

@@ -23,6 +23,9 @@ namespace Smp.Protocol.Agent;
 ///           / "GMINFO" SP alias SP body      ; a member's own info (groups.md §3)
 /// memberInfo = b64(bytes)                  ; GNEW's body is the group info, so our own info rides on the line
 /// ; GJOIN's body and GMEM's trailing body are member info; without one both read as before (older clients)
+///           / "GFMSG" SP author SP integrity SP "S=" authorSeq "," ts SP body   ; forwarded (groups.md §6.6.1)
+///           / "GHMSG" SP author SP integrity SP "S=" authorSeq "," ts SP body   ; history (groups.md §6.6.2)
+/// author    = alias / "#" memberId     ; '#' + b64 id for an author with no alias here
 /// body      = ":" text / size              ; both end the command line
 /// text      = *(%x00-09 / %x0B-FF)         ; to the end of the line, one trailing CR stripped
 /// size      = 1*9DIGIT                     ; then exactly size bytes, then an empty line (EOL)
@@ -78,6 +81,8 @@ public static class AgentCommandCodec
     private static ReadOnlySpan<byte> GMInfoKw => "GMINFO"u8;
     private static ReadOnlySpan<byte> GInfoKw => "GINFO"u8;
     private static ReadOnlySpan<byte> MemberInfoPrefix => "I="u8;
+    private static ReadOnlySpan<byte> GFMsgKw => "GFMSG"u8;
+    private static ReadOnlySpan<byte> GHMsgKw => "GHMSG"u8;
 
     public const int MaxSizeDigits = 9;
 
@@ -144,6 +149,8 @@ public static class AgentCommandCodec
                 w.Write(" S="u8); Stamp(w, c.AuthorSeq, c.AuthorTs);
                 SizedBody(w, c.Body);
                 break;
+            case AgentCommand.GFMsg c: w.Write(GFMsgKw); AuthoredMessage(w, c.Author, c.Integrity, c.AuthorSeq, c.AuthorTs, c.Body); break;
+            case AgentCommand.GHMsg c: w.Write(GHMsgKw); AuthoredMessage(w, c.Author, c.Integrity, c.AuthorSeq, c.AuthorTs, c.Body); break;
             case AgentCommand.GLeft c: w.Write(GLeftKw); Alias(w, c.MemberAlias); break;
             case AgentCommand.GMDeleted c: w.Write(GMDeletedKw); Alias(w, c.MemberAlias); break;
             case AgentCommand.GRemoved c: w.Write(GRemovedKw); Alias(w, c.MemberAlias); break;
@@ -254,6 +261,16 @@ public static class AgentCommandCodec
             var (seq, ts) = Stamp(ref r);
             command = new AgentCommand.GMsg(alias, integrity, seq, ts, Body(ref r, line, ref bodySize));
         }
+        else if (r.Keyword(GFMsgKw))
+        {
+            var (author, integrity, seq, ts) = AuthoredMessage(ref r);
+            command = new AgentCommand.GFMsg(author, integrity, seq, ts, Body(ref r, line, ref bodySize));
+        }
+        else if (r.Keyword(GHMsgKw))
+        {
+            var (author, integrity, seq, ts) = AuthoredMessage(ref r);
+            command = new AgentCommand.GHMsg(author, integrity, seq, ts, Body(ref r, line, ref bodySize));
+        }
         else if (r.Keyword(GLeftKw)) command = new AgentCommand.GLeft(Alias(ref r));
         else if (r.Keyword(GMDeletedKw)) command = new AgentCommand.GMDeleted(Alias(ref r));
         else if (r.Keyword(GRemovedKw)) command = new AgentCommand.GRemoved(Alias(ref r));
@@ -298,6 +315,31 @@ public static class AgentCommandCodec
         if (!AgentAlias.IsValid(alias)) throw new ArgumentException("invalid alias", nameof(alias));
         WireText.Sp(w);
         WireText.WriteAscii(w, alias);
+    }
+
+    /// <summary><c>SP author SP integrity SP "S=" authorSeq "," ts SP body</c> of GFMSG and GHMSG.</summary>
+    private static void AuthoredMessage(IBufferWriter<byte> w, string author, MsgIntegrity integrity, long seq, DateTimeOffset ts, ReadOnlyMemory<byte> body)
+    {
+        if (!GroupAuthor.IsValid(System.Text.Encoding.ASCII.GetBytes(author)) || author.Any(c => c >= 0x80)) throw new ArgumentException("invalid author", nameof(author));
+        WireText.Sp(w);
+        WireText.WriteAscii(w, author);
+        WireText.Sp(w);
+        integrity.Write(w);
+        w.Write(" S="u8);
+        Stamp(w, seq, ts);
+        SizedBody(w, body);
+    }
+
+    private static (string Author, MsgIntegrity Integrity, long Seq, DateTimeOffset Ts) AuthoredMessage(ref WireReader r)
+    {
+        r.Sp();
+        var word = r.Word();
+        if (!GroupAuthor.IsValid(word)) throw r.Fail();
+        var author = WireText.Ascii(word);
+        var integrity = Integrity(ref r);
+        r.Literal(" S="u8);
+        var (seq, ts) = Stamp(ref r);
+        return (author, integrity, seq, ts);
     }
 
     private static void Id(IBufferWriter<byte> w, byte[] id)

@@ -24,7 +24,8 @@ public enum AgentEnvelopeKind
     GDel = 24,
     GReject = 25,
     GInfo = 26,
-    // 27 and 28 are taken by G_FWD and G_HIST.
+    GFwd = 27,
+    GHist = 28,
     GView = 29,
 }
 
@@ -157,6 +158,16 @@ public abstract record AgentEnvelope(AgentEnvelopeKind Kind)
     /// sent by the member itself after its G_HELLO or G_JOIN, so no third member can forge it (groups.md §6.12). Ours.
     /// </summary>
     public sealed record GInfo(ReadOnlyMemory<byte> Info) : AgentEnvelope(AgentEnvelopeKind.GInfo);
+    /// <c>G_FWD</c>, introducer to a member being introduced to the author: the author's G_MSG, intact, sent
+    /// while the two are not connected yet (groups.md §6.6.1). <see cref="AuthorTs"/> is the author's header time.
+    /// </summary>
+    public sealed record GFwd(byte[] AuthorMemberId, DateTimeOffset AuthorTs, GMsg Message) : AgentEnvelope(AgentEnvelopeKind.GFwd);
+
+    /// <summary>
+    /// <c>G_HIST</c>, inviter to a newcomer, before G_ALL: one of the group's last messages, intact, oldest
+    /// first (groups.md §6.6.2).
+    /// </summary>
+    public sealed record GHist(byte[] AuthorMemberId, DateTimeOffset AuthorTs, GMsg Message) : AgentEnvelope(AgentEnvelopeKind.GHist);
 }
 
 /// <summary>The decrypted plaintext of an agent message body (agent.md §2).</summary>

@@ -34,6 +34,11 @@ namespace Smp.Protocol.Agent;
 ///              / "G_INFO" SP size EOL info     ; the sender's own member info (groups.md §6.12)
 /// prevHash     = "" / b64(32 bytes)        ; empty gives two SPs in a row
 /// ; G_INV, G_MSG and G_INFO end with their bytes, unlike MSG: the agentMessage's EOL follows at once (groups.md §3)
+///              / "G_FWD" SP memberId SP timestamp SP size EOL gMsg   ; gMsg: exactly size bytes
+///              / "G_HIST" SP memberId SP timestamp SP size EOL gMsg
+/// gMsg         = "G_MSG" …                 ; one whole G_MSG envelope as above, nothing before or after it
+/// prevHash     = "" / b64(32 bytes)        ; empty gives two SPs in a row
+/// ; G_INV, G_MSG, G_FWD and G_HIST end with their bytes, unlike MSG: the agentMessage's EOL follows at once (groups.md §3)
 /// invId, groupId, memberId, introId, groupMsgId = b64(1*64 random bytes)
 /// sndMsgId, authorSeq = 1*18DIGIT ; clvl = 1*9DIGIT ; size = 1*9DIGIT, at most the bytes left
 /// reason       = "JOIN_FAILED" / "TIMEOUT" / "DUPLICATE_MEMBER" / "MEMBER_GONE" / "INTERNAL" / token
@@ -69,6 +74,8 @@ public static class AgentPlaintextCodec
     private static ReadOnlySpan<byte> GRejectKw => "G_REJECT"u8;
     private static ReadOnlySpan<byte> GViewKw => "G_VIEW"u8;
     private static ReadOnlySpan<byte> GInfoKw => "G_INFO"u8;
+    private static ReadOnlySpan<byte> GFwdKw => "G_FWD"u8;
+    private static ReadOnlySpan<byte> GHistKw => "G_HIST"u8;
 
     private const int MaxSizeDigits = 9;
     private const int MaxLevelDigits = 9;
@@ -171,6 +178,8 @@ public static class AgentPlaintextCodec
                 }
                 break;
             case AgentEnvelope.GInfo e: w.Write(GInfoKw); WireText.Sp(w); WireText.WriteSizedBody(w, e.Info.Span); break;
+            case AgentEnvelope.GFwd e: w.Write(GFwdKw); Wrapped(w, e.AuthorMemberId, e.AuthorTs, e.Message); break;
+            case AgentEnvelope.GHist e: w.Write(GHistKw); Wrapped(w, e.AuthorMemberId, e.AuthorTs, e.Message); break;
             default: throw new ArgumentException("unknown envelope", nameof(envelope));
         }
     }
@@ -276,16 +285,7 @@ public static class AgentPlaintextCodec
             return new AgentEnvelope.GAddErr(intro, ParseReason(r.Word()) ?? throw r.Fail());
         }
         if (r.Keyword(GAllKw)) return new AgentEnvelope.GAll();
-        if (r.Keyword(GMsgKw))
-        {
-            var msgId = Id(ref r);
-            r.Sp();
-            var seq = r.Decimal();
-            r.Sp();
-            var prev = r.OptionalHash();
-            r.Sp();
-            return new AgentEnvelope.GMsg(msgId, seq, prev, SizedBody(ref r, source));
-        }
+        if (r.Keyword(GMsgKw)) return ReadGroupMessage(ref r, source);
         if (r.Keyword(GLeftKw)) return new AgentEnvelope.GLeft();
         if (r.Keyword(GMDelKw)) return new AgentEnvelope.GMDel(Id(ref r));
         if (r.Keyword(GMDeletedKw)) return new AgentEnvelope.GMDeleted(Id(ref r));
@@ -293,7 +293,62 @@ public static class AgentPlaintextCodec
         if (r.Keyword(GRejectKw)) return new AgentEnvelope.GReject(Id(ref r));
         if (r.Keyword(GViewKw)) return ReadView(ref r);
         if (r.Keyword(GInfoKw)) { r.Sp(); return new AgentEnvelope.GInfo(SizedBody(ref r, source)); }
+        if (r.Keyword(GFwdKw))
+        {
+            var (author, ts, inner) = Wrapped(ref r, source);
+            return new AgentEnvelope.GFwd(author, ts, inner);
+        }
+        if (r.Keyword(GHistKw))
+        {
+            var (author, ts, inner) = Wrapped(ref r, source);
+            return new AgentEnvelope.GHist(author, ts, inner);
+        }
         throw r.Fail();
+    }
+
+    /// <summary>
+    /// <c>SP memberId SP timestamp SP size EOL gMsg</c> of G_FWD and G_HIST: the G_MSG text is written
+    /// exactly as its author's agent writes it, so its hash (groups.md §6.6) is the same at every receiver.
+    /// </summary>
+    private static void Wrapped(IBufferWriter<byte> w, byte[] author, DateTimeOffset ts, AgentEnvelope.GMsg message)
+    {
+        Id(w, author);
+        WireText.Sp(w);
+        WireText.WriteTimestamp(w, ts);
+        var inner = new ArrayBufferWriter<byte>(256);
+        WriteEnvelope(inner, message);
+        WireText.Sp(w);
+        WireText.WriteSizedBody(w, inner.WrittenSpan);
+    }
+
+    /// <summary>
+    /// Reads a wrapped G_MSG: its size is checked against the bytes left before they are taken, and those
+    /// bytes must be one G_MSG envelope and nothing else (another envelope kind inside is malformed).
+    /// </summary>
+    private static (byte[] Author, DateTimeOffset Ts, AgentEnvelope.GMsg Message) Wrapped(ref WireReader r, ReadOnlyMemory<byte> source)
+    {
+        var author = Id(ref r);
+        r.Sp();
+        var ts = r.Timestamp();
+        r.Sp();
+        var text = SizedBody(ref r, source);
+        var inner = new WireReader(text.Span, AgentErrorCode.AgentMessage);
+        if (!inner.Keyword(GMsgKw)) throw r.Fail();
+        var message = ReadGroupMessage(ref inner, text);
+        inner.End();
+        return (author, ts, message);
+    }
+
+    /// <summary>The rest of a G_MSG after its keyword.</summary>
+    private static AgentEnvelope.GMsg ReadGroupMessage(ref WireReader r, ReadOnlyMemory<byte> source)
+    {
+        var msgId = Id(ref r);
+        r.Sp();
+        var seq = r.Decimal();
+        r.Sp();
+        var prev = r.OptionalHash();
+        r.Sp();
+        return new AgentEnvelope.GMsg(msgId, seq, prev, SizedBody(ref r, source));
     }
 
     /// <summary>G_VIEW entries, counted before each is taken so a long list fails at entry 101.</summary>

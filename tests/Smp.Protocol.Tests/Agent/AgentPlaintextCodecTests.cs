@@ -89,6 +89,28 @@ public class AgentPlaintextCodecTests
     }
 
     [Fact]
+    public void Forwarded_and_history_messages_carry_the_g_msg_text_intact()
+    {
+        // groups.md §4: G_FWD / G_HIST SP memberId SP ts SP size EOL <G_MSG envelope>; then the message's EOL.
+        var id = AgentSamples.Bytes(12, 1);
+        var author = AgentSamples.Bytes(16, 3);
+        var inner = $"G_MSG {Convert.ToBase64String(id)} 1  2\nhi";
+        var message = new AgentEnvelope.GMsg(id, 1, [], "hi"u8.ToArray());
+        var fwd = $"\n0 2026-11-24T05:55:52.472Z \nG_FWD {Convert.ToBase64String(author)} 2026-11-24T05:55:52.472Z {inner.Length}\n{inner}\n";
+        Assert.Equal(fwd, Text(AgentPlaintext.Message.Unchained(AgentSamples.Ts, new AgentEnvelope.GFwd(author, AgentSamples.Ts, message))));
+        Assert.Equal(fwd.Replace("G_FWD", "G_HIST"),
+            Text(AgentPlaintext.Message.Unchained(AgentSamples.Ts, new AgentEnvelope.GHist(author, AgentSamples.Ts, message))));
+
+        var decoded = Assert.IsType<AgentEnvelope.GFwd>(((AgentPlaintext.Message)AgentPlaintextCodec.Decode(Ascii(fwd))).Envelope);
+        Assert.Equal(author, decoded.AuthorMemberId);
+        Assert.Equal(AgentSamples.Ts, decoded.AuthorTs);
+        Assert.Equal(id, decoded.Message.GroupMsgId);
+        Assert.Equal((1L, "hi"), (decoded.Message.AuthorSeq, Encoding.ASCII.GetString(decoded.Message.Body.Span)));
+        var hist = Assert.IsType<AgentEnvelope.GHist>(((AgentPlaintext.Message)AgentPlaintextCodec.Decode(Ascii(fwd.Replace("G_FWD", "G_HIST")))).Envelope);
+        Assert.Equal(decoded.Message.GroupMsgId, hist.Message.GroupMsgId);
+    }
+
+    [Fact]
     public void Crlf_line_ends_are_accepted_on_input()
     {
         var decoded = AgentPlaintextCodec.Decode(Ascii("\r\n1 2026-11-24T05:55:53.260Z \r\nMSG 5\r\nhello\r\n\r\n"));
@@ -180,7 +202,17 @@ public class AgentPlaintextCodecTests
         "\n1 2026-11-24T05:55:53.260Z \nG_INFO 5 Alice\n",
         "\n1 2026-11-24T05:55:53.260Z \nG_INFO -5\nAlice\n",
         "\n1 2026-11-24T05:55:53.260Z \nG_INFO 9999999999\nAlice\n",
-        "\n1 2026-11-24T05:55:53.260Z \nG_INFOX 5\nAlice\n");
+        "\n1 2026-11-24T05:55:53.260Z \nG_INFOX 5\nAlice\n",
+        // G_FWD / G_HIST: the inner text must be exactly one G_MSG, its size within what is left.
+        "\n1 2026-11-24T05:55:53.260Z \nG_FWD AAAA 2026-11-24T05:55:53.260Z 15\nG_MSG AAAA 1  2\nhi\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_FWD AAAA 2026-11-24T05:55:53.260Z 17\nG_MSG AAAA 1  2\nhi\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_FWD AAAA 2026-11-24T05:55:53.260Z 18\nG_MSG AAAA 1  2\nhix\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_FWD AAAA 2026-11-24T05:55:53.260Z 999999999\nG_MSG AAAA 1  2\nhi\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_FWD AAAA 2026-11-24T05:55:53.260Z 5\nG_ALL\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_HIST AAAA 2026-11-24T05:55:53.260Z 34\nG_FWD AAAA 2026-11-24T05:55:53.260Z 0\n\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_HIST AAAA 2026-11-24 05:55:53.260Z 16\nG_MSG AAAA 1  2\nhi\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_HIST  2026-11-24T05:55:53.260Z 16\nG_MSG AAAA 1  2\nhi\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_HIST AAAA 2026-11-24T05:55:53.260Z 16\nG_MSG AAAA 1  2\nhi");
 
     [Fact]
     public void G_info_decodes_to_the_senders_bytes_and_its_kind_is_26()

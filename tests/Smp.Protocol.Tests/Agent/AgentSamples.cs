@@ -51,6 +51,10 @@ internal static class AgentSamples
         yield return new AgentEnvelope.GInfo("Alice \n\u00e9"u8.ToArray());
         yield return new AgentEnvelope.GInfo(body);
         yield return new AgentEnvelope.GInfo(Array.Empty<byte>());
+        yield return new AgentEnvelope.GFwd(Bytes(16, 3), Ts, new AgentEnvelope.GMsg(Bytes(12, 6), 1, [], body));
+        yield return new AgentEnvelope.GFwd(Bytes(64, 3), Ts, new AgentEnvelope.GMsg(Bytes(12, 7), 42, HashOf("previous"), "hi"u8.ToArray()));
+        yield return new AgentEnvelope.GHist(Bytes(16, 3), Ts, new AgentEnvelope.GMsg(Bytes(12, 6), 1, [], body));
+        yield return new AgentEnvelope.GHist(Bytes(16, 5), Ts, new AgentEnvelope.GMsg(Bytes(12, 7), 42, HashOf("previous"), Array.Empty<byte>()));
     }
 
     private const string KeyB64 =

@@ -80,6 +80,10 @@ public class AgentTransmissionTests
         foreach (var r in Enum.GetValues<GroupAddErrorReason>()) yield return new AgentCommand.GMFailed("bob", r);
         yield return new AgentCommand.GMInfo("bob", body);
         yield return new AgentCommand.GMInfo("bob", Array.Empty<byte>());
+        yield return new AgentCommand.GFMsg("bob", MsgIntegrity.Ok, 7, ts, body);
+        yield return new AgentCommand.GFMsg(GroupAuthor.OfMemberId(AgentSamples.Bytes(16, 3)), MsgIntegrity.Id(3), 3, ts, Array.Empty<byte>());
+        yield return new AgentCommand.GHMsg("bob", MsgIntegrity.NoId(2, 3), 4, ts, body);
+        yield return new AgentCommand.GHMsg(GroupAuthor.OfMemberId(AgentSamples.Bytes(64, 3)), MsgIntegrity.Ok, 1, ts, body);
     }
 
     [Fact]

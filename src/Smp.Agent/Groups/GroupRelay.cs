@@ -1,0 +1,156 @@
+using Smp.Agent.Runtime;
+using Smp.Agent.Store;
+using Smp.Protocol.Agent;
+
+namespace Smp.Agent.Groups;
+
+/// <summary>
+/// Group messages that do not come straight from their author (groups.md §6.6.1–2): G_FWD, forwarded by the
+/// introducer of two members until they are connected to each other, and G_HIST, the last messages of the
+/// group given by an inviter to its newcomer. Both carry the author's G_MSG intact, so the receiver checks the
+/// author's chain on them exactly as on a G_MSG from the author, and drops the copies by group message id.
+/// </summary>
+internal sealed partial class GroupEnvelopeHandler
+{
+    /// <summary>How many of a group's last messages are kept and given to a newcomer (AgentOptions.GroupHistorySize; 0 = none).</summary>
+    public int HistorySize { get; init; } = AgentOptions.DefaultGroupHistorySize;
+
+    /// <summary>Most G_HIST a newcomer accepts for one join: more is not history any inviter of ours would send.</summary>
+    public const int MaxHistoryIn = AgentOptions.MaxGroupHistorySize;
+
+    /// <summary>
+    /// Whether a G_MSG could be relayed: its G_HIST (the longer wrapper) with the longest member id fits an
+    /// envelope. GSEND refuses anything else (CMD LARGE, groups.md §2), so a receiver refuses it too.
+    /// </summary>
+    internal static bool FitsRelayed(AgentEnvelope.GMsg m) =>
+        Connections.Envelopes.Fits(new AgentEnvelope.GHist(new byte[64], DateTimeOffset.UtcNow, m));
+
+    /// <summary>
+    /// At an introducer, a G_MSG from <paramref name="author"/>: for each live introduction of the author here
+    /// whose author side has not reported G_CON yet, the other member gets it as G_FWD, once that member has a
+    /// record of the author (the invitee from G_MEM at once; the existing member once G_MEM_INV went to it).
+    /// The author queues its G_CON in the transaction that connects it to the other member, so every message
+    /// it did not send to that member directly reaches us before its G_CON, on the same connection.
+    /// </summary>
+    private void Forward(StoreTx tx, GroupRecord g, MemberRecord author, DateTimeOffset ts, AgentEnvelope.GMsg m, Effects fx)
+    {
+        var fwd = new AgentEnvelope.GFwd(author.MemberId!, ts, m);
+        // An older author's largest message may not fit the wrapper: then it is not forwarded (groups.md §10).
+        if (!Connections.Envelopes.Fits(fwd)) return;
+        foreach (var to in ForwardTargets(tx, g, author.Id)) _conns.Queue(tx, to.GroupConn, fwd, fx);
+    }
+
+    /// <summary>The connected members that an introduction in this table is still making for <paramref name="authorRow"/> and that know it.</summary>
+    internal static List<MemberRecord> ForwardTargets(StoreTx tx, GroupRecord g, long authorRow)
+    {
+        var targets = new List<MemberRecord>();
+        foreach (var i in tx.IntroductionsOf(g.Alias, authorRow))
+        {
+            if (i.Status is IntroductionStatus.Connected or IntroductionStatus.Failed) continue;
+            long other;
+            if (i.Invitee == authorRow)
+            {
+                if (i.ConInvitee || i.Status != IntroductionStatus.Forwarded) continue;
+                other = i.Member;
+            }
+            else
+            {
+                if (i.ConMember) continue;
+                other = i.Invitee;
+            }
+            if (targets.Any(t => t.Id == other)) continue;
+            if (tx.GetMember(other) is { Status: MemberStatus.Connected } member) targets.Add(member);
+        }
+        return targets;
+    }
+
+    /// <summary>
+    /// At an introducer, when G_MEM_INV has just gone to <paramref name="member"/>: the invitee's messages that
+    /// arrived before the member could be told of it are replayed from the history, as G_FWD, oldest first.
+    /// </summary>
+    private void ReplayTo(StoreTx tx, GroupRecord g, MemberRecord invitee, MemberRecord member, Effects fx)
+    {
+        if (invitee.MemberId is null) return;
+        foreach (var e in tx.ListHistory(g.Alias, invitee.MemberId))
+        {
+            var fwd = new AgentEnvelope.GFwd(e.AuthorId, e.AuthorTs, e.Message);
+            if (Connections.Envelopes.Fits(fwd)) _conns.Queue(tx, member.GroupConn, fwd, fx);
+        }
+    }
+
+    /// <summary>At the inviter, on the newcomer's G_JOIN: the group's last messages as G_HIST, oldest first.</summary>
+    private void SendHistory(StoreTx tx, GroupRecord g, MemberRecord newcomer, Effects fx)
+    {
+        if (HistorySize <= 0) return;
+        var history = tx.ListHistory(g.Alias);
+        foreach (var e in history.Skip(Math.Max(0, history.Count - HistorySize)))
+        {
+            var hist = new AgentEnvelope.GHist(e.AuthorId, e.AuthorTs, e.Message);
+            if (Connections.Envelopes.Fits(hist)) _conns.Queue(tx, newcomer.GroupConn, hist, fx);
+        }
+    }
+
+    /// <summary>
+    /// G_FWD: accepted only from the member that introduced the author to us, while the author is joining or
+    /// connected (a straggler forwarded after we connected is dropped as a copy if we had it directly).
+    /// </summary>
+    private bool OnForwarded(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GFwd f)
+    {
+        if (g.Status != GroupStatus.Active || from.Status != MemberStatus.Connected || !FitsRelayed(f.Message)) return false;
+        var author = tx.MemberById(g.Alias, f.AuthorMemberId);
+        if (author is null || author.IntroducerConn.Length == 0 || author.IntroducerConn != from.GroupConn
+            || author.Status is not (MemberStatus.Joining or MemberStatus.Connected))
+            return false;
+        if (!tx.MarkGroupMsgSeen(author.Id, f.Message.GroupMsgId)) return true;
+        var integrity = Chain(tx, author, f.Message);
+        GroupEvent(tx, g, new AgentCommand.GFMsg(AuthorName(author), integrity, f.Message.AuthorSeq, f.AuthorTs, f.Message.Body));
+        tx.AppendHistory(g.Alias, f.AuthorMemberId, f.AuthorTs, f.Message, HistorySize);
+        return true;
+    }
+
+    /// <summary>
+    /// G_HIST at a newcomer: only from our inviter, while it is connected and before its G_ALL, at most
+    /// <see cref="MaxHistoryIn"/> of them. Each sets its author's chain head, so the author's first live
+    /// message is checked against it; an author we have no record of is named by its member id.
+    /// </summary>
+    private bool OnHistory(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GHist h)
+    {
+        if (g.Status != GroupStatus.Active || g.InviterConn.Length == 0 || g.InviterConn != from.GroupConn
+            || from.Status != MemberStatus.Connected || !FitsRelayed(h.Message)
+            || g.MemberId.AsSpan().SequenceEqual(h.AuthorMemberId))
+            return false;
+        var (received, closed) = tx.HistoryIn(g.Alias);
+        if (closed || received >= MaxHistoryIn) return false;
+        tx.CountHistoryIn(g.Alias);
+        var integrity = MsgIntegrity.Ok;
+        string name;
+        if (tx.MemberById(g.Alias, h.AuthorMemberId) is { } author)
+        {
+            if (!tx.MarkGroupMsgSeen(author.Id, h.Message.GroupMsgId)) return true;
+            integrity = Chain(tx, author, h.Message);
+            name = AuthorName(author);
+        }
+        else
+        {
+            name = GroupAuthor.OfMemberId(h.AuthorMemberId);
+        }
+        GroupEvent(tx, g, new AgentCommand.GHMsg(name, integrity, h.Message.AuthorSeq, h.AuthorTs, h.Message.Body));
+        tx.AppendHistory(g.Alias, h.AuthorMemberId, h.AuthorTs, h.Message, HistorySize);
+        return true;
+    }
+
+    /// <summary>
+    /// The author's chain check (§6.6 step 2) for a relayed message; the head moves only forward, because a
+    /// forwarded message can arrive after a later one the author sent us directly.
+    /// </summary>
+    private static MsgIntegrity Chain(StoreTx tx, MemberRecord author, AgentEnvelope.GMsg m)
+    {
+        var integrity = author.LastSeq == 0 ? MsgIntegrity.Ok : MsgIntegrity.Check(author.LastSeq, author.LastHash, m.AuthorSeq, m.PrevHash);
+        if (m.AuthorSeq > author.LastSeq) tx.SetMemberChain(author.Id, m.AuthorSeq, GroupLayer.GroupMsgHash(m));
+        return integrity;
+    }
+
+    /// <summary>The author's member alias, or '#' and its member id while its queues are not made yet.</summary>
+    private static string AuthorName(MemberRecord author) =>
+        author.DirectAlias.Length > 0 ? author.DirectAlias : GroupAuthor.OfMemberId(author.MemberId!);
+}
