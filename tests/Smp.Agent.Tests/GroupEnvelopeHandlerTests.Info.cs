@@ -153,7 +153,7 @@ public sealed partial class GroupEnvelopeHandlerTests
                 MemberStatus.Left, false, null, null, "", true, false, 0, []));
         });
 
-        await _store.TransactAsync(tx => _handler.TellGreetedMembers(tx, "g", "New me"u8.ToArray(), new Effects()));
+        await _store.TransactAsync(tx => _handler.Infos.TellGreetedMembers(tx, "g", "New me"u8.ToArray(), new Effects()));
 
         Assert.Equal(["#ga", "#gc"], _conns.Queued.Select(q => q.Alias).Order(StringComparer.Ordinal));
         Assert.All(_conns.Queued, q => Assert.Equal("New me"u8.ToArray(), Assert.IsType<AgentEnvelope.GInfo>(q.Envelope).Info.ToArray()));

@@ -659,7 +659,7 @@ public sealed partial class GroupEnvelopeHandlerTests : IAsyncLifetime
     [Fact]
     public async Task With_history_off_nothing_is_kept_or_replayed()
     {
-        _handler = new GroupEnvelopeHandler(_conns) { HistorySize = 0 };
+        _handler = new GroupEnvelopeHandler(_conns, historySize: 0);
         var (introId, _) = await BobInvitedAndIntroductionPendingAsync();
         await ApplyAsync(Message(1, [], "early"), conn: "#gb");
 
@@ -815,7 +815,7 @@ public sealed partial class GroupEnvelopeHandlerTests : IAsyncLifetime
     public async Task More_history_than_any_inviter_sends_is_refused_and_changes_nothing()
     {
         var prev = Array.Empty<byte>();
-        for (var i = 1; i <= GroupEnvelopeHandler.MaxHistoryIn; i++)
+        for (var i = 1; i <= GroupRelay.MaxHistoryIn; i++)
         {
             var m = Message(i, prev, "h");
             prev = GroupLayer.GroupMsgHash(m);
@@ -823,7 +823,7 @@ public sealed partial class GroupEnvelopeHandlerTests : IAsyncLifetime
         }
         var before = await SnapshotAsync();
 
-        var (accepted, _) = await ApplyAsync(new AgentEnvelope.GHist(AliceId, DateTimeOffset.UtcNow, Message(GroupEnvelopeHandler.MaxHistoryIn + 1, prev, "one too many")));
+        var (accepted, _) = await ApplyAsync(new AgentEnvelope.GHist(AliceId, DateTimeOffset.UtcNow, Message(GroupRelay.MaxHistoryIn + 1, prev, "one too many")));
 
         Assert.False(accepted);
         Assert.Equal(before, await SnapshotAsync());
@@ -844,7 +844,7 @@ public sealed partial class GroupEnvelopeHandlerTests : IAsyncLifetime
     [Fact]
     public async Task A_newcomer_is_given_the_last_messages_as_history_after_its_introductions()
     {
-        _handler = new GroupEnvelopeHandler(_conns) { HistorySize = 2 };
+        _handler = new GroupEnvelopeHandler(_conns, historySize: 2);
         await ApplyAsync(Message(1, [], "a1"));
         await ApplyAsync(Message(2, [], "a2"));
         await ApplyAsync(Message(3, [], "a3"));
@@ -863,8 +863,8 @@ public sealed partial class GroupEnvelopeHandlerTests : IAsyncLifetime
         // groups.md §2: GSEND takes what fits G_HIST (the longer wrapper) with a 64-byte author id; with
         // 1-digit sequence and a full prevHash that is 2,779 body bytes, 126 fewer than a bare G_MSG (2,905).
         AgentEnvelope.GMsg Of(int size) => new(new byte[12], 2, new byte[32], new byte[size]);
-        Assert.True(GroupEnvelopeHandler.FitsRelayed(Of(2779)));
-        Assert.False(GroupEnvelopeHandler.FitsRelayed(Of(2780)));
+        Assert.True(GroupRelay.FitsRelayed(Of(2779)));
+        Assert.False(GroupRelay.FitsRelayed(Of(2780)));
         Assert.True(Envelopes.Fits(Of(2905)));
         Assert.False(Envelopes.Fits(Of(2906)));
         Assert.True(Envelopes.Fits(new AgentEnvelope.GFwd(new byte[64], DateTimeOffset.UtcNow, Of(2779))));

@@ -200,7 +200,7 @@ public sealed partial class GroupHostileTests : IAsyncLifetime
         // The largest body whose G_HIST fits an envelope with Alice's 16-byte id but that GSEND would have refused.
         var body = Enumerable.Range(2000, 1100).Last(n => Connections.Envelopes.Fits(Oversized(alice.Group!.MemberId, n)));
         var oversized = Oversized(alice.Group!.MemberId, body);
-        Assert.False(GroupEnvelopeHandler.FitsRelayed(oversized.Message));
+        Assert.False(GroupRelay.FitsRelayed(oversized.Message));
         var before = Digest(await _b.GroupStateAsync("g"));
 
         await _a.QueueEnvelopeAsync(toBob, oversized);

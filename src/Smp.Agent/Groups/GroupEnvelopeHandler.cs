@@ -13,9 +13,15 @@ namespace Smp.Agent.Groups;
 /// (the connection layer reports A_PROHIBITED) before anything is changed. Pure store work over
 /// <see cref="IConnections"/>: no network, so it is unit-tested over a store alone.
 /// </summary>
-internal sealed partial class GroupEnvelopeHandler(IConnections conns, bool views = true)
+internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true, int historySize = AgentOptions.DefaultGroupHistorySize)
 {
     private readonly IConnections _conns = conns;
+
+    /// <summary>Messages that do not come from their author: forwarded and history (groups.md §6.6.1–2).</summary>
+    internal GroupRelay Relay { get; } = new(conns, historySize);
+
+    /// <summary>Who is who: member infos (groups.md §6.12).</summary>
+    internal MemberInfos Infos { get; } = new(conns);
 
     /// <summary>Whether we send G_VIEW (AgentOptions.GroupViews); views received are used either way.</summary>
     private readonly bool _views = views;
@@ -49,14 +55,14 @@ internal sealed partial class GroupEnvelopeHandler(IConnections conns, bool view
                                        || OnIntroductionFailed(tx, g, from, e, fx),
             AgentEnvelope.GAll => OnAll(tx, g, from),
             AgentEnvelope.GMsg m => OnGroupMessage(tx, g, from, message, m, fx),
-            AgentEnvelope.GFwd f => OnForwarded(tx, g, from, f),
-            AgentEnvelope.GHist h => OnHistory(tx, g, from, h),
+            AgentEnvelope.GFwd f => Relay.OnForwarded(tx, g, from, f),
+            AgentEnvelope.GHist h => Relay.OnHistory(tx, g, from, h),
             AgentEnvelope.GLeft => OnLeft(tx, g, from, fx),
             AgentEnvelope.GMDel d => OnRemove(tx, g, from, d.MemberId, fx),
             AgentEnvelope.GMDeleted d => OnRemoved(tx, g, from, d.MemberId, fx),
             AgentEnvelope.GDel => OnDeleted(tx, g, from, fx),
             AgentEnvelope.GView v => OnView(tx, g, from, v, fx),
-            AgentEnvelope.GInfo i => OnInfo(tx, g, from, i),
+            AgentEnvelope.GInfo i => MemberInfos.OnInfo(tx, g, from, i),
             _ => false,
         };
     }
@@ -100,7 +106,7 @@ internal sealed partial class GroupEnvelopeHandler(IConnections conns, bool view
         tx.SetMemberStatus(from.Id, MemberStatus.Connected);
         tx.SetMemberFlags(from.Id, helloSent: true);
         _conns.Queue(tx, from.GroupConn, new AgentEnvelope.GHello(g.MemberId), fx);
-        QueueOwnInfo(tx, g.Alias, from.GroupConn, fx);
+        Infos.QueueOwnInfo(tx, g.Alias, from.GroupConn, fx);
         GroupEvent(tx, g, new AgentCommand.GCon(from.DirectAlias));
         foreach (var m in tx.ListMembers(g.Alias).Where(m => m.Status == MemberStatus.Connected && m.Id != from.Id && m.MemberId is not null))
         {
@@ -110,7 +116,7 @@ internal sealed partial class GroupEnvelopeHandler(IConnections conns, bool view
         }
         SendView(tx, g, from, fx);
         // After the G_MEMs, so the newcomer knows the authors we are connected to; before G_ALL (§6.6.2).
-        SendHistory(tx, g, from, fx);
+        Relay.SendHistory(tx, g, from, fx);
         CheckAllConnected(tx, g, from.Id, fx);
         return true;
     }
@@ -148,7 +154,7 @@ internal sealed partial class GroupEnvelopeHandler(IConnections conns, bool view
         if (!from.HelloSent)
         {
             _conns.Queue(tx, from.GroupConn, new AgentEnvelope.GHello(g.MemberId), fx);
-            QueueOwnInfo(tx, g.Alias, from.GroupConn, fx);
+            Infos.QueueOwnInfo(tx, g.Alias, from.GroupConn, fx);
             tx.SetMemberFlags(from.Id, helloSent: true);
         }
         if (from.IntroId is not null && from.IntroducerConn.Length > 0) _conns.Queue(tx, from.IntroducerConn, new AgentEnvelope.GCon(from.IntroId), fx);
@@ -262,7 +268,7 @@ internal sealed partial class GroupEnvelopeHandler(IConnections conns, bool view
         _conns.Queue(tx, member.GroupConn, new AgentEnvelope.GMemInv(inv.IntroductionId, from.MemberId!, from.Clvl, inv.GroupQueueInfo, inv.DirectQueueInfo), fx);
         tx.UpdateIntroduction(g.Alias, inv.IntroductionId, IntroductionStatus.Forwarded);
         // Now the member knows the invitee: what the invitee sent before is replayed to it (§6.6.1).
-        ReplayTo(tx, g, from, member, fx);
+        Relay.ReplayTo(tx, g, from, member, fx);
         return true;
     }
 
@@ -291,7 +297,7 @@ internal sealed partial class GroupEnvelopeHandler(IConnections conns, bool view
             tx.SetMemberFlags(existing.Id, helloSent: true);
         }
         _conns.Queue(tx, groupConn, new AgentEnvelope.GHello(g.MemberId), fx);
-        QueueOwnInfo(tx, g.Alias, groupConn, fx);
+        Infos.QueueOwnInfo(tx, g.Alias, groupConn, fx);
         fx.Inherit.Add((direct, g.Alias));
         return true;
     }
@@ -413,8 +419,8 @@ internal sealed partial class GroupEnvelopeHandler(IConnections conns, bool view
         GroupEvent(tx, g, new AgentCommand.GMsg(from.DirectAlias, integrity, m.AuthorSeq, message.Timestamp, m.Body));
         if (from.MemberId is { } author)
         {
-            tx.AppendHistory(g.Alias, author, message.Timestamp, m, HistorySize);
-            Forward(tx, g, from, message.Timestamp, m, fx);
+            Relay.Keep(tx, g, author, message.Timestamp, m);
+            Relay.Forward(tx, g, from, message.Timestamp, m, fx);
         }
         return true;
     }

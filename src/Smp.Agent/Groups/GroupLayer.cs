@@ -50,7 +50,7 @@ internal sealed class GroupLayer : IConnectionOwner
         _conns = conns;
         _router = router;
         _outbox = outbox;
-        Envelopes = new GroupEnvelopeHandler(conns, views) { HistorySize = historySize };
+        Envelopes = new GroupEnvelopeHandler(conns, views, historySize);
         new GroupJobs(store, conns, outbox).Register();
     }
 
@@ -176,7 +176,7 @@ internal sealed class GroupLayer : IConnectionOwner
             tx.InsertMember(new MemberRecord(0, gid, null, inv.DirectAlias, conn, Math.Max(0, inv.Clvl - 1), MemberStatus.Joining, false, inv.InvId, null, "", true, false, 0, []));
             _conns.Queue(tx, conn, new AgentEnvelope.GJoin(inv.InvId, inv.MemberId), fx);
             tx.SetOwnInfo(gid, memberInfo.ToArray());
-            Envelopes.QueueOwnInfo(tx, gid, conn, fx);
+            Envelopes.Infos.QueueOwnInfo(tx, gid, conn, fx);
             tx.SetInvitationStatus(invId, InvitationStatus.Accepted);
         }, ct).ConfigureAwait(false);
         _router.Hold(session, gid);
@@ -208,7 +208,7 @@ internal sealed class GroupLayer : IConnectionOwner
             var g = RequireActiveGroup(tx, gid);
             var envelope = new AgentEnvelope.GMsg(msgId, g.LastSeq + 1, g.LastHash, body);
             // It must also fit when forwarded or given as history (G_FWD, G_HIST), groups.md §2.
-            if (!GroupEnvelopeHandler.FitsRelayed(envelope)) throw new AgentProtocolException(AgentErrorCode.CmdLarge);
+            if (!GroupRelay.FitsRelayed(envelope)) throw new AgentProtocolException(AgentErrorCode.CmdLarge);
             foreach (var m in tx.ListMembers(gid).Where(m => m.Status == MemberStatus.Connected)) _conns.Queue(tx, m.GroupConn, envelope, fx);
             tx.SetGroupChain(gid, g.LastSeq + 1, GroupMsgHash(envelope));
             tx.AppendHistory(gid, g.MemberId, DateTimeOffset.UtcNow, envelope, _historySize);
@@ -280,7 +280,7 @@ internal sealed class GroupLayer : IConnectionOwner
         {
             RequireActiveGroup(tx, gid);
             tx.SetOwnInfo(gid, memberInfo.ToArray());
-            Envelopes.TellGreetedMembers(tx, gid, memberInfo.ToArray(), fx);
+            Envelopes.Infos.TellGreetedMembers(tx, gid, memberInfo.ToArray(), fx);
         }, ct).ConfigureAwait(false);
         await _outbox.RunEffectsAsync(fx).ConfigureAwait(false);
     }

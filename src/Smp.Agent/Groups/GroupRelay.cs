@@ -1,3 +1,4 @@
+using Smp.Agent.Connections;
 using Smp.Agent.Runtime;
 using Smp.Agent.Store;
 using Smp.Protocol.Agent;
@@ -10,10 +11,12 @@ namespace Smp.Agent.Groups;
 /// group given by an inviter to its newcomer. Both carry the author's G_MSG intact, so the receiver checks the
 /// author's chain on them exactly as on a G_MSG from the author, and drops the copies by group message id.
 /// </summary>
-internal sealed partial class GroupEnvelopeHandler
+internal sealed class GroupRelay(IConnections conns, int historySize)
 {
+    private readonly IConnections _conns = conns;
+
     /// <summary>How many of a group's last messages are kept and given to a newcomer (AgentOptions.GroupHistorySize; 0 = none).</summary>
-    public int HistorySize { get; init; } = AgentOptions.DefaultGroupHistorySize;
+    public int HistorySize { get; } = historySize;
 
     /// <summary>Most G_HIST a newcomer accepts for one join: more is not history any inviter of ours would send.</summary>
     public const int MaxHistoryIn = AgentOptions.MaxGroupHistorySize;
@@ -32,7 +35,7 @@ internal sealed partial class GroupEnvelopeHandler
     /// The author queues its G_CON in the transaction that connects it to the other member, so every message
     /// it did not send to that member directly reaches us before its G_CON, on the same connection.
     /// </summary>
-    private void Forward(StoreTx tx, GroupRecord g, MemberRecord author, DateTimeOffset ts, AgentEnvelope.GMsg m, Effects fx)
+    internal void Forward(StoreTx tx, GroupRecord g, MemberRecord author, DateTimeOffset ts, AgentEnvelope.GMsg m, Effects fx)
     {
         var fwd = new AgentEnvelope.GFwd(author.MemberId!, ts, m);
         // An older author's largest message may not fit the wrapper: then it is not forwarded (groups.md §10).
@@ -68,7 +71,7 @@ internal sealed partial class GroupEnvelopeHandler
     /// At an introducer, when G_MEM_INV has just gone to <paramref name="member"/>: the invitee's messages that
     /// arrived before the member could be told of it are replayed from the history, as G_FWD, oldest first.
     /// </summary>
-    private void ReplayTo(StoreTx tx, GroupRecord g, MemberRecord invitee, MemberRecord member, Effects fx)
+    internal void ReplayTo(StoreTx tx, GroupRecord g, MemberRecord invitee, MemberRecord member, Effects fx)
     {
         if (invitee.MemberId is null) return;
         foreach (var e in tx.ListHistory(g.Alias, invitee.MemberId))
@@ -79,7 +82,7 @@ internal sealed partial class GroupEnvelopeHandler
     }
 
     /// <summary>At the inviter, on the newcomer's G_JOIN: the group's last messages as G_HIST, oldest first.</summary>
-    private void SendHistory(StoreTx tx, GroupRecord g, MemberRecord newcomer, Effects fx)
+    internal void SendHistory(StoreTx tx, GroupRecord g, MemberRecord newcomer, Effects fx)
     {
         if (HistorySize <= 0) return;
         var history = tx.ListHistory(g.Alias);
@@ -94,7 +97,7 @@ internal sealed partial class GroupEnvelopeHandler
     /// G_FWD: accepted only from the member that introduced the author to us, while the author is joining or
     /// connected (a straggler forwarded after we connected is dropped as a copy if we had it directly).
     /// </summary>
-    private bool OnForwarded(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GFwd f)
+    internal bool OnForwarded(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GFwd f)
     {
         if (g.Status != GroupStatus.Active || from.Status != MemberStatus.Connected || !FitsRelayed(f.Message)) return false;
         var author = tx.MemberById(g.Alias, f.AuthorMemberId);
@@ -103,7 +106,7 @@ internal sealed partial class GroupEnvelopeHandler
             return false;
         if (!tx.MarkGroupMsgSeen(author.Id, f.Message.GroupMsgId)) return true;
         var integrity = Chain(tx, author, f.Message);
-        GroupEvent(tx, g, new AgentCommand.GFMsg(AuthorName(author), integrity, f.Message.AuthorSeq, f.AuthorTs, f.Message.Body));
+        GroupEnvelopeHandler.GroupEvent(tx, g, new AgentCommand.GFMsg(AuthorName(author), integrity, f.Message.AuthorSeq, f.AuthorTs, f.Message.Body));
         tx.AppendHistory(g.Alias, f.AuthorMemberId, f.AuthorTs, f.Message, HistorySize);
         return true;
     }
@@ -113,7 +116,7 @@ internal sealed partial class GroupEnvelopeHandler
     /// <see cref="MaxHistoryIn"/> of them. Each sets its author's chain head, so the author's first live
     /// message is checked against it; an author we have no record of is named by its member id.
     /// </summary>
-    private bool OnHistory(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GHist h)
+    internal bool OnHistory(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GHist h)
     {
         if (g.Status != GroupStatus.Active || g.InviterConn.Length == 0 || g.InviterConn != from.GroupConn
             || from.Status != MemberStatus.Connected || !FitsRelayed(h.Message)
@@ -134,7 +137,7 @@ internal sealed partial class GroupEnvelopeHandler
         {
             name = GroupAuthor.OfMemberId(h.AuthorMemberId);
         }
-        GroupEvent(tx, g, new AgentCommand.GHMsg(name, integrity, h.Message.AuthorSeq, h.AuthorTs, h.Message.Body));
+        GroupEnvelopeHandler.GroupEvent(tx, g, new AgentCommand.GHMsg(name, integrity, h.Message.AuthorSeq, h.AuthorTs, h.Message.Body));
         tx.AppendHistory(g.Alias, h.AuthorMemberId, h.AuthorTs, h.Message, HistorySize);
         return true;
     }
@@ -149,6 +152,9 @@ internal sealed partial class GroupEnvelopeHandler
         if (m.AuthorSeq > author.LastSeq) tx.SetMemberChain(author.Id, m.AuthorSeq, GroupLayer.GroupMsgHash(m));
         return integrity;
     }
+
+    /// <summary>A message received from its author, kept for later newcomers.</summary>
+    internal void Keep(StoreTx tx, GroupRecord g, byte[] author, DateTimeOffset ts, AgentEnvelope.GMsg m) => tx.AppendHistory(g.Alias, author, ts, m, HistorySize);
 
     /// <summary>The author's member alias, or '#' and its member id while its queues are not made yet.</summary>
     private static string AuthorName(MemberRecord author) =>

@@ -1,3 +1,4 @@
+using Smp.Agent.Connections;
 using Smp.Agent.Runtime;
 using Smp.Agent.Store;
 using Smp.Protocol.Agent;
@@ -8,8 +9,10 @@ namespace Smp.Agent.Groups;
 /// Who is who (groups.md §6.12): each member tells every peer its own info itself, on the group connection
 /// bound to it, so a third member cannot put words in its mouth.
 /// </summary>
-internal sealed partial class GroupEnvelopeHandler
+internal sealed class MemberInfos(IConnections conns)
 {
+    private readonly IConnections _conns = conns;
+
     /// <summary>
     /// Queues our own info of group <paramref name="gid"/> on <paramref name="groupConn"/>, right after our
     /// G_HELLO or G_JOIN there: the peer accepts it once that made us connected. Nothing when we have none.
@@ -35,12 +38,12 @@ internal sealed partial class GroupEnvelopeHandler
     /// G_INFO: the member on this connection says who it is. Only from a connected member of an active group,
     /// and within the size limit; a later one replaces the earlier.
     /// </summary>
-    private static bool OnInfo(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GInfo info)
+    internal static bool OnInfo(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GInfo info)
     {
         if (g.Status != GroupStatus.Active || from.Status != MemberStatus.Connected || info.Info.Length > GroupLayer.MaxMemberInfoSize) return false;
         tx.SetMemberInfo(from.Id, info.Info.ToArray());
         // A connected member always has a direct alias; the guard keeps a nameless one from breaking the event.
-        if (from.DirectAlias.Length > 0) GroupEvent(tx, g, new AgentCommand.GMInfo(from.DirectAlias, info.Info));
+        if (from.DirectAlias.Length > 0) GroupEnvelopeHandler.GroupEvent(tx, g, new AgentCommand.GMInfo(from.DirectAlias, info.Info));
         return true;
     }
 }
