@@ -183,12 +183,33 @@ public sealed class GroupSimulation : IAsyncDisposable
     private async Task EnsureDirectAsync(SimAgent x, SimAgent y, CancellationToken ct)
     {
         if (x.DirectTo.Contains(y.Index)) return;
-        var (_, invitation) = await x.Agent.NewAsync(x.Session, DirectAlias(y.Index), ct);
-        await y.Agent.JoinAsync(y.Session, "j", DirectAlias(x.Index), invitation, noReply: false, ct);
+        var (_, invitation) = await WhileServerDownAsync(() => x.Agent.NewAsync(x.Session, DirectAlias(y.Index), ct), ct);
+        await WhileServerDownAsync(() => y.Agent.JoinAsync(y.Session, "j", DirectAlias(x.Index), invitation, noReply: false, ct), ct);
         await y.WaitAsync(DirectAlias(x.Index), "CON", _o.Patience);
         await x.WaitAsync(DirectAlias(y.Index), "CON", _o.Patience);
         x.DirectTo.Add(y.Index);
         y.DirectTo.Add(x.Index);
+    }
+
+    /// <summary>
+    /// NEW and JOIN talk to a server before they answer: during an outage of the schedule they get BROKER
+    /// NETWORK (or a timeout), and the command changed nothing. Tried again, bounded, so that an outage does
+    /// not turn an add into a skipped one and the schedule away from what the generator meant.
+    /// </summary>
+    private async Task<T> WhileServerDownAsync<T>(Func<Task<T>> command, CancellationToken ct)
+    {
+        var deadline = Stopwatch.GetTimestamp() + (long)(_o.Patience.TotalSeconds * Stopwatch.Frequency);
+        while (true)
+        {
+            try
+            {
+                return await command();
+            }
+            catch (AgentProtocolException e) when (e.Error.ToString().StartsWith("BROKER ", StringComparison.Ordinal) && Stopwatch.GetTimestamp() < deadline)
+            {
+                await Task.Delay(200, ct);
+            }
+        }
     }
 
     private async Task<bool> AddAsync(SimAgent inviter, SimAgent invitee, bool accept, CancellationToken ct)
@@ -320,6 +341,7 @@ public sealed class GroupSimulation : IAsyncDisposable
             RetryInitialDelay = TimeSpan.FromMilliseconds(20),
             RetryMaxDelay = TimeSpan.FromMilliseconds(500),
             IntroductionTimeout = _o.IntroductionTimeout,
+            ReorderHoldLimit = _o.ReorderHoldLimit,
             SmpClient = new SmpClientOptions
             {
                 RequestTimeout = TimeSpan.FromSeconds(8),

@@ -62,6 +62,13 @@ public sealed record GroupSimOptions
     public int KeyBits { get; init; } = 1024;
     public int KeyPoolSize { get; init; } = 4;
 
+    /// <summary>
+    /// The agents' hold of an envelope ahead of its chain (agent.md §4), shorter than a settle's quiet time so
+    /// that an envelope held behind a lost one is released (its gap reported as integrity other than OK)
+    /// while the settle still watches, rather than after it gave up.
+    /// </summary>
+    public TimeSpan ReorderHoldLimit { get; init; } = TimeSpan.FromSeconds(8);
+
     /// <summary>The agents' introduction timeout (groups.md §6.5).</summary>
     public TimeSpan IntroductionTimeout { get; init; } = TimeSpan.FromDays(7);
 
