@@ -75,7 +75,7 @@ public static class GroupSimChecker
                 var expected = byAuthor.OrderBy(m => m.AuthorIndex).ToList();
                 var missing = expected.Where(m => !position.ContainsKey(m.Body)).ToList();
                 if (missing.Count > 0)
-                    v.Add(new("messages.missing", $"{r.Name} lacks {missing.Count} of {expected.Count} required from {author.Name}: {string.Join(", ", missing.Take(4).Select(m => m.Body))}"));
+                    v.Add(new("messages.missing", $"{r.Name} lacks {missing.Count} of {expected.Count} required from {author.Name}: {string.Join(", ", missing.Take(4).Select(m => m.Body))}{Chain(author, r)}"));
                 var got = expected.Where(m => position.ContainsKey(m.Body)).Select(m => position[m.Body]).ToList();
                 if (got.Zip(got.Skip(1)).Any(p => p.First > p.Second))
                     v.Add(new("messages.order", $"{r.Name} got {author.Name}'s messages out of its order: {string.Join(", ", expected.Where(m => position.ContainsKey(m.Body)).OrderBy(m => position[m.Body]).Select(m => m.Body))}"));
@@ -107,6 +107,16 @@ public static class GroupSimChecker
             sb.Append(';');
         }
         return sb.ToString();
+    }
+
+    /// <summary>For a connected pair: how far the author's group connection to the reader was sent and received at each end.</summary>
+    private static string Chain(SimAgentSnapshot author, SimAgentSnapshot reader)
+    {
+        SimMemberRecord? Of(SimAgentSnapshot at, SimAgentSnapshot who) => who.OwnMemberId is null ? null
+            : at.Members.LastOrDefault(m => m.Status == GroupMemberStatus.Connected && m.MemberId.AsSpan().SequenceEqual(who.OwnMemberId));
+        return Of(author, reader) is { } there && Of(reader, author) is { } here
+            ? $" (both CONNECTED; {author.Name} sent up to #{there.Sent} on its group connection to {reader.Name}, {reader.Name} received up to #{here.Received})"
+            : "";
     }
 
     private static string Statuses(List<SimMemberRecord> records) =>

@@ -408,9 +408,13 @@ public sealed class GroupSimulation : IAsyncDisposable
             }, ct);
             List<GroupMemberInfo> members = group is { Status: GroupStatus.Active } ? await a.Agent.GroupMembersAsync(Gid, ct) : [];
             var duplex = await a.Agent.Store.TransactAsync(tx => members.Select(m => a.Agent.Connections.IsDuplex(tx, m.Alias)).ToList(), ct);
+            // The group connection's chain at this end (agent.md §1.3): what a lost envelope looks like in a report.
+            var chains = await a.Agent.Store.TransactAsync(tx => members.Select(m =>
+                tx.ListMembers(Gid).LastOrDefault(r => r.DirectAlias == m.Alias && m.MemberId is not null && r.MemberId is { } id && id.AsSpan().SequenceEqual(m.MemberId))
+                    is { GroupConn.Length: > 0 } r && tx.GetConnection(r.GroupConn) is { } c ? (Sent: c.LastSndId, Received: c.LastExtSndId) : (Sent: 0L, Received: 0L)).ToList(), ct);
             snaps.Add(new SimAgentSnapshot(a.Index, a.Name, a.Member, a.JoinClock, group?.Status.ToString().ToLowerInvariant(),
                 group is { Status: GroupStatus.Active } ? group.MemberId : null,
-                members.Select((m, i) => new SimMemberRecord(m.Alias, m.MemberId ?? [], m.Status, duplex[i])).ToList(),
+                members.Select((m, i) => new SimMemberRecord(m.Alias, m.MemberId ?? [], m.Status, duplex[i], chains[i].Sent, chains[i].Received)).ToList(),
                 jobs, a.Deliveries()));
         }
         return snaps;
@@ -470,7 +474,8 @@ public sealed record SimSent(string Body, int Author, long Clock, int AuthorInde
 /// <summary>A group message notification as a reader got it.</summary>
 public sealed record SimDelivery(string Body, bool History, bool IntegrityOk);
 
-public sealed record SimMemberRecord(string Alias, byte[] MemberId, GroupMemberStatus Status, bool Duplex);
+/// <summary>A GMEMBERS record; <paramref name="Sent"/> and <paramref name="Received"/>: the last sndMsgId sent and received on its group connection.</summary>
+public sealed record SimMemberRecord(string Alias, byte[] MemberId, GroupMemberStatus Status, bool Duplex, long Sent = 0, long Received = 0);
 
 /// <summary>One agent at one look: the model's view of it (member, join clock) and what the agent holds.</summary>
 public sealed record SimAgentSnapshot(int Index, string Name, bool Member, long JoinClock, string? GroupStatus, byte[]? OwnMemberId,
