@@ -20,3 +20,5 @@ gen group-5 group --members 5 --messages 4
 gen group-10 group --members 10 --messages 4 --key-pool 72
 # About 7 minutes on its own on 2 shared cores, so only on request.
 if [ "${GROUP20:-0}" = 1 ]; then gen group-20 group --members 20 --messages 2 --timeout 1200; fi
+# Randomized group schedules (groups.md §12), only on request: ~1 min a schedule; SIM_FULL=1 for the full configuration.
+if [ "${SIM:-0}" = 1 ]; then gen group-sim group-sim --schedules "${SIM_SCHEDULES:-10}" --full "$([ "${SIM_FULL:-0}" = 1 ] && echo true || echo false)" --timeout 3000 || true; fi

@@ -27,6 +27,11 @@ if (args.Length == 0 || args[0] is "-h" or "--help")
                              --connections 30 --key-bits 2048
           group            n-th member to GALL and group messages/s, one agent per member
                              --members 5 --messages 4 (per member) --servers 2 --key-bits 2048 --key-pool 8 --warm true
+          group-sim        randomized group schedules (groups.md §12): passed/failed, failing seeds, failures by invariant
+                             --schedules 10 --seed 1 (first) --full false (true: concurrent adds, full message invariant)
+                             --agents 6 --servers 2 --steps 10 --key-bits 1024 --settle-timeout 90 --settle-quiet 15
+                             --concurrent-adds --full-messages --restarts --outages --leaves --removals --rejects (true/false)
+                             --verbose false (every round and settle) --schedules-verbose false (passed ones in full too)
         """);
     return 0;
 }
@@ -61,6 +66,10 @@ try
         case "group":
             await GroupScenario.RunAsync(options, stop.Token);
             break;
+        case "group-sim":
+            var simExit = await GroupSimScenario.RunAsync(options, stop.Token);
+            options.ThrowIfUnused();
+            return simExit;
         default:
             Console.Error.WriteLine($"unknown scenario {scenario}; --help lists them");
             return 2;
