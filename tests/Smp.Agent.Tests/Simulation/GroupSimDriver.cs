@@ -559,7 +559,9 @@ internal sealed class SimAgent(int index)
         {
             _outputs.Add((alias, text, false));
             var history = historyNotification is not null && text.StartsWith(historyNotification + " ", StringComparison.Ordinal);
-            if (alias == GroupSimulation.Gid && (history || text.StartsWith("GMSG ", StringComparison.Ordinal)))
+            if (alias == GroupSimulation.Gid && (history || text.StartsWith("GMSG ", StringComparison.Ordinal)
+                                                    // Forwarded by an introducer (groups.md §6.6.1): a live delivery too.
+                                                    || text.StartsWith("GFMSG ", StringComparison.Ordinal)))
             {
                 var nl = text.IndexOf('\n');
                 var header = nl < 0 ? text : text[..nl];

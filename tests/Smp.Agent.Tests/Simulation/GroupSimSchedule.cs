@@ -48,7 +48,7 @@ public sealed record GroupSimOptions
     public bool FullMessageInvariant { get; init; }
 
     /// <summary>Notification of a history message (sent before the reader joined), counted apart from GMSG; null while none exists.</summary>
-    public string? HistoryNotification { get; init; }
+    public string? HistoryNotification { get; init; } = "GHMSG";
 
     /// <summary>Longest wait for a settle (every invariant holding and every outbox empty).</summary>
     public TimeSpan SettleTimeout { get; init; } = TimeSpan.FromSeconds(90);
