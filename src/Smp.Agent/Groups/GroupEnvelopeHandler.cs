@@ -429,11 +429,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     private bool OnLeft(StoreTx tx, GroupRecord g, MemberRecord from, Effects fx)
     {
         if (!from.IsLive) return false;
-        tx.SetMemberStatus(from.Id, MemberStatus.Left);
-        DropMemberConnection(tx, from, fx);
-        FailIntroductionsOf(tx, g.Alias, from.Id, fx);
-        GroupEvent(tx, g, new AgentCommand.GLeft(from.DirectAlias));
-        CheckEmpty(tx, g, from);
+        EndMember(tx, g, from, MemberStatus.Left, fx);
         Departed(tx, g, from, fx);
         return true;
     }
@@ -457,17 +453,13 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         {
             // Tell the removed member we dropped it, then drop our connection with it.
             if (target.Status == MemberStatus.Connected) _conns.Queue(tx, target.GroupConn, new AgentEnvelope.GMDeleted(memberId), fx);
-            DropMemberConnection(tx, target, fx);
-            tx.SetMemberStatus(target.Id, MemberStatus.Removed);
-            FailIntroductionsOf(tx, g.Alias, target.Id, fx);
-            GroupEvent(tx, g, new AgentCommand.GMDeleted(target.DirectAlias));
-            CheckEmpty(tx, g, target);
+            EndMember(tx, g, target, MemberStatus.Removed, fx);
             Departed(tx, g, target, fx);
         }
         else if (target is null)
         {
-            // A tombstone, so that nobody can introduce the removed member to us later (§6.11).
-            tx.InsertMember(new MemberRecord(0, g.Alias, memberId, "", "", 0, MemberStatus.Removed, false, null, null, "", false, false, 0, []));
+            // So that nobody can introduce the removed member to us later (§6.11).
+            InsertTombstone(tx, g, memberId, MemberStatus.Removed);
         }
         _conns.Queue(tx, from.GroupConn, new AgentEnvelope.GMDeleted(memberId), fx);
         return true;
@@ -520,7 +512,8 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
             changed |= ApplyTombstone(tx, g, e.MemberId, e.State == MemberViewState.Left ? MemberStatus.Left : MemberStatus.Removed, fx);
         tx.ReplaceView(from.Id, view.Entries);
         if (changed) BroadcastView(tx, g, fx);
-        foreach (var other in tx.ListMembers(g.Alias).Where(m => m.Id != from.Id)) ConsiderPair(tx, g, tx.GetMember(from.Id)!, other, fx);
+        // ConsiderPair reads views and flags from the store; the record of `from` itself has not changed.
+        foreach (var other in tx.ListMembers(g.Alias).Where(m => m.Id != from.Id)) ConsiderPair(tx, g, from, other, fx);
         return true;
     }
 
@@ -562,22 +555,40 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         var known = tx.MemberById(g.Alias, memberId);
         if (known is null)
         {
-            tx.InsertMember(new MemberRecord(0, g.Alias, memberId, "", "", 0, gone, false, null, null, "", false, false, 0, []));
+            InsertTombstone(tx, g, memberId, gone);
             return false;
         }
         if (known.Status is MemberStatus.Left or MemberStatus.Removed) return false;
-        var wasLive = known.IsLive;
-        // As for G_LEFT and G_MDEL, the direct connection stays (§10).
-        if (wasLive) DropMemberConnection(tx, known, fx);
-        tx.SetMemberStatus(known.Id, gone);
-        if (!wasLive) return false;
-        FailIntroductionsOf(tx, g.Alias, known.Id, fx);
-        if (known.DirectAlias.Length > 0)
-            GroupEvent(tx, g, gone == MemberStatus.Left ? new AgentCommand.GLeft(known.DirectAlias) : new AgentCommand.GMDeleted(known.DirectAlias));
-        CheckEmpty(tx, g, known);
+        if (!known.IsLive)
+        {
+            tx.SetMemberStatus(known.Id, gone);
+            return false;
+        }
+        // As for G_LEFT and G_MDEL: the group connection ends, the direct one stays (§10).
+        EndMember(tx, g, known, gone, fx);
         GiveUpIntroducedBy(tx, g, known, fx);
         return true;
     }
+
+    /// <summary>
+    /// A live member left or was removed, however we heard of it (G_LEFT, G_MDEL, a tombstone): its group
+    /// connection ends, its introductions fail, the client is told (GLEFT / GMDELETED, when it has an alias)
+    /// and GEMPTY follows if it was the last one connected.
+    /// </summary>
+    private void EndMember(StoreTx tx, GroupRecord g, MemberRecord member, MemberStatus gone, Effects fx)
+    {
+        DropMemberConnection(tx, member, fx);
+        tx.SetMemberStatus(member.Id, gone);
+        FailIntroductionsOf(tx, g.Alias, member.Id, fx);
+        // A member whose queues were never made has no alias the client could know it by.
+        if (member.DirectAlias.Length > 0)
+            GroupEvent(tx, g, gone == MemberStatus.Left ? new AgentCommand.GLeft(member.DirectAlias) : new AgentCommand.GMDeleted(member.DirectAlias));
+        CheckEmpty(tx, g, member);
+    }
+
+    /// <summary>A member known only as gone: no connection, no alias; it keeps its id from being introduced.</summary>
+    private static void InsertTombstone(StoreTx tx, GroupRecord g, byte[] memberId, MemberStatus gone) =>
+        tx.InsertMember(new MemberRecord(0, g.Alias, memberId, "", "", 0, gone, false, null, null, "", false, false, 0, []));
 
     /// <summary>
     /// A member is gone: members it was still introducing to us cannot be told their introduction's end by
