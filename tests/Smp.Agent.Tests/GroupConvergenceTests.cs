@@ -51,13 +51,19 @@ public sealed class GroupConvergenceTests : IAsyncLifetime
         }
     }
 
-    [Fact]
-    public async Task Two_members_adding_at_the_same_time_end_with_every_pair_connected_exactly_once()
+    /// <summary>Alice creates "g" and adds Carol, who is in once GALL came.</summary>
+    private async Task AliceAndCarolInGroupAsync()
     {
         await _p["alice"].Agent.GroupNewAsync(_p["alice"].Session, "g", "g"u8.ToArray());
         await ConnectAsync("alice", "carol");
         await InviteAsync("alice", "carol");
         await _p["alice"].Session.ExpectAsync("g", "GALL carol");
+    }
+
+    [Fact]
+    public async Task Two_members_adding_at_the_same_time_end_with_every_pair_connected_exactly_once()
+    {
+        await AliceAndCarolInGroupAsync();
         await ConnectAsync("alice", "bob");
         await ConnectAsync("carol", "dave");
 
@@ -83,10 +89,7 @@ public sealed class GroupConvergenceTests : IAsyncLifetime
     [Fact]
     public async Task A_member_added_by_a_newcomer_before_its_introductions_ended_is_connected_to_everyone()
     {
-        await _p["alice"].Agent.GroupNewAsync(_p["alice"].Session, "g", "g"u8.ToArray());
-        await ConnectAsync("alice", "carol");
-        await InviteAsync("alice", "carol");
-        await _p["alice"].Session.ExpectAsync("g", "GALL carol");
+        await AliceAndCarolInGroupAsync();
         await ConnectAsync("alice", "bob");
         await ConnectAsync("bob", "dave");
 
