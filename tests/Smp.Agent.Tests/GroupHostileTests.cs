@@ -55,9 +55,7 @@ public sealed partial class GroupHostileTests : IAsyncLifetime
     [Fact]
     public async Task An_introduction_reusing_a_known_member_id_from_an_older_introducer_is_refused_and_the_introducer_told()
     {
-        await _a.GroupNewAsync(_alice, "g", "g"u8.ToArray());
-        await AddAsync(_a, _alice, "g", _b, _bob, "bob", "alice");
-        await AddAsync(_a, _alice, "g", _c, _carol, "carol", "alice");
+        await ThreeMembersAsync();
         var before = await _b.GroupStateAsync("g");
         var carolId = before.Members.Single(m => m.DirectAlias != "alice").MemberId!;
         await _b.ForgetViewsAsync("g");
@@ -74,9 +72,7 @@ public sealed partial class GroupHostileTests : IAsyncLifetime
     [Fact]
     public async Task A_duplicate_introduction_between_members_that_exchange_views_is_a_race_refused_without_an_error()
     {
-        await _a.GroupNewAsync(_alice, "g", "g"u8.ToArray());
-        await AddAsync(_a, _alice, "g", _b, _bob, "bob", "alice");
-        await AddAsync(_a, _alice, "g", _c, _carol, "carol", "alice");
+        await ThreeMembersAsync();
         var before = await _b.GroupStateAsync("g");
         var carolId = before.Members.Single(m => m.DirectAlias != "alice").MemberId!;
         var toBob = (await _a.GroupStateAsync("g")).Members.Single(m => m.DirectAlias == "bob").GroupConn;
@@ -94,15 +90,12 @@ public sealed partial class GroupHostileTests : IAsyncLifetime
     [Fact]
     public async Task A_member_who_is_not_our_inviter_and_sent_no_view_cannot_introduce_anyone()
     {
-        await _a.GroupNewAsync(_alice, "g", "g"u8.ToArray());
-        await AddAsync(_a, _alice, "g", _b, _bob, "bob", "alice");
-        await AddAsync(_a, _alice, "g", _c, _carol, "carol", "alice");
+        var (_, carolToBob) = await ThreeMembersAsync();
         var bobState = await _b.GroupStateAsync("g");
         // Carol (introduced to Bob, not his inviter) tries to introduce a stranger to Bob, as an older agent would.
         await _b.ForgetViewsAsync("g");
         var carolAtBob = bobState.Members.Single(m => m.DirectAlias != "alice");
-        var bobAtCarol = (await _c.GroupStateAsync("g")).Members.Single(m => m.MemberId!.AsSpan().SequenceEqual(bobState.Group!.MemberId));
-        await _c.QueueEnvelopeAsync(bobAtCarol.GroupConn, new AgentEnvelope.GMem(new byte[12], new byte[16], 1));
+        await _c.QueueEnvelopeAsync(carolToBob, new AgentEnvelope.GMem(new byte[12], new byte[16], 1));
         Assert.Equal("ERR AGENT A_PROHIBITED", (await _bob.ExpectAsync("g", "ERR")).Text());
         Assert.Equal(bobState.Members.Count, (await _b.GroupStateAsync("g")).Members.Count);
         Assert.Equal(MemberStatus.Connected, carolAtBob.Status);
