@@ -67,9 +67,17 @@ public static class GroupSimChecker
             foreach (var dup in live.GroupBy(d => d.Body).Where(g => g.Count() > 1))
                 v.Add(new("messages.duplicate", $"{r.Name} got '{dup.Key}' {dup.Count()} times"));
             if (!r.Member) continue;
+            // A message sent while the reader was still joining reaches it as history from its inviter
+            // (groups.md §6.6.2): that is its one delivery, so required messages count history too, and one
+            // delivered both ways is a duplicate. (A re-added reader may get as history what it had live in
+            // its earlier membership; required messages were all sent after its last join.)
+            var all = r.Deliveries;
             var position = new Dictionary<string, int>(StringComparer.Ordinal);
-            for (var i = 0; i < live.Count; i++) position.TryAdd(live[i].Body, i);
-            foreach (var byAuthor in sent.Where(m => Required(m, r)).GroupBy(m => m.Author))
+            for (var i = 0; i < all.Count; i++) position.TryAdd(all[i].Body, i);
+            var required = sent.Where(m => Required(m, r)).ToList();
+            foreach (var twice in required.Where(m => all.Count(d => d.Body == m.Body) > 1 && live.Count(d => d.Body == m.Body) < 2))
+                v.Add(new("messages.duplicate", $"{r.Name} got '{twice.Body}' both live and as history"));
+            foreach (var byAuthor in required.GroupBy(m => m.Author))
             {
                 var author = byAgent[byAuthor.Key];
                 var expected = byAuthor.OrderBy(m => m.AuthorIndex).ToList();
