@@ -122,7 +122,7 @@ internal sealed class GroupLayer : IConnectionOwner
         var fx = new Effects();
         await _store.TransactAsync(tx =>
         {
-            if (tx.GetGroup(gid) is { Status: GroupStatus.Active }) throw Error(AgentErrorCode.GroupDuplicate);
+            if (tx.GetGroup(gid) is { Status: GroupStatus.Active or GroupStatus.Leaving }) throw Error(AgentErrorCode.GroupDuplicate);
             ForgetGroup(tx, gid, fx);
             if (_conns.Exists(tx, gid)) throw new AgentProtocolException(AgentErrorCode.ConnDuplicate);
             tx.InsertGroup(new GroupRecord(gid, RandomNumberGenerator.GetBytes(AgentEnvelope.GroupIdSize), RandomNumberGenerator.GetBytes(AgentEnvelope.MemberIdSize),
@@ -161,7 +161,9 @@ internal sealed class GroupLayer : IConnectionOwner
         {
             var inv = tx.GetInvitation(invId);
             if (inv is null || inv.Status != InvitationStatus.Pending) throw Error(AgentErrorCode.GroupUnknown);
-            if (tx.GetGroup(gid) is { Status: GroupStatus.Active } || tx.FindGroupById(inv.GroupId) is { Status: GroupStatus.Active })
+            // A group we are leaving is still ours until its G_LEFT went (§6.7).
+            if (tx.GetGroup(gid) is { Status: GroupStatus.Active or GroupStatus.Leaving }
+                || tx.FindGroupById(inv.GroupId) is { Status: GroupStatus.Active or GroupStatus.Leaving })
                 throw Error(AgentErrorCode.GroupDuplicate);
             // A group we left, were removed from or saw deleted keeps its record (commands get NOT_MEMBER)
             // until its alias or its id is used again.
@@ -209,7 +211,10 @@ internal sealed class GroupLayer : IConnectionOwner
             var envelope = new AgentEnvelope.GMsg(msgId, g.LastSeq + 1, g.LastHash, body);
             // It must also fit when forwarded or given as history (G_FWD, G_HIST), groups.md §2.
             if (!GroupRelay.FitsRelayed(envelope)) throw new AgentProtocolException(AgentErrorCode.CmdLarge);
-            foreach (var m in tx.ListMembers(gid).Where(m => m.Status == MemberStatus.Connected)) _conns.Queue(tx, m.GroupConn, envelope, fx);
+            // Our inviter too while we are joining: the message goes after our G_JOIN on the same connection,
+            // so the inviter has us connected when it arrives and relays it like any of ours (§6.6.1).
+            foreach (var m in tx.ListMembers(gid).Where(m => m.Status == MemberStatus.Connected || IsJoiningInviter(g, m)))
+                _conns.Queue(tx, m.GroupConn, envelope, fx);
             tx.SetGroupChain(gid, g.LastSeq + 1, GroupMsgHash(envelope));
             tx.AppendHistory(gid, g.MemberId, DateTimeOffset.UtcNow, envelope, _historySize);
         }, ct).ConfigureAwait(false);
@@ -217,8 +222,19 @@ internal sealed class GroupLayer : IConnectionOwner
         return msgId;
     }
 
-    /// <summary>GLEAVE: G_LEFT to every member, then our group connections go (groups.md §6.7).</summary>
-    public Task LeaveAsync(string gid, CancellationToken ct) => FarewellAsync(gid, new AgentEnvelope.GLeft(), GroupStatus.Left, ct);
+    private static bool IsJoiningInviter(GroupRecord g, MemberRecord m) =>
+        m.Status == MemberStatus.Joining && g.InviterConn.Length > 0 && m.GroupConn == g.InviterConn;
+
+    /// <summary>
+    /// GLEAVE: G_LEFT to every member, then our group connections go (groups.md §6.7); first, when members we
+    /// invited are still being introduced, those introductions end (Leaving).
+    /// </summary>
+    public async Task LeaveAsync(string gid, CancellationToken ct)
+    {
+        var fx = new Effects();
+        await _store.TransactAsync(tx => Envelopes.BeginLeave(tx, RequireActiveGroup(tx, gid), fx), ct).ConfigureAwait(false);
+        await _outbox.RunEffectsAsync(fx).ConfigureAwait(false);
+    }
 
     /// <summary>GDEL: G_DEL to every member, then our group connections go (groups.md §6.9).</summary>
     public Task DeleteAsync(string gid, CancellationToken ct) => FarewellAsync(gid, new AgentEnvelope.GDel(), GroupStatus.Deleted, ct);
@@ -229,12 +245,7 @@ internal sealed class GroupLayer : IConnectionOwner
         await _store.TransactAsync(tx =>
         {
             RequireActiveGroup(tx, gid);
-            foreach (var m in tx.ListMembers(gid).Where(m => m.IsLive))
-            {
-                if (m.Status == MemberStatus.Connected) _conns.Queue(tx, m.GroupConn, farewell, fx);
-                Envelopes.DropMemberConnection(tx, m, fx);
-            }
-            tx.SetGroupStatus(gid, status);
+            Envelopes.Farewell(tx, gid, farewell, status, fx);
         }, ct).ConfigureAwait(false);
         await _outbox.RunEffectsAsync(fx).ConfigureAwait(false);
     }
