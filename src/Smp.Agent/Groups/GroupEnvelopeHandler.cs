@@ -43,6 +43,21 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         var from = tx.MemberByConn(conn.Alias);
         if (g is null || from is null || g.Status is GroupStatus.Deleted) return false;
         fx.Dispatch.Add(g.Alias);
+        if (g.Status != GroupStatus.Leaving) return ApplyToGroup(tx, g, conn, from, message, fx);
+        // Leaving (§6.7): only what the introductions we finish need; the rest is taken and dropped.
+        if (!ServesLeaving(envelope)) return true;
+        var applied = ApplyToGroup(tx, g, conn, from, message, fx);
+        FinishLeaving(tx, g.Alias, fx);
+        return applied;
+    }
+
+    private static bool ServesLeaving(AgentEnvelope e) =>
+        e is AgentEnvelope.GJoin or AgentEnvelope.GHello or AgentEnvelope.GInvMem or AgentEnvelope.GCon or AgentEnvelope.GAddErr
+            or AgentEnvelope.GMsg or AgentEnvelope.GLeft or AgentEnvelope.GMDel or AgentEnvelope.GMDeleted or AgentEnvelope.GDel;
+
+    private bool ApplyToGroup(StoreTx tx, GroupRecord g, ConnectionRecord conn, MemberRecord from, AgentPlaintext.Message message, Effects fx)
+    {
+        var envelope = message.Envelope;
         return envelope switch
         {
             AgentEnvelope.GJoin j => OnJoin(tx, g, from, j, fx),
@@ -67,7 +82,103 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         };
     }
 
-    internal static void GroupEvent(StoreTx tx, GroupRecord g, AgentCommand notification) => tx.InsertEvent(g.Alias, "", AgentWire.Payload(notification));
+    /// <summary>A notification to the group's client; none once it left (Leaving, §6.7).</summary>
+    internal static void GroupEvent(StoreTx tx, GroupRecord g, AgentCommand notification)
+    {
+        if (g.Status != GroupStatus.Leaving) tx.InsertEvent(g.Alias, "", AgentWire.Payload(notification));
+    }
+
+    /// <summary>Whether the group is ours to run introductions in: active, or leaving once they end (§6.7).</summary>
+    private static bool Serving(GroupRecord g) => g.Status is GroupStatus.Active or GroupStatus.Leaving;
+
+    /// <summary>
+    /// GLEAVE (§6.7). Members we invited who already joined, and whose introductions to the others are not
+    /// all resolved, would be left knowing nobody: we stay (Leaving) until GALL would come for each, then
+    /// leave. Invitations not answered yet are withdrawn now; an invitee who answers later finds no queue.
+    /// </summary>
+    internal void BeginLeave(StoreTx tx, GroupRecord g, Effects fx)
+    {
+        foreach (var m in tx.ListMembers(g.Alias).Where(m => m.InvitedByUs && m.Status == MemberStatus.Invited && !Answered(tx, m)))
+            Withdraw(tx, m, fx);
+        if (!HasDuties(tx, g.Alias))
+        {
+            Farewell(tx, g.Alias, new AgentEnvelope.GLeft(), GroupStatus.Left, fx);
+            return;
+        }
+        tx.SetGroupStatus(g.Alias, GroupStatus.Leaving);
+    }
+
+    /// <summary>A withdrawn invitation not answered yet: a later GJOIN or GREJECT finds none (GROUP UNKNOWN).</summary>
+    private static bool OnWithdrawn(StoreTx tx, ConnectionRecord conn, InvitationRecord inv)
+    {
+        if (inv.DirectAlias != conn.Alias) return false;
+        if (inv.Status == InvitationStatus.Pending) tx.SetInvitationStatus(inv.InvId, InvitationStatus.Rejected);
+        return true;
+    }
+
+    /// <summary>
+    /// Withdrawn after our GJOIN, before our inviter heard of it: nobody in the group knows us, so our join
+    /// failed and the group is over here, as if our inviter had left us: GLEFT, then GROUP NOT_MEMBER.
+    /// </summary>
+    private bool OnWithdrawnAfterJoin(StoreTx tx, ConnectionRecord conn, MemberRecord inviter, Effects fx)
+    {
+        if (inviter.DirectAlias != conn.Alias || tx.GetGroup(inviter.GroupAlias) is not { } g || g.InviterConn != inviter.GroupConn) return false;
+        if (inviter.Status == MemberStatus.Connected) return false;
+        if (g.Status != GroupStatus.Active || inviter.Status != MemberStatus.Joining) return true;
+        JoinFailed(tx, g, inviter, fx);
+        return true;
+    }
+
+    /// <summary>Our join of a group ends without our inviter ever connecting: the group is over here.</summary>
+    private void JoinFailed(StoreTx tx, GroupRecord g, MemberRecord inviter, Effects fx)
+    {
+        DropMemberConnection(tx, inviter, fx);
+        tx.SetMemberStatus(inviter.Id, MemberStatus.Left);
+        GroupEvent(tx, g, new AgentCommand.GLeft(inviter.DirectAlias));
+        tx.SetGroupStatus(g.Alias, GroupStatus.Left);
+        fx.Dispatch.Add(g.Alias);
+    }
+
+    /// <summary>An invitee whose join of our group queue reached us (its confirmation came): it will send G_JOIN.</summary>
+    private static bool Answered(StoreTx tx, MemberRecord m) =>
+        m.GroupConn.Length > 0 && tx.GetConnection(m.GroupConn) is { Status: not ConnectionStatus.Pending };
+
+    /// <summary>Members we invited that need us still: joined but not G_JOIN'd yet, or G_JOIN'd and GALL not reached.</summary>
+    private static bool HasDuties(StoreTx tx, string gid) =>
+        tx.ListMembers(gid).Any(m => m.InvitedByUs && (m.Status == MemberStatus.Invited && Answered(tx, m) || m.Status == MemberStatus.Connected && !m.AllSent));
+
+    /// <summary>A leaving group whose last duty just ended leaves now.</summary>
+    internal void FinishLeaving(StoreTx tx, string gid, Effects fx)
+    {
+        if (tx.GetGroup(gid) is { Status: GroupStatus.Leaving } && !HasDuties(tx, gid))
+            Farewell(tx, gid, new AgentEnvelope.GLeft(), GroupStatus.Left, fx);
+    }
+
+    /// <summary>
+    /// GLEAVE or GDEL done: the farewell to every connected member, invitations still open withdrawn, then
+    /// every group connection goes.
+    /// </summary>
+    internal void Farewell(StoreTx tx, string gid, AgentEnvelope farewell, GroupStatus status, Effects fx)
+    {
+        foreach (var m in tx.ListMembers(gid).Where(m => m.IsLive))
+        {
+            if (m.Status == MemberStatus.Connected) _conns.Queue(tx, m.GroupConn, farewell, fx);
+            if (m.InvitedByUs && m.Status == MemberStatus.Invited) Withdraw(tx, m, fx);
+            else DropMemberConnection(tx, m, fx);
+        }
+        tx.SetGroupStatus(gid, status);
+    }
+
+    /// <summary>
+    /// An invitation of ours that we end (§6.7): G_REJECT with its id back on the direct connection, so an
+    /// invitee who accepted meanwhile learns its join failed; a confirmation still coming makes no duty.
+    /// </summary>
+    private void Withdraw(StoreTx tx, MemberRecord m, Effects fx)
+    {
+        DropMemberConnection(tx, m, fx);
+        if (m.InvId is not null && m.DirectAlias.Length > 0) _conns.Queue(tx, m.DirectAlias, new AgentEnvelope.GReject(m.InvId), fx);
+        tx.SetMemberStatus(m.Id, MemberStatus.Rejected);
+    }
 
     /// <summary>G_INV on a direct connection: stored; the client decides with GJOIN or GREJECT (step 2).</summary>
     private bool ReceiveInvitation(StoreTx tx, ConnectionRecord conn, AgentEnvelope.GInv inv, Effects fx)
@@ -80,26 +191,32 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         return true;
     }
 
-    /// <summary>G_REJECT on the direct connection we invited through: the invitee declined.</summary>
+    /// <summary>
+    /// G_REJECT on the direct connection we invited through: the invitee declined. On the one we were
+    /// invited through (ours, §6.7): our inviter withdrew the invitation.
+    /// </summary>
     private bool OnReject(StoreTx tx, ConnectionRecord conn, AgentEnvelope.GReject reject, Effects fx)
     {
         var member = tx.MemberByInvitation(reject.InvitationId);
+        if (member is null && tx.GetInvitation(reject.InvitationId) is { } pending) return OnWithdrawn(tx, conn, pending);
+        if (member is { InvitedByUs: false }) return OnWithdrawnAfterJoin(tx, conn, member, fx);
         if (member is null || member.DirectAlias != conn.Alias || member.Status != MemberStatus.Invited) return false;
         var g = tx.GetGroup(member.GroupAlias);
         if (g is null) return false;
         DropMemberConnection(tx, member, fx);
         // A group we have left or deleted has nothing to tell about it.
-        if (g.Status != GroupStatus.Active) return true;
+        if (!Serving(g)) return true;
         tx.SetMemberStatus(member.Id, MemberStatus.Rejected);
         GroupEvent(tx, g, new AgentCommand.GRejected(member.DirectAlias));
         fx.Dispatch.Add(g.Alias);
+        FinishLeaving(tx, g.Alias, fx);
         return true;
     }
 
     /// <summary>G_JOIN at the inviter: the invitee is connected; introduce it to every connected member (steps 3–4).</summary>
     private bool OnJoin(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GJoin join, Effects fx)
     {
-        if (g.Status != GroupStatus.Active || !from.InvitedByUs || from.Status != MemberStatus.Invited
+        if (!Serving(g) || !from.InvitedByUs || from.Status != MemberStatus.Invited
             || from.InvId is null || !from.InvId.AsSpan().SequenceEqual(join.InvitationId)
             || from.MemberId is null || !from.MemberId.AsSpan().SequenceEqual(join.MemberId))
             return false;
@@ -374,6 +491,19 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     internal void ConnectionFailed(StoreTx tx, ConnectionRecord conn, Effects fx)
     {
         var g = tx.GetGroup(conn.Owner);
+        if (g is not null && tx.MemberByConn(conn.Alias) is { InvitedByUs: true, Status: MemberStatus.Invited } invitee)
+        {
+            // Our invitee's join of the group queue failed for good: it will never G_JOIN, so it is no duty
+            // of a leave any more (its own agent ends its join, §6.3).
+            tx.SetMemberStatus(invitee.Id, MemberStatus.Failed);
+            FinishLeaving(tx, g.Alias, fx);
+            return;
+        }
+        if (g is { Status: GroupStatus.Active } && g.InviterConn == conn.Alias && tx.MemberByConn(conn.Alias) is { Status: MemberStatus.Joining } inviter)
+        {
+            JoinFailed(tx, g, inviter, fx);
+            return;
+        }
         if (g is null || tx.MemberByConn(conn.Alias) is not { Status: MemberStatus.Joining, IntroId: not null } member || member.IntroducerConn.Length == 0) return;
         _conns.Queue(tx, member.IntroducerConn, new AgentEnvelope.GAddErr(member.IntroId, GroupAddErrorReason.JoinFailed), fx);
         GiveUp(tx, g, member, GroupAddErrorReason.JoinFailed, fx);
@@ -389,11 +519,12 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         {
             var g = tx.GetGroup(intro.GroupAlias);
             tx.UpdateIntroduction(intro.GroupAlias, intro.IntroId, IntroductionStatus.Failed);
-            if (g is null || g.Status != GroupStatus.Active) continue;
+            if (g is null || !Serving(g)) continue;
             TellFailed(tx, intro, GroupAddErrorReason.Timeout, fx);
             Retry(tx, g, intro, GroupAddErrorReason.Timeout, fx);
             fx.Dispatch.Add(g.Alias);
             CheckAllConnected(tx, g, intro.Invitee, fx);
+            FinishLeaving(tx, g.Alias, fx);
         }
     }
 
@@ -410,7 +541,8 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     /// <summary>G_MSG: duplicates dropped, the author's chain checked (step 5).</summary>
     private bool OnGroupMessage(StoreTx tx, GroupRecord g, MemberRecord from, AgentPlaintext.Message message, AgentEnvelope.GMsg m, Effects fx)
     {
-        if (from.Status != MemberStatus.Connected || g.Status != GroupStatus.Active) return false;
+        // Leaving, we still relay it to the members we are introducing to its author (§6.6.1).
+        if (from.Status != MemberStatus.Connected || !Serving(g)) return false;
         if (!tx.MarkGroupMsgSeen(from.Id, m.GroupMsgId)) return true;
         // The first message we get from an author is its chain's start for us: a member who joined later
         // cannot have had the earlier ones, so a gap before it is not a loss (groups.md: messages).
@@ -442,12 +574,12 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         {
             tx.SetMemberStatus(from.Id, MemberStatus.Removed);
             DropMemberConnection(tx, from, fx);
-            if (g.Status == GroupStatus.Active) tx.SetGroupStatus(g.Alias, GroupStatus.Removed);
+            if (Serving(g)) tx.SetGroupStatus(g.Alias, GroupStatus.Removed);
             GroupEvent(tx, g, new AgentCommand.GRemoved(from.DirectAlias));
             CheckEmpty(tx, g, from);
             return true;
         }
-        if (g.Status != GroupStatus.Active) return true;
+        if (!Serving(g)) return true;
         var target = tx.MemberById(g.Alias, memberId);
         if (target is not null && target.IsLive)
         {

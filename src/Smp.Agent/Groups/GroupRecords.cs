@@ -8,6 +8,11 @@ internal enum GroupStatus
     Left = 2,
     Removed = 3,
     Deleted = 4,
+    /// <summary>
+    /// GLEAVE was called while we were still bringing in members we invited (groups.md §6.7): we finish
+    /// those introductions, then G_LEFT goes and the group is Left. Not a member to the client meanwhile.
+    /// </summary>
+    Leaving = 5,
 }
 
 /// <summary>A member as this agent sees it (groups.md §4: invited → joining → connected → left | removed).</summary>

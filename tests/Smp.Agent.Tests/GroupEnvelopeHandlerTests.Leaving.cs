@@ -1,0 +1,247 @@
+using System.Security.Cryptography;
+using Smp.Agent.Groups;
+using Smp.Agent.Runtime;
+using Smp.Agent.Store;
+using Smp.Protocol.Agent;
+
+namespace Smp.Agent.Tests;
+
+/// <summary>Leaving while members we invited are still being brought in, and invitations withdrawn (groups.md §6.7).</summary>
+public sealed partial class GroupEnvelopeHandlerTests
+{
+    private Task LeaveAsync() => _store.TransactAsync(tx => _handler.BeginLeave(tx, tx.GetGroup("g")!, new Effects()));
+
+    private Task<GroupStatus> GroupStatusAsync(string gid = "g") => _store.TransactAsync(tx => tx.GetGroup(gid)!.Status);
+
+    private List<string> QueuedKinds() => _conns.Queued.Select(q => $"{q.Alias} {q.Envelope.Kind}").ToList();
+
+    /// <summary>We invited Carol on direct connection "carol"; her group connection "#gc" is in <paramref name="connection"/>.</summary>
+    private Task<(long Row, byte[] InvId)> CarolInvitedAsync(ConnectionStatus connection) => _store.TransactAsync(tx =>
+    {
+        tx.InsertConnection(new ConnectionRecord("#gc", ConnectionKind.Group, connection, Owner: "g"));
+        tx.InsertConnection(new ConnectionRecord("carol", ConnectionKind.Direct, ConnectionStatus.Active));
+        var invId = RandomNumberGenerator.GetBytes(AgentEnvelope.InvitationIdSize);
+        var row = tx.InsertMember(new MemberRecord(0, "g", RandomNumberGenerator.GetBytes(AgentEnvelope.MemberIdSize), "carol", "#gc", 2,
+            MemberStatus.Invited, true, invId, null, "", false, false, 0, []));
+        return (row, invId);
+    });
+
+    [Fact]
+    public async Task Leaving_with_nobody_still_to_bring_in_says_goodbye_at_once()
+    {
+        await LeaveAsync();
+
+        Assert.Equal(GroupStatus.Left, await GroupStatusAsync());
+        Assert.Equal(["#ga GLeft"], QueuedKinds());
+        Assert.Equal(["#ga"], _conns.Dropped);
+    }
+
+    [Fact]
+    public async Task Leaving_while_an_invitee_is_being_introduced_finishes_the_introduction_first_then_says_goodbye()
+    {
+        // Bob, whom we invited, is being introduced to Alice: without us he would know nobody (groups.md §6.7).
+        var introId = await BobsIntroductionToAliceForwardedAsync();
+
+        await LeaveAsync();
+
+        Assert.Equal(GroupStatus.Leaving, await GroupStatusAsync());
+        Assert.Empty(_conns.Queued);
+        Assert.Empty(_conns.Dropped);
+
+        Assert.True((await ApplyAsync(new AgentEnvelope.GCon(introId), "#gb")).Accepted);
+        Assert.Equal(GroupStatus.Leaving, await GroupStatusAsync());
+        Assert.True((await ApplyAsync(new AgentEnvelope.GCon(introId))).Accepted);
+
+        Assert.Equal(GroupStatus.Left, await GroupStatusAsync());
+        Assert.Equal(["#gb GAll", "#ga GLeft", "#gb GLeft"], QueuedKinds());
+        // The client left: it hears nothing of what we finished for the others.
+        Assert.Empty(await EventsAsync());
+    }
+
+    [Fact]
+    public async Task A_leaving_member_still_relays_its_introductions_and_messages_but_tells_its_client_nothing()
+    {
+        await BobsIntroductionToAliceForwardedAsync();
+        await LeaveAsync();
+
+        // Alice's message is forwarded to Bob, who does not know her yet; no GMSG here.
+        Assert.True((await ApplyAsync(Message(1, [], "hi"))).Accepted);
+
+        Assert.Equal(["#gb GFwd"], QueuedKinds());
+        Assert.Empty(await EventsAsync());
+    }
+
+    [Fact]
+    public async Task A_leaving_member_takes_no_new_introduction_or_view()
+    {
+        await BobsIntroductionToAliceForwardedAsync();
+        await LeaveAsync();
+        var before = await SnapshotAsync();
+
+        var introId = RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize);
+        Assert.True((await ApplyAsync(new AgentEnvelope.GMem(introId, Id(0x42), 1))).Accepted);
+        Assert.True((await ApplyAsync(ViewOf())).Accepted);
+
+        Assert.Equal(before, await SnapshotAsync());
+        Assert.Empty(_conns.Queued);
+    }
+
+    [Fact]
+    public async Task An_introduction_that_times_out_while_leaving_ends_the_leave()
+    {
+        await BobsIntroductionToAliceForwardedAsync();
+        await LeaveAsync();
+
+        await _store.TransactAsync(tx => _handler.ExpireIntroductions(tx, DateTime.UtcNow.AddSeconds(1), DateTime.UtcNow, new Effects()));
+
+        Assert.Equal(GroupStatus.Left, await GroupStatusAsync());
+        Assert.Contains("#gb GAll", QueuedKinds());
+        Assert.Equal(["#ga GLeft", "#gb GLeft"], QueuedKinds().Where(k => k.EndsWith("GLeft", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task An_invitation_not_answered_is_withdrawn_when_we_leave()
+    {
+        var (carol, invId) = await CarolInvitedAsync(ConnectionStatus.Pending);
+
+        await LeaveAsync();
+
+        Assert.Equal(GroupStatus.Left, await GroupStatusAsync());
+        var (alias, envelope) = Assert.Single(_conns.Queued, q => q.Envelope is AgentEnvelope.GReject);
+        Assert.Equal("carol", alias);
+        Assert.Equal(invId, ((AgentEnvelope.GReject)envelope).InvitationId);
+        Assert.Contains("#gc", _conns.Dropped);
+        Assert.Equal(MemberStatus.Rejected, (await _store.TransactAsync(tx => tx.GetMember(carol)))!.Status);
+    }
+
+    [Fact]
+    public async Task An_invitee_who_joined_our_queue_keeps_a_leaving_member_until_its_join_is_done()
+    {
+        var (carol, invId) = await CarolInvitedAsync(ConnectionStatus.Joining);
+        var carolId = (await _store.TransactAsync(tx => tx.GetMember(carol)))!.MemberId!;
+
+        await LeaveAsync();
+        Assert.Equal(GroupStatus.Leaving, await GroupStatusAsync());
+        Assert.DoesNotContain(_conns.Queued, q => q.Envelope is AgentEnvelope.GReject);
+
+        // Her G_JOIN comes: she is introduced to Alice as if we were staying.
+        Assert.True((await ApplyAsync(new AgentEnvelope.GJoin(invId, carolId), "#gc")).Accepted);
+        var introId = Assert.IsType<AgentEnvelope.GMem>(Assert.Single(_conns.Queued, q => q.Envelope is AgentEnvelope.GMem).Envelope).IntroductionId;
+        Assert.Equal(GroupStatus.Leaving, await GroupStatusAsync());
+
+        Assert.True((await ApplyAsync(new AgentEnvelope.GAddErr(introId, GroupAddErrorReason.JoinFailed), "#gc")).Accepted);
+
+        Assert.Equal(GroupStatus.Left, await GroupStatusAsync());
+        Assert.Empty(await EventsAsync());
+    }
+
+    [Fact]
+    public async Task An_invitee_whose_handshake_with_a_leaving_member_failed_for_good_ends_the_leave()
+    {
+        await CarolInvitedAsync(ConnectionStatus.Joining);
+        await LeaveAsync();
+
+        await _store.TransactAsync(tx => _handler.ConnectionFailed(tx, tx.GetConnection("#gc")!, new Effects()));
+
+        Assert.Equal(GroupStatus.Left, await GroupStatusAsync());
+    }
+
+    // --- at the invitee ---
+
+    /// <summary>Group "h": we accepted an invitation that came on direct connection "alice"; our inviter's group connection "#hi" is not up yet.</summary>
+    private Task<byte[]> JoiningThroughAliceAsync(MemberStatus inviter = MemberStatus.Joining) => _store.TransactAsync(tx =>
+    {
+        var invId = RandomNumberGenerator.GetBytes(AgentEnvelope.InvitationIdSize);
+        tx.InsertGroup(new GroupRecord("h", RandomNumberGenerator.GetBytes(AgentEnvelope.GroupIdSize), Id(0x11), 1, [], GroupStatus.Active, "#hi", 0, []));
+        tx.InsertConnection(new ConnectionRecord("#hi", ConnectionKind.Group, ConnectionStatus.Joining, Owner: "h"));
+        tx.InsertMember(new MemberRecord(0, "h", inviter == MemberStatus.Connected ? AliceId : null, "alice", "#hi", 0, inviter, false, invId, null, "", true, false, 0, []));
+        return invId;
+    });
+
+    [Fact]
+    public async Task A_withdrawal_after_our_join_ends_the_group_here_with_gleft_for_the_inviter()
+    {
+        var invId = await JoiningThroughAliceAsync();
+
+        var (accepted, _) = await ApplyAsync(new AgentEnvelope.GReject(invId), "alice");
+
+        Assert.True(accepted);
+        Assert.Equal(GroupStatus.Left, await GroupStatusAsync("h"));
+        Assert.Equal(["GLEFT alice"], await EventsAsync("h"));
+        Assert.Contains("#hi", _conns.Dropped);
+    }
+
+    [Fact]
+    public async Task A_withdrawal_forged_after_our_inviter_connected_is_refused_and_changes_nothing()
+    {
+        var invId = await JoiningThroughAliceAsync(MemberStatus.Connected);
+        var before = await _store.TransactAsync(tx => string.Join("\n", tx.ListMembers("h")) + tx.GetGroup("h"));
+
+        var (accepted, _) = await ApplyAsync(new AgentEnvelope.GReject(invId), "alice");
+
+        Assert.False(accepted);
+        Assert.Equal(before, await _store.TransactAsync(tx => string.Join("\n", tx.ListMembers("h")) + tx.GetGroup("h")));
+        Assert.Empty(_conns.Dropped);
+    }
+
+    [Fact]
+    public async Task A_withdrawal_on_a_connection_other_than_the_invitations_is_refused_and_changes_nothing()
+    {
+        var invId = await JoiningThroughAliceAsync();
+        await _store.TransactAsync(tx => tx.InsertConnection(new ConnectionRecord("mallory", ConnectionKind.Direct, ConnectionStatus.Active)));
+
+        var (accepted, _) = await ApplyAsync(new AgentEnvelope.GReject(invId), "mallory");
+
+        Assert.False(accepted);
+        Assert.Equal(GroupStatus.Active, await GroupStatusAsync("h"));
+    }
+
+    [Fact]
+    public async Task A_withdrawn_invitation_not_answered_yet_can_no_longer_be_accepted()
+    {
+        var invId = RandomNumberGenerator.GetBytes(AgentEnvelope.InvitationIdSize);
+        await _store.TransactAsync(tx => tx.InsertInvitation(new InvitationRecord(invId, "alice", new byte[AgentEnvelope.GroupIdSize], Id(0x12), 1, "", [],
+            InvitationStatus.Pending)));
+
+        Assert.True((await ApplyAsync(new AgentEnvelope.GReject(invId), "alice")).Accepted);
+
+        Assert.Equal(InvitationStatus.Rejected, (await _store.TransactAsync(tx => tx.GetInvitation(invId)))!.Status);
+    }
+
+    [Fact]
+    public async Task A_withdrawal_of_a_pending_invitation_on_another_connection_is_refused_and_changes_nothing()
+    {
+        var invId = RandomNumberGenerator.GetBytes(AgentEnvelope.InvitationIdSize);
+        await _store.TransactAsync(tx =>
+        {
+            tx.InsertInvitation(new InvitationRecord(invId, "alice", new byte[AgentEnvelope.GroupIdSize], Id(0x12), 1, "", [], InvitationStatus.Pending));
+            tx.InsertConnection(new ConnectionRecord("mallory", ConnectionKind.Direct, ConnectionStatus.Active));
+        });
+
+        Assert.False((await ApplyAsync(new AgentEnvelope.GReject(invId), "mallory")).Accepted);
+
+        Assert.Equal(InvitationStatus.Pending, (await _store.TransactAsync(tx => tx.GetInvitation(invId)))!.Status);
+    }
+
+    [Fact]
+    public async Task Deleting_the_group_withdraws_the_invitations_still_open()
+    {
+        var (_, invId) = await CarolInvitedAsync(ConnectionStatus.Pending);
+
+        await _store.TransactAsync(tx => _handler.Farewell(tx, "g", new AgentEnvelope.GDel(), GroupStatus.Deleted, new Effects()));
+
+        Assert.Equal(["#ga GDel", "carol GReject"], QueuedKinds());
+        Assert.Equal(invId, ((AgentEnvelope.GReject)_conns.Queued[1].Envelope).InvitationId);
+    }
+
+    [Fact]
+    public async Task A_failed_handshake_with_our_inviter_before_it_connected_ends_the_group_here()
+    {
+        await JoiningThroughAliceAsync();
+
+        await _store.TransactAsync(tx => _handler.ConnectionFailed(tx, tx.GetConnection("#hi")!, new Effects()));
+
+        Assert.Equal(GroupStatus.Left, await GroupStatusAsync("h"));
+        Assert.Equal(["GLEFT alice"], await EventsAsync("h"));
+    }
+}
