@@ -41,12 +41,7 @@ public sealed partial class GroupTests
     [Fact]
     public async Task Three_members_with_infos_each_learn_the_others_info_from_the_members_themselves()
     {
-        var server = await _h.StartServerAsync();
-        var alice = await PersonAsync("alice", server);
-        var bob = await PersonAsync("bob", server);
-        var carol = await PersonAsync("carol", server);
-        await ConnectAsync(alice, bob);
-        await ConnectAsync(alice, carol);
+        var (alice, bob, carol) = await AliceConnectedToBobAndCarolAsync();
         await alice.Agent.GroupNewAsync(alice.Session, "team", "our team"u8.ToArray(), "Alice A."u8.ToArray());
         List<AgentOutput> aliceEvents = [], bobEvents = [], carolEvents = [];
         await AddWithInfoAsync(alice, aliceEvents, bob, bobEvents, "Bob");

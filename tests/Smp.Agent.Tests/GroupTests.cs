@@ -34,6 +34,18 @@ public sealed partial class GroupTests : IAsyncLifetime
         y.Alias[x.Name] = x.Name;
     }
 
+    /// <summary>Alice, Bob and Carol on one server; Alice connected directly to each of the others.</summary>
+    private async Task<(Person Alice, Person Bob, Person Carol)> AliceConnectedToBobAndCarolAsync()
+    {
+        var server = await _h.StartServerAsync();
+        var alice = await PersonAsync("alice", server);
+        var bob = await PersonAsync("bob", server);
+        var carol = await PersonAsync("carol", server);
+        await ConnectAsync(alice, bob);
+        await ConnectAsync(alice, carol);
+        return (alice, bob, carol);
+    }
+
     /// <summary>x invites y (already connected directly) into x's group; waits for both GALLs.</summary>
     private static async Task AddAsync(Person x, string gid, Person y, List<AgentOutput> yEvents)
     {
@@ -63,7 +75,8 @@ public sealed partial class GroupTests : IAsyncLifetime
         var skipped = new List<AgentOutput>();
         var first = await bob.Session.ExpectAsync("alice", "MSG", skipped);
         var second = await bob.Session.ExpectAsync("alice", "MSG", skipped);
-        await bob.Session.ExpectAsync("alice", "GINV", skipped);
+        // The invitation may come between the two (its queue is made meanwhile): then it was skipped above.
+        if (!skipped.Any(o => o.Text().StartsWith("GINV", StringComparison.Ordinal))) await bob.Session.ExpectAsync("alice", "GINV", skipped);
         Assert.StartsWith("MSG OK", first.Text());
         Assert.StartsWith("MSG OK", second.Text());
     }
@@ -71,12 +84,7 @@ public sealed partial class GroupTests : IAsyncLifetime
     [Fact]
     public async Task Three_members_connect_to_each_other_and_every_message_reaches_everyone_once()
     {
-        var server = await _h.StartServerAsync();
-        var alice = await PersonAsync("alice", server);
-        var bob = await PersonAsync("bob", server);
-        var carol = await PersonAsync("carol", server);
-        await ConnectAsync(alice, bob);
-        await ConnectAsync(alice, carol);
+        var (alice, bob, carol) = await AliceConnectedToBobAndCarolAsync();
 
         Assert.Equal("team", await alice.Agent.GroupNewAsync(alice.Session, "team", "our team"u8.ToArray()));
         var bobEvents = new List<AgentOutput>();
@@ -135,12 +143,7 @@ public sealed partial class GroupTests : IAsyncLifetime
     [Fact]
     public async Task A_message_sent_while_a_newcomer_is_being_introduced_reaches_it_once_forwarded()
     {
-        var server = await _h.StartServerAsync();
-        var alice = await PersonAsync("alice", server);
-        var bob = await PersonAsync("bob", server);
-        var carol = await PersonAsync("carol", server);
-        await ConnectAsync(alice, bob);
-        await ConnectAsync(alice, carol);
+        var (alice, bob, carol) = await AliceConnectedToBobAndCarolAsync();
         await alice.Agent.GroupNewAsync(alice.Session, "team", "t"u8.ToArray());
         await AddAsync(alice, "team", bob, []);
 

@@ -218,7 +218,7 @@ public sealed class GroupSimulation : IAsyncDisposable
         await EnsureDirectAsync(inviter, invitee, ct);
         // A member that was removed joins again only once it knows it was removed (otherwise its GJOIN is
         // refused GROUP DUPLICATE, rightly): wait for that, bounded.
-        await WaitUntilAsync(async () => (await GroupStatusAsync(invitee)) is not GroupStatus.Active, _o.SettleQuiet,
+        await WaitUntilAsync(async () => (await GroupStatusAsync(invitee)) is not (GroupStatus.Active or GroupStatus.Leaving), _o.SettleQuiet,
             $"{invitee.Name} still has the group active after it departed", ct);
         await inviter.Agent.GroupAddAsync(Gid, DirectAlias(invitee.Index), ct);
         var ginv = await invitee.WaitAsync(DirectAlias(inviter.Index), "GINV ", _o.Patience);
@@ -406,6 +406,13 @@ public sealed class GroupSimulation : IAsyncDisposable
                 var js = tx.AliasesWithJobs().SelectMany(alias => tx.NextJobs(alias, 1000)).Select(j => $"{j.Alias} {j.Kind} (attempts {j.Attempts})").ToList();
                 return (g, js);
             }, ct);
+            // A join that failed (its inviter withdrew, or its queue was gone for good) ends the group there
+            // with GLEFT naming the inviter (groups.md §6.7): not a member from then on.
+            if (a.Member && group is { Status: GroupStatus.Left })
+            {
+                a.Member = false;
+                Note($"{a.Name}'s join failed: its group is left");
+            }
             List<GroupMemberInfo> members = group is { Status: GroupStatus.Active } ? await a.Agent.GroupMembersAsync(Gid, ct) : [];
             var duplex = await a.Agent.Store.TransactAsync(tx => members.Select(m => a.Agent.Connections.IsDuplex(tx, m.Alias)).ToList(), ct);
             // The group connection's chain at this end (agent.md §1.3): what a lost envelope looks like in a report.
