@@ -781,6 +781,24 @@ public sealed partial class GroupEnvelopeHandlerTests : IAsyncLifetime
         Assert.StartsWith("GMSG alice OK S=3,", events[3]);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task History_from_an_author_we_did_not_know_yet_is_not_delivered_again_once_it_is_introduced(bool weMakeTheQueues)
+    {
+        var carolId = Id(0x33);
+        var said = Message(1, [], "before you came");
+        await ApplyAsync(new AgentEnvelope.GHist(carolId, DateTimeOffset.UtcNow, said));
+
+        // Our inviter introduces Carol, then forwards her message to us again (an introducer replays what it holds).
+        var introId = RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize);
+        AgentEnvelope introduction = weMakeTheQueues ? new AgentEnvelope.GMem(introId, carolId, 1) : new AgentEnvelope.GMemInv(introId, carolId, 1, Queue(), Queue());
+        Assert.True((await ApplyAsync(introduction)).Accepted);
+        Assert.True((await ApplyAsync(new AgentEnvelope.GFwd(carolId, DateTimeOffset.UtcNow, said))).Accepted);
+
+        Assert.Equal([$"GHMSG #{Convert.ToBase64String(carolId)}"], (await EventsAsync()).Select(e => e[..e.IndexOf(" OK", StringComparison.Ordinal)]));
+    }
+
     [Fact]
     public async Task History_after_gall_is_refused_and_changes_nothing()
     {

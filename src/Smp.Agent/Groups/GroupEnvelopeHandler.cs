@@ -308,6 +308,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         {
             row = tx.InsertMember(new MemberRecord(0, g.Alias, m.MemberId, "", "", m.ConnectionLevel, MemberStatus.Joining, false, null,
                 m.IntroductionId, conn.Alias, false, false, 0, []));
+            tx.MarkHistorySeen(g.Alias, m.MemberId, row);
         }
         else
         {
@@ -405,8 +406,9 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         _conns.AddJoining(tx, direct, ConnectionKind.Direct, "", inv.DirectQueueInfo, dk, reply: true, "", fx);
         if (existing is null)
         {
-            tx.InsertMember(new MemberRecord(0, g.Alias, inv.MemberId, direct, groupConn, inv.ConnectionLevel, MemberStatus.Joining, false, null,
+            var row = tx.InsertMember(new MemberRecord(0, g.Alias, inv.MemberId, direct, groupConn, inv.ConnectionLevel, MemberStatus.Joining, false, null,
                 inv.IntroductionId, from.GroupConn, true, false, 0, []));
+            tx.MarkHistorySeen(g.Alias, inv.MemberId, row);
         }
         else
         {

@@ -32,6 +32,14 @@ internal static class GroupHistoryTables
             new AgentEnvelope.GMsg((byte[])r[2], r.GetInt64(3), (byte[])r[4], (byte[])r[5])),
         ("$g", gid), ("$a", authorId));
 
+    /// <summary>
+    /// A member record just made for <paramref name="authorId"/>: the messages of it we took as history while
+    /// we had no record of it count as seen, so a copy forwarded or replayed later is dropped (§6.6.2).
+    /// </summary>
+    public static void MarkHistorySeen(this StoreTx tx, string gid, byte[] authorId, long memberRow) => tx.Exec(
+        "INSERT OR IGNORE INTO group_seen (member, msg_id) SELECT $m, msg_id FROM group_history WHERE group_alias = $g AND author_id = $a",
+        ("$m", memberRow), ("$g", gid), ("$a", authorId));
+
     public static void DeleteGroupHistory(this StoreTx tx, string gid)
     {
         tx.Exec("DELETE FROM group_history WHERE group_alias = $g", ("$g", gid));
