@@ -146,6 +146,33 @@ public sealed partial class GroupEnvelopeHandlerTests
         Assert.Equal(GroupStatus.Left, await GroupStatusAsync());
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Removed_while_bringing_a_member_in_we_take_it_with_us_unless_someone_else_has_it_already(bool introduced)
+    {
+        var introId = await BobsIntroductionToAliceForwardedAsync();
+        if (introduced) await _store.TransactAsync(tx => tx.UpdateIntroduction("g", introId, IntroductionStatus.Connected, true, true));
+        var bob = await _store.TransactAsync(tx => tx.MemberByDirectAlias("g", "bob")!);
+
+        Assert.True((await ApplyAsync(new AgentEnvelope.GMDel(OurId))).Accepted);
+
+        Assert.Equal(GroupStatus.Removed, await GroupStatusAsync());
+        var toBob = _conns.Queued.Where(q => q.Alias == "#gb").Select(q => q.Envelope).OfType<AgentEnvelope.GMDel>().ToList();
+        var bobNow = (await _store.TransactAsync(tx => tx.GetMember(bob.Id)))!.Status;
+        if (introduced)
+        {
+            Assert.Empty(toBob);
+            Assert.Equal(MemberStatus.Connected, bobNow);
+        }
+        else
+        {
+            Assert.Equal(bob.MemberId, Assert.Single(toBob).MemberId);
+            Assert.Equal(MemberStatus.Removed, bobNow);
+            Assert.Contains("#gb", _conns.Dropped);
+        }
+    }
+
     // --- at the invitee ---
 
     /// <summary>Group "h": we accepted an invitation that came on direct connection "alice"; our inviter's group connection "#hi" is not up yet.</summary>

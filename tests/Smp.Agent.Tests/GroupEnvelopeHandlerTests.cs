@@ -366,6 +366,23 @@ public sealed partial class GroupEnvelopeHandlerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Members_introduced_by_the_rule_are_given_what_the_other_said_before_from_our_history()
+    {
+        var bobId = Id(0xee);
+        await ConnectedMemberAsync("bob", "#gb", bobId);
+        await ApplyAsync(Message(1, [], "from alice"));
+        await ApplyAsync(Message(1, [], "from bob"), "#gb");
+        Assert.True((await ApplyAsync(ViewOf(), "#gb")).Accepted);
+        Assert.True((await ApplyAsync(ViewOf())).Accepted);
+
+        var (makerConn, joinerConn, joinerId) = AliceId.AsSpan().SequenceCompareTo(bobId) < 0 ? ("#ga", "#gb", bobId) : ("#gb", "#ga", AliceId);
+        var toMaker = _conns.Queued.Where(q => q.Alias == makerConn).Select(q => q.Envelope).ToList();
+        var replay = Assert.IsType<AgentEnvelope.GFwd>(toMaker[toMaker.FindIndex(e => e is AgentEnvelope.GMem) + 1]);
+        Assert.Equal(joinerId, replay.AuthorMemberId);
+        Assert.DoesNotContain(_conns.Queued, q => q.Alias == joinerConn && q.Envelope is AgentEnvelope.GFwd);
+    }
+
+    [Fact]
     public async Task A_pair_already_being_introduced_is_not_introduced_again_when_a_view_repeats()
     {
         await MissingPairAsync();
@@ -742,6 +759,22 @@ public sealed partial class GroupEnvelopeHandlerTests : IAsyncLifetime
         var (accepted, _) = await ApplyAsync(new AgentEnvelope.GFwd(carolId, DateTimeOffset.UtcNow, Message(1, [], "forged")));
 
         Assert.False(accepted);
+        Assert.Equal(before, await SnapshotAsync());
+    }
+
+    [Fact]
+    public async Task A_forwarded_message_from_a_member_that_lost_the_race_to_introduce_the_author_is_dropped_quietly()
+    {
+        // Alice speaks G_VIEW; Bob introduces Carol to us, and Alice (who lost that race) forwards Carol's message.
+        var introId = RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize);
+        var carol = await CarolBeingIntroducedAsync(introId, introducerConn: "#gb");
+        var carolId = (await _store.TransactAsync(tx => tx.GetMember(carol)))!.MemberId!;
+        Assert.True((await ApplyAsync(ViewOf((carolId, MemberViewState.Connected)))).Accepted);
+        var before = await SnapshotAsync();
+
+        var (accepted, _) = await ApplyAsync(new AgentEnvelope.GFwd(carolId, DateTimeOffset.UtcNow, Message(1, [], "not hers to give")));
+
+        Assert.True(accepted);
         Assert.Equal(before, await SnapshotAsync());
     }
 

@@ -139,6 +139,27 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         fx.Dispatch.Add(g.Alias);
     }
 
+    /// <summary>
+    /// We were removed (§6.8): members we invited that nobody else is connected to yet (no introduction of
+    /// theirs here has completed) would stay in a group that does not know them. They go with us: an
+    /// invitation not answered is withdrawn, the others get G_MDEL of their own id, as if removed.
+    /// </summary>
+    private void ReleaseNewcomers(StoreTx tx, GroupRecord g, Effects fx)
+    {
+        foreach (var m in tx.ListMembers(g.Alias).Where(m => m.InvitedByUs && m.IsLive && m.MemberId is not null))
+        {
+            if (m.Status == MemberStatus.Invited)
+            {
+                Withdraw(tx, m, fx);
+                continue;
+            }
+            if (tx.IntroductionsOf(g.Alias, m.Id).Any(i => i.Invitee == m.Id && i.Status == IntroductionStatus.Connected)) continue;
+            if (m.Status == MemberStatus.Connected) _conns.Queue(tx, m.GroupConn, new AgentEnvelope.GMDel(m.MemberId!), fx);
+            DropMemberConnection(tx, m, fx);
+            tx.SetMemberStatus(m.Id, MemberStatus.Removed);
+        }
+    }
+
     /// <summary>An invitee whose join of our group queue reached us (its confirmation came): it will send G_JOIN.</summary>
     private static bool Answered(StoreTx tx, MemberRecord m) =>
         m.GroupConn.Length > 0 && tx.GetConnection(m.GroupConn) is { Status: not ConnectionStatus.Pending };
@@ -579,6 +600,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
             if (Serving(g)) tx.SetGroupStatus(g.Alias, GroupStatus.Removed);
             GroupEvent(tx, g, new AgentCommand.GRemoved(from.DirectAlias));
             CheckEmpty(tx, g, from);
+            if (Serving(g)) ReleaseNewcomers(tx, g, fx);
             return true;
         }
         if (!Serving(g)) return true;
@@ -681,6 +703,10 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         var introId = RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize);
         tx.InsertIntroduction(new IntroductionRecord(g.Alias, introId, maker.Id, joiner.Id, IntroductionStatus.Pending, false, false));
         _conns.Queue(tx, maker.GroupConn, new AgentEnvelope.GMem(introId, joiner.MemberId!, joiner.Clvl), fx);
+        // Both were members already, so each may have said what the other missed: the maker knows the joiner
+        // from the G_MEM on, so it gets the joiner's kept messages now; the joiner gets the maker's at
+        // G_MEM_INV (§6.6.1). A newcomer's introductions need neither: its history has them (§6.6.2).
+        Relay.ReplayTo(tx, g, joiner, maker, fx);
     }
 
     /// <summary>A member another says has left or was removed: final here too (§6.11). True when something changed.</summary>

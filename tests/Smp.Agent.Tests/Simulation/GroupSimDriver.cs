@@ -407,11 +407,12 @@ public sealed class GroupSimulation : IAsyncDisposable
                 return (g, js);
             }, ct);
             // A join that failed (its inviter withdrew, or its queue was gone for good) ends the group there
-            // with GLEFT naming the inviter (groups.md §6.7): not a member from then on.
-            if (a.Member && group is { Status: GroupStatus.Left })
+            // with GLEFT naming the inviter (groups.md §6.7); an inviter removed before anyone else connected
+            // to its newcomer removes it too (§6.8): not a member from then on.
+            if (a.Member && group is { Status: GroupStatus.Left or GroupStatus.Removed })
             {
                 a.Member = false;
-                Note($"{a.Name}'s join failed: its group is left");
+                Note($"{a.Name}'s join ended: its group is {group.Status.ToString().ToLowerInvariant()}");
             }
             List<GroupMemberInfo> members = group is { Status: GroupStatus.Active } ? await a.Agent.GroupMembersAsync(Gid, ct) : [];
             var duplex = await a.Agent.Store.TransactAsync(tx => members.Select(m => a.Agent.Connections.IsDuplex(tx, m.Alias)).ToList(), ct);
