@@ -1,3 +1,4 @@
+using Smp.Agent.Store;
 using Smp.Agent.Groups;
 using Smp.Agent.Runtime;
 using Smp.Protocol.Agent;
@@ -19,11 +20,23 @@ internal static class AgentInternals
     public static Task<(GroupRecord? Group, List<MemberRecord> Members)> GroupStateAsync(this SmpAgent agent, string gid) =>
         agent.Store.TransactAsync(tx => (tx.GetGroup(gid), tx.ListMembers(gid)));
 
-    /// <summary>Forgets that the group's members sent views, as if they were agents of the version before G_VIEW.</summary>
-    public static Task ForgetViewsAsync(this SmpAgent agent, string gid) =>
-        agent.Store.TransactAsync(tx =>
+    /// <summary>
+    /// Forgets that the group's members sent views, as if they were agents of the version before G_VIEW. Each
+    /// connected member sends its view once, on connecting (§6.11): it waits for them all first, so that none
+    /// lands after and undoes this.
+    /// </summary>
+    public static async Task ForgetViewsAsync(this SmpAgent agent, string gid)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!await agent.Store.TransactAsync(tx => tx.ListMembers(gid).Where(m => m.Status == MemberStatus.Connected).All(m => tx.Gossips(m.Id))))
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{gid}: not every connected member's view arrived");
+            await Task.Delay(10);
+        }
+        await agent.Store.TransactAsync(tx =>
         {
             tx.Exec("UPDATE members SET gossips = 0 WHERE group_alias = $g", ("$g", gid));
             tx.Exec("DELETE FROM member_views WHERE reporter IN (SELECT id FROM members WHERE group_alias = $g)", ("$g", gid));
         });
+    }
 }

@@ -248,7 +248,10 @@ internal sealed class Receiver
         // Not ours (a group envelope): the layer above applies it. Received is received, accepted or not: the
         // chain moves on, so the next MSG is not reported as a gap.
         if (env.SndMsgId > 0) tx.RecordChain(alias, env.SndMsgId, hash);
-        if (!_engine.UpperLayer.Apply(tx, conn, env, fx)) tx.InsertEvent(errorAlias, "", AgentWire.Err(AgentErrorCode.AgentProhibited));
+        if (_engine.UpperLayer.Apply(tx, conn, env, fx)) return;
+        // The client hears only A_PROHIBITED; the operator can tell which envelope it was.
+        _log.LogWarning("{Envelope} received on {Alias} refused as out of place", env.Envelope.GetType().Name, alias);
+        tx.InsertEvent(errorAlias, "", AgentWire.Err(AgentErrorCode.AgentProhibited));
     }
 
     /// <summary>

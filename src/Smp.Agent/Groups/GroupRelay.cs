@@ -102,7 +102,10 @@ internal sealed class GroupRelay(IConnections conns, int historySize)
         if (g.Status != GroupStatus.Active || from.Status != MemberStatus.Connected || !FitsRelayed(f.Message)) return false;
         var author = tx.MemberById(g.Alias, f.AuthorMemberId);
         if (author is null || author.Status is not (MemberStatus.Joining or MemberStatus.Connected)) return false;
-        if (author.IntroducerConn.Length == 0 || author.IntroducerConn != from.GroupConn)
+        if (author.IntroducerConn.Length == 0)
+            // Our inviter or invitee: connected to us from the start, nobody's to forward (§6.6.1).
+            return false;
+        if (author.IntroducerConn != from.GroupConn)
             // A member that speaks G_VIEW may have lost a race to introduce the author, or not know yet that
             // we are connected to it (§6.11): what it forwards is not its to give; dropped, quietly as the race.
             return tx.Gossips(from.Id);
