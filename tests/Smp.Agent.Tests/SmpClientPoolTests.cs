@@ -153,6 +153,56 @@ public sealed class SmpClientPoolTests
     }
 
     [Fact]
+    public async Task A_SUB_to_a_server_that_cannot_be_reached_yet_is_made_by_the_pool_once_it_can()
+    {
+        // An agent starting while its server is down: nothing else would ever send these SUBs.
+        await using var gate = TcpGate.Start();
+        await using var pool = new SmpClientPool(TestSupport.FastOptions());
+        var address = FakeSmpServer.AddressAt(gate.Port);
+        using var key = TestSupport.SigningKey();
+        byte[] rid = [3, 3, 3, 3];
+
+        var e = await Assert.ThrowsAsync<SmpClientException>(() => pool.SubscribeAsync(address, rid, key));
+        await pool.Events.ExpectAsync<SmpClientEvent.ServerDown>();
+        await using var server = FakeSmpServer.Start();
+        gate.Backend = server.Port;
+        await pool.Events.ExpectAsync<SmpClientEvent.ServerUp>();
+
+        Assert.Equal("BROKER NETWORK", e.Error.ToWireText());
+        var (_, sub) = await server.ExpectReceivedAsync(SmpCommandKind.Sub);
+        Assert.Equal(rid, sub.QueueId);
+        using var verifier = RsaPublicKey.FromRsa(key);
+        Assert.True(verifier.Verify(sub.SignedBytes(), sub.Signature));
+        Assert.True(pool.IsSubscribed(address, rid));
+    }
+
+    [Fact]
+    public async Task A_SUB_made_while_the_server_is_down_is_sent_when_it_comes_back()
+    {
+        await using var gate = TcpGate.Start();
+        var server = FakeSmpServer.Start();
+        gate.Backend = server.Port;
+        var address = FakeSmpServer.AddressAt(gate.Port);
+        await using var pool = new SmpClientPool(TestSupport.FastOptions());
+        using var created = TestSupport.SigningKey();
+        await pool.CreateQueueAsync(address, created);
+        gate.Backend = 0;
+        await server.DisposeAsync();
+        await pool.Events.ExpectAsync<SmpClientEvent.ServerDown>();
+
+        using var key = TestSupport.SigningKey();
+        byte[] rid = [4, 4, 4, 4];
+        await Assert.ThrowsAsync<SmpClientException>(() => pool.SubscribeAsync(address, rid, key));
+        await using var again = FakeSmpServer.Start();
+        gate.Backend = again.Port;
+        await pool.Events.ExpectAsync<SmpClientEvent.ServerUp>();
+
+        var queues = new HashSet<string>();
+        for (var i = 0; i < 2; i++) queues.Add(Convert.ToBase64String((await again.ExpectReceivedAsync(SmpCommandKind.Sub)).Item2.QueueId));
+        Assert.Contains(Convert.ToBase64String(rid), queues);
+    }
+
+    [Fact]
     public async Task After_the_server_goes_away_and_comes_back_the_pool_reports_down_then_up_and_subscribes_again()
     {
         await using var gate = TcpGate.Start();

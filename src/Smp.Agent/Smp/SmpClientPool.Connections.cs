@@ -95,6 +95,19 @@ public sealed partial class SmpClientPool
         LogServerDown(_logger, connection.Server.Endpoint, reason.Value.ToWireText());
     }
 
+    /// <summary>A server that could not be reached for a SUB: reconnected in the background like a lost one.</summary>
+    private void StartReconnecting(ServerEntry entry)
+    {
+        lock (entry.Sync)
+        {
+            if (entry.Down || entry.Connection is { IsOpen: true } || Volatile.Read(ref _disposed) != 0) return;
+            entry.Down = true;
+            Emit(new SmpClientEvent.ServerDown(entry.Address));
+            entry.Reconnect = Task.Run(() => ReconnectLoopAsync(entry));
+        }
+        LogServerUnreachable(_logger, entry.Address.Endpoint);
+    }
+
     private async Task ReconnectLoopAsync(ServerEntry entry)
     {
         var token = _disposeCts.Token;
@@ -117,9 +130,15 @@ public sealed partial class SmpClientPool
                     continue;
                 }
                 var up = false;
+                var done = new HashSet<string>(StringComparer.Ordinal);
                 try
                 {
-                    up = await ResubscribeAsync(entry, connection, token).ConfigureAwait(false) && TryBringUp(entry, connection);
+                    bool? brought = false;
+                    // Subscriptions recorded while this runs (a SUB made while the server was down) are
+                    // taken before the server counts as up; after that, SUB goes straight to the connection.
+                    while (brought == false && await ResubscribeAsync(entry, connection, done, token).ConfigureAwait(false))
+                        brought = TryBringUp(entry, connection, done);
+                    up = brought == true;
                 }
                 finally
                 {
@@ -133,12 +152,14 @@ public sealed partial class SmpClientPool
         }
     }
 
-    private bool TryBringUp(ServerEntry entry, SmpConnection connection)
+    /// <summary>True: up. False: subscriptions came meanwhile, SUB them first. Null: this connection is no good.</summary>
+    private bool? TryBringUp(ServerEntry entry, SmpConnection connection, HashSet<string> done)
     {
         lock (entry.Sync)
         {
             // If the new connection has died already its OnClosed was ignored, so this loop must go on.
-            if (!connection.IsOpen || Volatile.Read(ref _disposed) != 0) return false;
+            if (!connection.IsOpen || Volatile.Read(ref _disposed) != 0) return null;
+            if (entry.Subscriptions.Keys.Any(k => !done.Contains(k))) return false;
             entry.Connection = connection;
             entry.Down = false;
             entry.IdentityWarned = false;
@@ -152,9 +173,11 @@ public sealed partial class SmpClientPool
     /// SUB again for every recorded queue. A refusal (ERR) drops that subscription and is reported as an
     /// <see cref="SmpClientEvent.Error"/>; a timeout or a lost connection means trying the whole server again.
     /// </summary>
-    private async Task<bool> ResubscribeAsync(ServerEntry entry, SmpConnection connection, CancellationToken ct)
+    private async Task<bool> ResubscribeAsync(ServerEntry entry, SmpConnection connection, HashSet<string> done, CancellationToken ct)
     {
-        var results = await Task.WhenAll(entry.Subscriptions.ToArray().Select(async pair =>
+        var todo = entry.Subscriptions.ToArray().Where(pair => !done.Contains(pair.Key)).ToArray();
+        foreach (var pair in todo) done.Add(pair.Key);
+        var results = await Task.WhenAll(todo.Select(async pair =>
         {
             try
             {
@@ -220,6 +243,9 @@ public sealed partial class SmpClientPool
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "SMP server {Server} is down ({Reason}); reconnecting")]
     private static partial void LogServerDown(ILogger logger, string server, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "SMP server {Server} cannot be reached to subscribe; reconnecting")]
+    private static partial void LogServerUnreachable(ILogger logger, string server);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "SMP server {Server} is up again; {Count} subscriptions renewed")]
     private static partial void LogServerUp(ILogger logger, string server, int count);

@@ -39,7 +39,8 @@ public sealed class SmpSender
 /// subscription of that server and then emits <see cref="SmpClientEvent.ServerUp"/>. While a server is down,
 /// calls to it fail at once with BROKER NETWORK rather than wait: the agent keeps its own outbox and retries
 /// after ServerUp. A first connection that cannot be made also fails with NETWORK (or TRANSPORT) and is
-/// tried again by the next call.
+/// tried again by the next call; if that call was a SUB, the server is treated as lost (ServerDown, then
+/// the reconnect loop), since nothing else would make the subscription.
 /// </para>
 /// <para>
 /// Subscriptions. A queue is recorded as subscribed when it is created (the server subscribes the creating
@@ -86,11 +87,24 @@ public sealed partial class SmpClientPool : IAsyncDisposable, ISmpConnectionList
     {
         ArgumentNullException.ThrowIfNull(recipientId);
         ArgumentNullException.ThrowIfNull(recipientKey);
-        var (entry, connection) = await ConnectionAsync(server, ct).ConfigureAwait(false);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var entry = _servers.GetOrAdd(server, a => new ServerEntry(a));
         var key = SubscriptionKey(recipientId);
         var subscription = new Subscription(recipientId, recipientKey.ExportPkcs8PrivateKey());
-        // Recorded before sending, so a connection lost in between still gets the queue re-subscribed.
+        // Recorded before connecting, so a server that is down now, or a connection lost before the answer,
+        // still gets the queue subscribed by the reconnect loop.
         entry.Subscriptions[key] = subscription;
+        SmpConnection connection;
+        try
+        {
+            (_, connection) = await ConnectionAsync(server, ct).ConfigureAwait(false);
+        }
+        catch (SmpClientException e)
+        {
+            if (SmpErrorPolicy.IsPassing(e.Error)) StartReconnecting(entry);
+            else entry.Subscriptions.TryRemove(new KeyValuePair<string, Subscription>(key, subscription));
+            throw;
+        }
         try
         {
             await connection.RequestAsync(recipientKey, recipientId, SmpCommand.SubCommand, ct).ConfigureAwait(false);

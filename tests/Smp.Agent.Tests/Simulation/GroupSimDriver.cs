@@ -3,6 +3,8 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Smp.Agent.Groups;
 using Smp.Agent.Smp;
 using Smp.Agent.Tests;
@@ -51,6 +53,7 @@ public sealed class GroupSimulation : IAsyncDisposable
     private readonly SimSchedule _schedule;
     private readonly GroupSimOptions _o;
     private readonly Action<string> _log;
+    private readonly Action<string>? _agentLogs;
     private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("smp-group-sim-");
     private readonly List<ServerSlot> _servers = [];
     private readonly SimAgent[] _agents;
@@ -74,6 +77,7 @@ public sealed class GroupSimulation : IAsyncDisposable
         _schedule = schedule;
         _o = schedule.Options;
         _log = log ?? (_ => { });
+        _agentLogs = log;
         _agents = Enumerable.Range(0, _o.Agents).Select(i => new SimAgent(i)).ToArray();
     }
 
@@ -350,6 +354,8 @@ public sealed class GroupSimulation : IAsyncDisposable
                 ReconnectMaxDelay = TimeSpan.FromMilliseconds(200),
             },
             MetricsStoreCache = TimeSpan.Zero,
+            // Verbose: the agents' own log too (servers down and up, refused envelopes, failed commands).
+            LoggerFactory = _agentLogs is null ? NullLoggerFactory.Instance : new SimLoggerFactory(a.Name, _agentLogs),
         };
         a.Agent = await SmpAgent.StartAsync(a.Options);
         a.Session = a.Agent.Connect(a.Name);
@@ -610,6 +616,32 @@ internal sealed class SimAgent(int index)
                 throw new TimeoutException($"{Name}: no '{prefix}' on {alias} within {patience.TotalSeconds:F0} s; recent: {recent}");
             }
             await Task.WhenAny(changed, Task.Delay(TimeSpan.FromSeconds((double)left / Stopwatch.Frequency)));
+        }
+    }
+}
+
+/// <summary>An agent's log (information and up) into the simulation's verbose log, named by agent.</summary>
+internal sealed class SimLoggerFactory(string agent, Action<string> write) : ILoggerFactory
+{
+    public ILogger CreateLogger(string categoryName) => new Logger(agent, write);
+
+    public void AddProvider(ILoggerProvider provider)
+    {
+    }
+
+    public void Dispose()
+    {
+    }
+
+    private sealed class Logger(string agent, Action<string> write) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (IsEnabled(logLevel)) write($"  {DateTime.UtcNow:HH:mm:ss.fff} {agent} {logLevel}: {formatter(state, exception)}{(exception is null ? "" : " " + exception.Message)}");
         }
     }
 }
