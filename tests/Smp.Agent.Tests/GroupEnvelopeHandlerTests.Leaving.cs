@@ -141,8 +141,9 @@ public sealed partial class GroupEnvelopeHandlerTests
         await CarolInvitedAsync(ConnectionStatus.Joining);
         await LeaveAsync();
 
-        await _store.TransactAsync(tx => _handler.ConnectionFailed(tx, tx.GetConnection("#gc")!, new Effects()));
+        var told = await _store.TransactAsync(tx => _handler.ConnectionFailed(tx, tx.GetConnection("#gc")!, new Effects()));
 
+        Assert.False(told);
         Assert.Equal(GroupStatus.Left, await GroupStatusAsync());
     }
 
@@ -266,8 +267,9 @@ public sealed partial class GroupEnvelopeHandlerTests
     {
         await JoiningThroughAliceAsync();
 
-        await _store.TransactAsync(tx => _handler.ConnectionFailed(tx, tx.GetConnection("#hi")!, new Effects()));
+        var told = await _store.TransactAsync(tx => _handler.ConnectionFailed(tx, tx.GetConnection("#hi")!, new Effects()));
 
+        Assert.True(told);
         Assert.Equal(GroupStatus.Left, await GroupStatusAsync("h"));
         Assert.Equal(["GLEFT alice"], await EventsAsync("h"));
     }

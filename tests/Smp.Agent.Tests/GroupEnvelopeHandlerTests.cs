@@ -287,8 +287,10 @@ public sealed partial class GroupEnvelopeHandlerTests : IAsyncLifetime
         var introId = RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize);
         var carol = await CarolBeingIntroducedAsync(introId);
 
-        await _store.TransactAsync(tx => _handler.ConnectionFailed(tx, tx.GetConnection("#gc")!, new Effects()));
+        var told = await _store.TransactAsync(tx => _handler.ConnectionFailed(tx, tx.GetConnection("#gc")!, new Effects()));
 
+        // GMFAILED says it in group terms: the client gets no SMP error besides (a lost race answers AUTH).
+        Assert.True(told);
         var (alias, envelope) = Assert.Single(_conns.Queued);
         Assert.Equal("#ga", alias);
         var error = Assert.IsType<AgentEnvelope.GAddErr>(envelope);
@@ -304,8 +306,10 @@ public sealed partial class GroupEnvelopeHandlerTests : IAsyncLifetime
     {
         var before = await SnapshotAsync();
 
-        await _store.TransactAsync(tx => _handler.ConnectionFailed(tx, tx.GetConnection("#ga")!, new Effects()));
+        var told = await _store.TransactAsync(tx => _handler.ConnectionFailed(tx, tx.GetConnection("#ga")!, new Effects()));
 
+        // Nothing was said in group terms, so the client gets the SMP error.
+        Assert.False(told);
         Assert.Equal(before, await SnapshotAsync());
         Assert.Empty(_conns.Queued);
     }

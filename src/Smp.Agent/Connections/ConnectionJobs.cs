@@ -58,16 +58,15 @@ internal sealed class ConnectionJobs
     /// A JOIN whose confirmation or HELLO failed for good leaves no half-made direct connection behind; a
     /// connection owned by the layer above (a group's) is that layer's to end.
     /// </summary>
-    private void HandshakeFailed(StoreTx tx, JobRecord job, Effects fx)
+    private bool HandshakeFailed(StoreTx tx, JobRecord job, Effects fx)
     {
-        if (tx.GetConnection(job.Alias) is { Status: ConnectionStatus.Joining, Kind: ConnectionKind.Direct }) tx.DeleteConnection(job.Alias);
-        else OwnedHandshakeFailed(tx, job, fx);
+        if (tx.GetConnection(job.Alias) is not { Status: ConnectionStatus.Joining, Kind: ConnectionKind.Direct }) return OwnedHandshakeFailed(tx, job, fx);
+        tx.DeleteConnection(job.Alias);
+        return false;
     }
 
-    private void OwnedHandshakeFailed(StoreTx tx, JobRecord job, Effects fx)
-    {
-        if (tx.GetConnection(job.Alias) is { Owner.Length: > 0 } conn) _engine.UpperLayer.HandshakeFailed(tx, conn, fx);
-    }
+    private bool OwnedHandshakeFailed(StoreTx tx, JobRecord job, Effects fx) =>
+        tx.GetConnection(job.Alias) is { Owner.Length: > 0 } conn && _engine.UpperLayer.HandshakeFailed(tx, conn, fx);
 
     private async Task<JobOutcome> SendAsync(JobRecord job, bool signed, CancellationToken ct)
     {

@@ -67,6 +67,9 @@ internal interface IConnectionOwner
     /// <summary>Every client alias of the upper layer, for SUBALL.</summary>
     IEnumerable<string> Aliases(StoreTx tx);
 
-    /// <summary>A handshake step of <paramref name="conn"/>, which it owns, failed for good (the ERR is stored already).</summary>
-    void HandshakeFailed(StoreTx tx, ConnectionRecord conn, Effects fx);
+    /// <summary>
+    /// A handshake step of <paramref name="conn"/>, which it owns, failed for good. True when the layer told
+    /// its client in its own terms, so that the client does not also get the SMP error.
+    /// </summary>
+    bool HandshakeFailed(StoreTx tx, ConnectionRecord conn, Effects fx);
 }

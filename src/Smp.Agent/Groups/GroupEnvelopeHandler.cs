@@ -511,7 +511,12 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     /// introducer hears JOIN_FAILED at once instead of at its timeout, and we give the member up as if it had
     /// told us (groups.md §6.5). Other group connections (to our inviter) just report their ERR.
     /// </summary>
-    internal void ConnectionFailed(StoreTx tx, ConnectionRecord conn, Effects fx)
+    /// <summary>
+    /// A handshake step of a group connection failed for good. True when the client hears of it in group terms
+    /// (GLEFT, GMFAILED), or need not: the SMP error is then not given too. A peer that dropped the connection
+    /// of an introduction that lost a race (§6.11) answers AUTH, and that is no error of ours.
+    /// </summary>
+    internal bool ConnectionFailed(StoreTx tx, ConnectionRecord conn, Effects fx)
     {
         var g = tx.GetGroup(conn.Owner);
         if (g is not null && tx.MemberByConn(conn.Alias) is { InvitedByUs: true, Status: MemberStatus.Invited } invitee)
@@ -520,16 +525,17 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
             // of a leave any more (its own agent ends its join, §6.3).
             tx.SetMemberStatus(invitee.Id, MemberStatus.Failed);
             FinishLeaving(tx, g.Alias, fx);
-            return;
+            return false;
         }
         if (g is { Status: GroupStatus.Active } && g.InviterConn == conn.Alias && tx.MemberByConn(conn.Alias) is { Status: MemberStatus.Joining } inviter)
         {
             JoinFailed(tx, g, inviter, fx);
-            return;
+            return true;
         }
-        if (g is null || tx.MemberByConn(conn.Alias) is not { Status: MemberStatus.Joining, IntroId: not null } member || member.IntroducerConn.Length == 0) return;
+        if (g is null || tx.MemberByConn(conn.Alias) is not { Status: MemberStatus.Joining, IntroId: not null } member || member.IntroducerConn.Length == 0) return false;
         _conns.Queue(tx, member.IntroducerConn, new AgentEnvelope.GAddErr(member.IntroId, GroupAddErrorReason.JoinFailed), fx);
         GiveUp(tx, g, member, GroupAddErrorReason.JoinFailed, fx);
+        return member.DirectAlias.Length > 0 && g.Status == GroupStatus.Active;
     }
 
     /// <summary>

@@ -76,11 +76,12 @@ internal sealed class GroupJobs(AgentStore store, IConnections conns, Outbox out
     }
 
     /// <summary>The introducer must hear of a failed introduction, or it waits for it for ever (groups.md §6.4).</summary>
-    private void IntroInviteFailed(StoreTx tx, JobRecord job, Effects fx)
+    private bool IntroInviteFailed(StoreTx tx, JobRecord job, Effects fx)
     {
-        if (tx.GetMember(MemberRow(job)) is not { IntroId: not null } member || member.IntroducerConn != job.Alias) return;
+        if (tx.GetMember(MemberRow(job)) is not { IntroId: not null } member || member.IntroducerConn != job.Alias) return false;
         // Failed, not removed: a removed member is a tombstone, and this one may be introduced again (§6.11).
         tx.SetMemberStatus(member.Id, MemberStatus.Failed);
         conns.Queue(tx, job.Alias, new AgentEnvelope.GAddErr(member.IntroId, GroupAddErrorReason.JoinFailed), fx);
+        return false;
     }
 }

@@ -101,7 +101,7 @@ internal sealed class GroupLayer : IConnectionOwner
 
     public IEnumerable<string> Aliases(StoreTx tx) => tx.ListGroups().Select(g => g.Alias);
 
-    public void HandshakeFailed(StoreTx tx, ConnectionRecord conn, Effects fx) => Envelopes.ConnectionFailed(tx, conn, fx);
+    public bool HandshakeFailed(StoreTx tx, ConnectionRecord conn, Effects fx) => Envelopes.ConnectionFailed(tx, conn, fx);
 
     // --- commands (groups.md §2) ---
 

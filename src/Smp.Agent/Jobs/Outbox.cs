@@ -20,8 +20,14 @@ internal enum JobOutcome
 /// What a job kind does: its network work, what else changes when it fails for good, and, when the kind
 /// has its own, the delay before retry number n (else <see cref="Outbox.RetryDelay"/>).
 /// </summary>
-internal sealed record JobHandler(Func<JobRecord, CancellationToken, Task<JobOutcome>> RunAsync, Action<StoreTx, JobRecord, Effects>? OnFailed = null,
+internal sealed record JobHandler(Func<JobRecord, CancellationToken, Task<JobOutcome>> RunAsync, JobFailedHandler? OnFailed = null,
     Func<int, TimeSpan>? RetryDelay = null);
+
+/// <summary>
+/// What else changes when a job fails for good, in the failing transaction. True: the failure was told to
+/// the client in the terms of the layer that owns the connection (a group's GMFAILED), so no ERR is added.
+/// </summary>
+internal delegate bool JobFailedHandler(StoreTx tx, JobRecord job, Effects fx);
 
 /// <summary>
 /// How a window of jobs went: the first <paramref name="Done"/> are finished (committed), and when
@@ -92,7 +98,7 @@ internal sealed class Outbox
     public void Register(JobKind kind, JobHandler handler) => _handlers.Add(kind, handler);
 
     /// <summary>A kind that runs in windows; <paramref name="onFailed"/> as for <see cref="JobHandler.OnFailed"/>.</summary>
-    public void Register(JobKind kind, WindowHandler handler, Action<StoreTx, JobRecord, Effects>? onFailed = null)
+    public void Register(JobKind kind, WindowHandler handler, JobFailedHandler? onFailed = null)
     {
         _windows.Add(kind, handler);
         _handlers.Add(kind, new JobHandler((_, _) => throw new InvalidOperationException("a window job runs through its window handler"), onFailed));
@@ -286,7 +292,8 @@ internal sealed class Outbox
 
     /// <summary>
     /// Drops a job that failed for good: its kind's handler says what else changes, and the command's client
-    /// hears of it with the command's corrId, under the connection's alias or its owner's (a group's).
+    /// hears of it with the command's corrId, under the connection's alias or its owner's (a group's), unless
+    /// the owner told it in its own terms.
     /// </summary>
     public async Task FailAsync(JobRecord job, AgentError error)
     {
@@ -296,7 +303,8 @@ internal sealed class Outbox
         {
             var errorAlias = tx.ErrorAlias(job.Alias);
             tx.DeleteJob(job.Id);
-            if (_handlers.TryGetValue(job.Kind, out var handler)) handler.OnFailed?.Invoke(tx, job, fx);
+            var told = _handlers.TryGetValue(job.Kind, out var handler) && handler.OnFailed is { } onFailed && onFailed(tx, job, fx);
+            if (told) return;
             tx.InsertEvent(errorAlias, job.CorrId, AgentWire.Err(error));
             fx.Dispatch.Add(errorAlias);
         }).ConfigureAwait(false);
