@@ -174,6 +174,21 @@ public sealed partial class GroupEnvelopeHandlerTests
         }
     }
 
+    [Fact]
+    public async Task Dropped_by_a_member_following_a_removal_whose_remover_never_told_us_we_are_out()
+    {
+        // Someone not connected to us removed us; Alice followed and says she dropped us (§6.8 step 4).
+        await BobsIntroductionToAliceForwardedAsync();
+
+        Assert.True((await ApplyAsync(new AgentEnvelope.GMDeleted(OurId))).Accepted);
+
+        Assert.Equal(GroupStatus.Removed, await GroupStatusAsync());
+        Assert.Contains("GMDELETED alice", await EventsAsync());
+        // Bob, whom we were bringing in and nobody else knows, goes with us.
+        var bob = await _store.TransactAsync(tx => tx.MemberByDirectAlias("g", "bob")!);
+        Assert.Equal(MemberStatus.Removed, bob.Status);
+    }
+
     // --- at the invitee ---
 
     /// <summary>Group "h": we accepted an invitation that came on direct connection "alice"; our inviter's group connection "#hi" is not up yet.</summary>

@@ -639,7 +639,11 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
             DropMemberConnection(tx, from, fx);
             GroupEvent(tx, g, new AgentCommand.GMDeleted(from.DirectAlias));
             CheckEmpty(tx, g, from);
-            if (g.Status == GroupStatus.Active) Departed(tx, g, from, fx);
+            if (!Serving(g)) return true;
+            // A member only says this following a removal of us (§6.8 step 4): we are out, even if the
+            // remover's own G_MDEL never comes (it was not connected to us yet).
+            tx.SetGroupStatus(g.Alias, GroupStatus.Removed);
+            ReleaseNewcomers(tx, g, fx);
             return true;
         }
         return tx.MemberById(g.Alias, memberId) is { Status: MemberStatus.Removed };
