@@ -175,6 +175,26 @@ public sealed partial class GroupEnvelopeHandlerTests
     }
 
     [Fact]
+    public async Task Removed_we_leave_a_member_we_invited_that_had_its_gall_where_it_is()
+    {
+        // Bob's introductions ended (all failed, so none is connected) and he had his G_ALL long ago: he
+        // is a member in full and may have invited others since, whom we do not see.
+        var introId = await BobsIntroductionToAliceForwardedAsync();
+        var bob = await _store.TransactAsync(tx => tx.MemberByDirectAlias("g", "bob")!);
+        await _store.TransactAsync(tx =>
+        {
+            tx.UpdateIntroduction("g", introId, IntroductionStatus.Failed);
+            tx.SetMemberFlags(bob.Id, allSent: true);
+        });
+
+        Assert.True((await ApplyAsync(new AgentEnvelope.GMDel(OurId))).Accepted);
+
+        Assert.Equal(GroupStatus.Removed, await GroupStatusAsync());
+        Assert.DoesNotContain(_conns.Queued, q => q.Alias == "#gb" && q.Envelope is AgentEnvelope.GMDel);
+        Assert.Equal(MemberStatus.Connected, (await _store.TransactAsync(tx => tx.GetMember(bob.Id)))!.Status);
+    }
+
+    [Fact]
     public async Task Dropped_by_a_member_following_a_removal_whose_remover_never_told_us_we_are_out()
     {
         // Someone not connected to us removed us; Alice followed and says she dropped us (§6.8 step 4).

@@ -17,6 +17,20 @@ public sealed partial class GroupTests
     }
 
     [Fact]
+    public async Task An_invitee_removed_by_its_inviter_before_it_joined_cannot_join_any_more()
+    {
+        var (alice, _, carol, invId) = await CarolInvitedToAliceAndBobAsync();
+
+        await alice.Agent.GroupRemoveAsync("team", "carol");
+        // On the same direct connection as the withdrawal, so after it.
+        await alice.Agent.SendAsync("1", "carol", "after"u8.ToArray());
+        await carol.Session.ExpectAsync("alice", "MSG");
+
+        var refused = await Assert.ThrowsAsync<AgentProtocolException>(() => carol.Agent.GroupJoinAsync(carol.Session, "team", invId));
+        Assert.Equal("GROUP UNKNOWN", refused.Error.ToString());
+    }
+
+    [Fact]
     public async Task A_message_sent_right_after_gjoin_reaches_the_inviter_and_the_others_once()
     {
         var (alice, bob, carol, invId) = await CarolInvitedToAliceAndBobAsync();

@@ -142,7 +142,8 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     /// <summary>
     /// We were removed (§6.8): members we invited that nobody else is connected to yet (no introduction of
     /// theirs here has completed) would stay in a group that does not know them. They go with us: an
-    /// invitation not answered is withdrawn, the others get G_MDEL of their own id, as if removed.
+    /// invitation not answered is withdrawn, the others get G_MDEL of their own id, as if removed. Not one
+    /// that had its G_ALL: it is a member in full, and may know members we cannot see (its own invitees).
     /// </summary>
     private void ReleaseNewcomers(StoreTx tx, GroupRecord g, Effects fx)
     {
@@ -153,7 +154,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
                 Withdraw(tx, m, fx);
                 continue;
             }
-            if (tx.IntroductionsOf(g.Alias, m.Id).Any(i => i.Invitee == m.Id && i.Status == IntroductionStatus.Connected)) continue;
+            if (m.AllSent || tx.IntroductionsOf(g.Alias, m.Id).Any(i => i.Invitee == m.Id && i.Status == IntroductionStatus.Connected)) continue;
             if (m.Status == MemberStatus.Connected) _conns.Queue(tx, m.GroupConn, new AgentEnvelope.GMDel(m.MemberId!), fx);
             DropMemberConnection(tx, m, fx);
             tx.SetMemberStatus(m.Id, MemberStatus.Removed);
@@ -197,8 +198,14 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     private void Withdraw(StoreTx tx, MemberRecord m, Effects fx)
     {
         DropMemberConnection(tx, m, fx);
-        if (m.InvId is not null && m.DirectAlias.Length > 0) _conns.Queue(tx, m.DirectAlias, new AgentEnvelope.GReject(m.InvId), fx);
+        QueueWithdrawal(tx, m, fx);
         tx.SetMemberStatus(m.Id, MemberStatus.Rejected);
+    }
+
+    /// <summary>G_REJECT of our invitation to <paramref name="m"/>, on the direct connection it came on (§6.7).</summary>
+    internal void QueueWithdrawal(StoreTx tx, MemberRecord m, Effects fx)
+    {
+        if (m.InvId is not null && m.DirectAlias.Length > 0) _conns.Queue(tx, m.DirectAlias, new AgentEnvelope.GReject(m.InvId), fx);
     }
 
     /// <summary>G_INV on a direct connection: stored; the client decides with GJOIN or GREJECT (step 2).</summary>

@@ -268,6 +268,9 @@ internal sealed class GroupLayer : IConnectionOwner
             if (!target.IsLive || target.MemberId is null) throw Error(AgentErrorCode.GroupState);
             var remove = new AgentEnvelope.GMDel(target.MemberId);
             if (target.Status == MemberStatus.Connected) _conns.Queue(tx, target.GroupConn, remove, fx);
+            // Our invitee not in yet would hear from nobody (its only group connection is ours): the
+            // invitation is withdrawn, which ends its join (§6.7).
+            else if (target is { InvitedByUs: true, Status: MemberStatus.Invited }) Envelopes.QueueWithdrawal(tx, target, fx);
             Envelopes.DropMemberConnection(tx, target, fx);
             tx.SetMemberStatus(target.Id, MemberStatus.Removed);
             foreach (var m in tx.ListMembers(gid).Where(m => m.Status == MemberStatus.Connected && m.Id != target.Id)) _conns.Queue(tx, m.GroupConn, remove, fx);
