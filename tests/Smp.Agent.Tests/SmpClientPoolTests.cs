@@ -203,6 +203,48 @@ public sealed class SmpClientPoolTests
     }
 
     [Fact]
+    public async Task A_SUB_made_while_the_pool_is_resubscribing_is_sent_before_the_server_counts_as_up()
+    {
+        await using var gate = TcpGate.Start();
+        var server = FakeSmpServer.Start();
+        gate.Backend = server.Port;
+        var address = FakeSmpServer.AddressAt(gate.Port);
+        await using var pool = new SmpClientPool(TestSupport.FastOptions());
+        using var created = TestSupport.SigningKey();
+        var ids = await pool.CreateQueueAsync(address, created);
+        gate.Backend = 0;
+        await server.DisposeAsync();
+        await pool.Events.ExpectAsync<SmpClientEvent.ServerDown>();
+
+        // The server that comes back holds its answer to the first re-subscription...
+        var firstSub = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var again = FakeSmpServer.Start();
+        again.Handler = async (session, t) =>
+        {
+            if (t.Command is SmpCommand.Sub && t.QueueId.AsSpan().SequenceEqual(ids.RecipientId))
+            {
+                firstSub.TrySetResult();
+                await release.Task;
+            }
+            await FakeSmpServer.AnswerNormally(session, t);
+        };
+        gate.Backend = again.Port;
+        await firstSub.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        // ...while a new SUB is recorded (the server still counts as down, so the call fails at once).
+        using var key = TestSupport.SigningKey();
+        byte[] rid = [5, 5, 5, 5];
+        await Assert.ThrowsAsync<SmpClientException>(() => pool.SubscribeAsync(address, rid, key));
+        release.SetResult();
+
+        var skipped = new List<SmpClientEvent>();
+        await pool.Events.ExpectAsync<SmpClientEvent.ServerUp>(skipped);
+        var queues = new HashSet<string>();
+        for (var i = 0; i < 2; i++) queues.Add(Convert.ToBase64String((await again.ExpectReceivedAsync(SmpCommandKind.Sub)).Item2.QueueId));
+        Assert.Contains(Convert.ToBase64String(rid), queues);
+    }
+
+    [Fact]
     public async Task After_the_server_goes_away_and_comes_back_the_pool_reports_down_then_up_and_subscribes_again()
     {
         await using var gate = TcpGate.Start();
