@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using Smp.Agent.Smp;
 using Smp.Protocol.Crypto;
+using Smp.Protocol.Encodings;
 using Smp.Protocol.Smp;
 
 namespace Smp.Agent.Tests;
@@ -176,19 +177,27 @@ public sealed class SmpClientPoolTests
         Assert.True(pool.IsSubscribed(address, rid));
     }
 
+    /// <summary>A queue made through <paramref name="gate"/> on a server that then went away (ServerDown read).</summary>
+    private static async Task<(SmpServerAddress Address, SmpQueueIds Ids, RSA Key)> QueueOnAServerThatWentDownAsync(TcpGate gate, SmpClientPool pool)
+    {
+        var server = FakeSmpServer.Start();
+        gate.Backend = server.Port;
+        var address = FakeSmpServer.AddressAt(gate.Port);
+        var key = TestSupport.SigningKey();
+        var ids = await pool.CreateQueueAsync(address, key);
+        gate.Backend = 0;
+        await server.DisposeAsync();
+        await pool.Events.ExpectAsync<SmpClientEvent.ServerDown>();
+        return (address, ids, key);
+    }
+
     [Fact]
     public async Task A_SUB_made_while_the_server_is_down_is_sent_when_it_comes_back()
     {
         await using var gate = TcpGate.Start();
-        var server = FakeSmpServer.Start();
-        gate.Backend = server.Port;
-        var address = FakeSmpServer.AddressAt(gate.Port);
         await using var pool = new SmpClientPool(TestSupport.FastOptions());
-        using var created = TestSupport.SigningKey();
-        await pool.CreateQueueAsync(address, created);
-        gate.Backend = 0;
-        await server.DisposeAsync();
-        await pool.Events.ExpectAsync<SmpClientEvent.ServerDown>();
+        var (address, _, created) = await QueueOnAServerThatWentDownAsync(gate, pool);
+        using var queueKey = created;
 
         using var key = TestSupport.SigningKey();
         byte[] rid = [4, 4, 4, 4];
@@ -206,15 +215,9 @@ public sealed class SmpClientPoolTests
     public async Task A_SUB_made_while_the_pool_is_resubscribing_is_sent_before_the_server_counts_as_up()
     {
         await using var gate = TcpGate.Start();
-        var server = FakeSmpServer.Start();
-        gate.Backend = server.Port;
-        var address = FakeSmpServer.AddressAt(gate.Port);
         await using var pool = new SmpClientPool(TestSupport.FastOptions());
-        using var created = TestSupport.SigningKey();
-        var ids = await pool.CreateQueueAsync(address, created);
-        gate.Backend = 0;
-        await server.DisposeAsync();
-        await pool.Events.ExpectAsync<SmpClientEvent.ServerDown>();
+        var (address, ids, created) = await QueueOnAServerThatWentDownAsync(gate, pool);
+        using var queueKey = created;
 
         // The server that comes back holds its answer to the first re-subscription...
         var firstSub = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
