@@ -83,7 +83,7 @@ internal sealed class ConnectionEngine : IConnections
         catch (SmpClientException e)
         {
             // A server that cannot be reached now is subscribed by the pool's reconnect loop when it can.
-            _log.LogInformation("subscription to a queue on {Server} not made now: {Error} ({Detail})", server.Endpoint, e.Error, e.Message);
+            _log.LogInformation("subscription to a queue on {Server} not made now: {Error}", server.Endpoint, e.Message);
         }
     }
 

@@ -145,6 +145,14 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     /// invitation not answered is withdrawn, the others get G_MDEL of their own id, as if removed. Not one
     /// that had its G_ALL: it is a member in full, and may know members we cannot see (its own invitees).
     /// </summary>
+    /// <summary>We were removed (§6.8 steps 3–4): a group we still served is removed here, and our newcomers go with us.</summary>
+    private void EndAsRemoved(StoreTx tx, GroupRecord g, Effects fx)
+    {
+        if (!Serving(g)) return;
+        tx.SetGroupStatus(g.Alias, GroupStatus.Removed);
+        ReleaseNewcomers(tx, g, fx);
+    }
+
     private void ReleaseNewcomers(StoreTx tx, GroupRecord g, Effects fx)
     {
         foreach (var m in tx.ListMembers(g.Alias).Where(m => m.InvitedByUs && m.IsLive && m.MemberId is not null))
@@ -487,18 +495,21 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     }
 
     /// <summary>A member whose introduction failed for good: its connection goes, it stays known as failed.</summary>
-    private void GiveUp(StoreTx tx, GroupRecord g, MemberRecord member, GroupAddErrorReason reason, Effects fx)
+    /// <summary>The member's introduction failed: it is given up here. True when the client was told (GMFAILED).</summary>
+    private bool GiveUp(StoreTx tx, GroupRecord g, MemberRecord member, GroupAddErrorReason reason, Effects fx)
     {
         // The direct connection goes too: a later introduction makes the pair's one direct connection again.
         DropIntroducedConnections(tx, member, fx);
         tx.SetMemberStatus(member.Id, MemberStatus.Failed);
-        if (g.Status != GroupStatus.Active) return;
+        if (g.Status != GroupStatus.Active) return false;
         // A member whose queues were never made has no alias the client could know it by.
-        if (member.DirectAlias.Length > 0) GroupEvent(tx, g, new AgentCommand.GMFailed(member.DirectAlias, reason));
+        var told = member.DirectAlias.Length > 0;
+        if (told) GroupEvent(tx, g, new AgentCommand.GMFailed(member.DirectAlias, reason));
         CheckEmpty(tx, g, member);
         fx.Dispatch.Add(g.Alias);
         // Whoever may introduce us again must see that we are not connected (§6.11).
         BroadcastView(tx, g, fx);
+        return told;
     }
 
     /// <summary>
@@ -514,14 +525,11 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     }
 
     /// <summary>
-    /// A handshake of the group connection to a member being introduced to us failed for good: the
-    /// introducer hears JOIN_FAILED at once instead of at its timeout, and we give the member up as if it had
-    /// told us (groups.md §6.5). Other group connections (to our inviter) just report their ERR.
-    /// </summary>
-    /// <summary>
-    /// A handshake step of a group connection failed for good. True when the client hears of it in group terms
-    /// (GLEFT, GMFAILED), or need not: the SMP error is then not given too. A peer that dropped the connection
-    /// of an introduction that lost a race (§6.11) answers AUTH, and that is no error of ours.
+    /// A handshake step of a group connection failed for good. With a member being introduced to us, the
+    /// introducer hears JOIN_FAILED at once instead of at its timeout and we give the member up as if it had
+    /// told us (groups.md §6.5); with our inviter before it connected, our join failed. True when the client
+    /// hears of it in group terms (GMFAILED, GLEFT), and then not of the SMP error too: a peer that dropped
+    /// the connection of an introduction that lost a race (§6.11) answers AUTH, and that is no error of ours.
     /// </summary>
     internal bool ConnectionFailed(StoreTx tx, ConnectionRecord conn, Effects fx)
     {
@@ -541,8 +549,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         }
         if (g is null || tx.MemberByConn(conn.Alias) is not { Status: MemberStatus.Joining, IntroId: not null } member || member.IntroducerConn.Length == 0) return false;
         _conns.Queue(tx, member.IntroducerConn, new AgentEnvelope.GAddErr(member.IntroId, GroupAddErrorReason.JoinFailed), fx);
-        GiveUp(tx, g, member, GroupAddErrorReason.JoinFailed, fx);
-        return member.DirectAlias.Length > 0 && g.Status == GroupStatus.Active;
+        return GiveUp(tx, g, member, GroupAddErrorReason.JoinFailed, fx);
     }
 
     /// <summary>
@@ -610,10 +617,9 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         {
             tx.SetMemberStatus(from.Id, MemberStatus.Removed);
             DropMemberConnection(tx, from, fx);
-            if (Serving(g)) tx.SetGroupStatus(g.Alias, GroupStatus.Removed);
             GroupEvent(tx, g, new AgentCommand.GRemoved(from.DirectAlias));
             CheckEmpty(tx, g, from);
-            if (Serving(g)) ReleaseNewcomers(tx, g, fx);
+            EndAsRemoved(tx, g, fx);
             return true;
         }
         if (!Serving(g)) return true;
@@ -646,11 +652,9 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
             DropMemberConnection(tx, from, fx);
             GroupEvent(tx, g, new AgentCommand.GMDeleted(from.DirectAlias));
             CheckEmpty(tx, g, from);
-            if (!Serving(g)) return true;
             // A member only says this following a removal of us (§6.8 step 4): we are out, even if the
             // remover's own G_MDEL never comes (it was not connected to us yet).
-            tx.SetGroupStatus(g.Alias, GroupStatus.Removed);
-            ReleaseNewcomers(tx, g, fx);
+            EndAsRemoved(tx, g, fx);
             return true;
         }
         return tx.MemberById(g.Alias, memberId) is { Status: MemberStatus.Removed };

@@ -88,9 +88,7 @@ public sealed partial class SmpClientPool
             // Only the current connection's loss matters; one being replaced or abandoned is not news.
             if (!ReferenceEquals(entry.Connection, connection)) return;
             entry.Connection = null;
-            entry.Down = true;
-            Emit(new SmpClientEvent.ServerDown(connection.Server));
-            entry.Reconnect = Task.Run(() => ReconnectLoopAsync(entry));
+            GoDown(entry);
         }
         LogServerDown(_logger, connection.Server.Endpoint, reason.Value.ToWireText());
     }
@@ -101,11 +99,17 @@ public sealed partial class SmpClientPool
         lock (entry.Sync)
         {
             if (entry.Down || entry.Connection is { IsOpen: true } || Volatile.Read(ref _disposed) != 0) return;
-            entry.Down = true;
-            Emit(new SmpClientEvent.ServerDown(entry.Address));
-            entry.Reconnect = Task.Run(() => ReconnectLoopAsync(entry));
+            GoDown(entry);
         }
         LogServerUnreachable(_logger, entry.Address.Endpoint);
+    }
+
+    /// <summary>The server counts as down, once, until the reconnect loop started here brings it up. Under entry.Sync.</summary>
+    private void GoDown(ServerEntry entry)
+    {
+        entry.Down = true;
+        Emit(new SmpClientEvent.ServerDown(entry.Address));
+        entry.Reconnect = Task.Run(() => ReconnectLoopAsync(entry));
     }
 
     private async Task ReconnectLoopAsync(ServerEntry entry)
