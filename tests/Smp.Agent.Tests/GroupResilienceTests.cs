@@ -1,5 +1,6 @@
 using System.Text;
 using Smp.Protocol.Agent;
+using Smp.Agent.Groups;
 using Smp.Protocol.Encodings;
 
 namespace Smp.Agent.Tests;
@@ -124,6 +125,35 @@ public sealed class GroupResilienceTests : IAsyncLifetime
         await alice.WaitAsync("g", "GALL carol");
         await carol.WaitAsync("g", "GALL alice");
         await ExchangeAsync("g", [alice, bob, carol], 1);
+    }
+
+    [Fact]
+    public async Task A_newcomer_cannot_remove_its_inviter_while_that_is_its_only_way_to_the_others()
+    {
+        var (alice, bob, carol) = await AliceAndBobInAGroupAndCarolConnectedAsync();
+        var bobOptions = await _h.StopAgentAsync(bob.Agent);
+        var invId = await InviteAsync(alice, "g", carol);
+        await carol.Agent.GroupJoinAsync(carol.Session, "g", invId);
+        await carol.WaitAsync("g", "GCON alice");
+        // Alice's G_MEM about Bob went to Carol on G_JOIN, before this message on the same connection.
+        await alice.Agent.GroupSendAsync("g", "hi"u8.ToArray());
+        await carol.WaitAsync("g", "GMSG alice");
+        var records = await carol.Agent.Store.TransactAsync(tx => tx.ListMembers("g"));
+        Assert.Contains(records, m => m.Status == MemberStatus.Joining);
+
+        // Nobody but Alice knows Carol is in: removing her would leave Carol alone with Bob never reached.
+        var refused = await Assert.ThrowsAsync<AgentProtocolException>(() => carol.Agent.GroupRemoveAsync("g", "alice"));
+        Assert.Equal("GROUP STATE", refused.Error.ToString());
+
+        bob.Agent = await _h.StartAgentAsync(bobOptions);
+        bob.Session = bob.Agent.Connect("bob again");
+        await bob.Agent.SubscribeAsync(bob.Session, "g");
+        await carol.WaitAsync("g", "GALL alice");
+        Assert.EndsWith("hi", (await bob.WaitAsync("g", "GMSG alice")).Text());
+        await ExchangeAsync("g", [alice, bob, carol], 1);
+        // Connected to Bob now, Carol may remove Alice: Bob hears of it from her.
+        await carol.Agent.GroupRemoveAsync("g", "alice");
+        await bob.WaitAsync("g", "GMDELETED alice");
     }
 
     [Fact]

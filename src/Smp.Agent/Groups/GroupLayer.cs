@@ -50,7 +50,7 @@ internal sealed class GroupLayer : IConnectionOwner
         _conns = conns;
         _router = router;
         _outbox = outbox;
-        Envelopes = new GroupEnvelopeHandler(conns, views, historySize);
+        Envelopes = new GroupEnvelopeHandler(conns, views, historySize, log);
         new GroupJobs(store, conns, outbox).Register();
     }
 
@@ -266,6 +266,13 @@ internal sealed class GroupLayer : IConnectionOwner
             RequireActiveGroup(tx, gid);
             var target = tx.MemberByDirectAlias(gid, memberAlias) ?? throw Error(AgentErrorCode.GroupMemberUnknown);
             if (!target.IsLive || target.MemberId is null) throw Error(AgentErrorCode.GroupState);
+            // The only member we are connected to, while members are still joining us through its
+            // introductions: nobody else would hear of the removal, and we would stay in a group of our own
+            // with introductions nobody can finish (§6.8). Refused; GLEAVE is the way out.
+            var members = tx.ListMembers(gid);
+            if (target.Status == MemberStatus.Connected && !members.Any(m => m.Status == MemberStatus.Connected && m.Id != target.Id)
+                && members.Any(m => m.Status == MemberStatus.Joining && m.IntroducerConn == target.GroupConn))
+                throw Error(AgentErrorCode.GroupState);
             var remove = new AgentEnvelope.GMDel(target.MemberId);
             if (target.Status == MemberStatus.Connected) _conns.Queue(tx, target.GroupConn, remove, fx);
             // Our invitee not in yet would hear from nobody (its only group connection is ours): the
@@ -273,7 +280,7 @@ internal sealed class GroupLayer : IConnectionOwner
             else if (target is { InvitedByUs: true, Status: MemberStatus.Invited }) Envelopes.QueueWithdrawal(tx, target, fx);
             Envelopes.DropMemberConnection(tx, target, fx);
             tx.SetMemberStatus(target.Id, MemberStatus.Removed);
-            foreach (var m in tx.ListMembers(gid).Where(m => m.Status == MemberStatus.Connected && m.Id != target.Id)) _conns.Queue(tx, m.GroupConn, remove, fx);
+            foreach (var m in members.Where(m => m.Status == MemberStatus.Connected && m.Id != target.Id)) _conns.Queue(tx, m.GroupConn, remove, fx);
             Envelopes.FailIntroductionsOf(tx, gid, target.Id, fx);
             GroupEnvelopeHandler.CheckEmpty(tx, tx.GetGroup(gid)!, target);
             fx.Dispatch.Add(gid);
