@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Microsoft.Extensions.Logging;
 using Smp.Agent.Simulation;
 
 namespace Smp.LoadGen;
@@ -34,13 +35,24 @@ internal static class GroupSimScenario
         };
         var verbose = o.Flag("verbose", false);
         var verboseSchedules = o.Flag("schedules-verbose", false);
+        // Each schedule's trace (rounds, settles, the agents' log with the Debug lines of races and relays) kept
+        // in memory and printed only when it fails: a rare, timing-dependent failure comes with its story.
+        var traceFailures = o.Flag("trace-failures", false);
         Console.WriteLine($"{schedules} schedules from seed {first}: {options}");
         var failed = new List<SimResult>();
         var started = Stopwatch.GetTimestamp();
         for (var seed = first; seed < first + schedules; seed++)
         {
             ct.ThrowIfCancellationRequested();
-            var result = await GroupSimulation.RunAsync(seed, options, verbose ? Console.WriteLine : null, ct);
+            var trace = new List<string>();
+            void Keep(string line)
+            {
+                lock (trace) trace.Add(line);
+            }
+            var log = traceFailures ? Keep : verbose ? Console.WriteLine : (Action<string>?)null;
+            var result = await GroupSimulation.RunAsync(seed, options, log, ct, traceFailures ? LogLevel.Debug : LogLevel.Information);
+            if (!result.Passed && traceFailures)
+                lock (trace) foreach (var line in trace) Console.WriteLine(line);
             if (result.Passed && !verboseSchedules) Console.WriteLine($"seed {seed}: passed in {result.Elapsed.TotalSeconds:F0} s; {result.Stats}");
             else Console.WriteLine(result.Report());
             if (!result.Passed) failed.Add(result);

@@ -1,4 +1,6 @@
 using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Smp.Agent.Connections;
 using Smp.Agent.Runtime;
 using Smp.Agent.Store;
@@ -13,12 +15,16 @@ namespace Smp.Agent.Groups;
 /// (the connection layer reports A_PROHIBITED) before anything is changed. Pure store work over
 /// <see cref="IConnections"/>: no network, so it is unit-tested over a store alone.
 /// </summary>
-internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true, int historySize = AgentOptions.DefaultGroupHistorySize)
+internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true, int historySize = AgentOptions.DefaultGroupHistorySize,
+    ILogger? log = null)
 {
     private readonly IConnections _conns = conns;
 
+    /// <summary>Debug lines for what a race decides without a word to anyone (§6.11): the simulation's trace.</summary>
+    private readonly ILogger _log = log ?? NullLogger.Instance;
+
     /// <summary>Messages that do not come from their author: forwarded and history (groups.md §6.6.1–2).</summary>
-    internal GroupRelay Relay { get; } = new(conns, historySize);
+    internal GroupRelay Relay { get; } = new(conns, historySize, log ?? NullLogger.Instance);
 
     /// <summary>Who is who: member infos (groups.md §6.12).</summary>
     internal MemberInfos Infos { get; } = new(conns);
@@ -358,6 +364,9 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
 
     private enum Admission { Admitted, Refused, RefusedQuietly }
 
+    /// <summary>A member id in a log line: its first 4 bytes, enough to tell a group's members apart.</summary>
+    internal static string Short(byte[]? memberId) => memberId is null ? "?" : Convert.ToHexString(memberId.AsSpan(0, Math.Min(4, memberId.Length)));
+
     /// <summary>
     /// Whether an introduction of <paramref name="memberId"/> by <paramref name="introducer"/> may go on here
     /// (§6.11). Unknown ids, and members whose earlier introduction failed (their record is made again), are
@@ -386,10 +395,14 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
             case MemberStatus.Joining when known.IntroId is not null && introducer.MemberId is not null
                                            && tx.MemberByConn(known.IntroducerConn) is { MemberId: { } otherIntroducer }
                                            && IntroductionRule.Supersedes(introducer.MemberId, otherIntroducer):
+                _log.LogDebug("group {Me}: introduction of {Member} by {New} supersedes that by {Old}", Short(g.MemberId), Short(memberId),
+                    Short(introducer.MemberId), Short(otherIntroducer));
                 _conns.Queue(tx, known.IntroducerConn, new AgentEnvelope.GAddErr(known.IntroId, GroupAddErrorReason.DuplicateMember), fx);
                 DropIntroducedConnections(tx, known, fx);
                 return (Admission.Admitted, known);
             default:
+                _log.LogDebug("group {Me}: introduction of {Member} ({Status}) by {Introducer} refused as a duplicate", Short(g.MemberId),
+                    Short(memberId), known.Status, Short(introducer.MemberId));
                 RefuseIntroduction(tx, introducer, introId, fx);
                 return (tx.Gossips(introducer.Id) ? Admission.RefusedQuietly : Admission.Refused, null);
         }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Smp.Agent.Connections;
 using Smp.Agent.Runtime;
 using Smp.Agent.Store;
@@ -11,9 +12,10 @@ namespace Smp.Agent.Groups;
 /// group given by an inviter to its newcomer. Both carry the author's G_MSG intact, so the receiver checks the
 /// author's chain on them exactly as on a G_MSG from the author, and drops the copies by group message id.
 /// </summary>
-internal sealed class GroupRelay(IConnections conns, int historySize)
+internal sealed class GroupRelay(IConnections conns, int historySize, ILogger log)
 {
     private readonly IConnections _conns = conns;
+    private readonly ILogger _log = log;
 
     /// <summary>How many of a group's last messages are kept and given to a newcomer (AgentOptions.GroupHistorySize; 0 = none).</summary>
     public int HistorySize { get; } = historySize;
@@ -40,7 +42,11 @@ internal sealed class GroupRelay(IConnections conns, int historySize)
         var fwd = new AgentEnvelope.GFwd(author.MemberId!, ts, m);
         // An older author's largest message may not fit the wrapper: then it is not forwarded (groups.md §10).
         if (!Connections.Envelopes.Fits(fwd)) return;
-        foreach (var to in ForwardTargets(tx, g, author.Id)) _conns.Queue(tx, to.GroupConn, fwd, fx);
+        foreach (var to in ForwardTargets(tx, g, author.Id))
+        {
+            _log.LogDebug("group {Me}: G_FWD of {Author} seq {Seq} to {To}", Short(g.MemberId), Short(author.MemberId), m.AuthorSeq, Short(to.MemberId));
+            _conns.Queue(tx, to.GroupConn, fwd, fx);
+        }
     }
 
     /// <summary>The connected members that an introduction in this table is still making for <paramref name="authorRow"/> and that know it.</summary>
@@ -77,7 +83,9 @@ internal sealed class GroupRelay(IConnections conns, int historySize)
         foreach (var e in tx.ListHistory(g.Alias, invitee.MemberId))
         {
             var fwd = new AgentEnvelope.GFwd(e.AuthorId, e.AuthorTs, e.Message);
-            if (Connections.Envelopes.Fits(fwd)) _conns.Queue(tx, member.GroupConn, fwd, fx);
+            if (!Connections.Envelopes.Fits(fwd)) continue;
+            _log.LogDebug("group {Me}: G_FWD of {Author} seq {Seq} replayed to {To}", Short(g.MemberId), Short(e.AuthorId), e.Message.AuthorSeq, Short(member.MemberId));
+            _conns.Queue(tx, member.GroupConn, fwd, fx);
         }
     }
 
@@ -106,10 +114,16 @@ internal sealed class GroupRelay(IConnections conns, int historySize)
             // Our inviter or invitee: connected to us from the start, nobody's to forward (§6.6.1).
             return false;
         if (author.IntroducerConn != from.GroupConn)
+        {
             // A member that speaks G_VIEW may have lost a race to introduce the author, or not know yet that
             // we are connected to it (§6.11): what it forwards is not its to give; dropped, quietly as the race.
+            _log.LogDebug("group {Me}: G_FWD of {Author} seq {Seq} from {From} dropped: not its introducer", Short(g.MemberId), Short(author.MemberId),
+                f.Message.AuthorSeq, Short(from.MemberId));
             return tx.Gossips(from.Id);
+        }
         if (!tx.MarkGroupMsgSeen(author.Id, f.Message.GroupMsgId)) return true;
+        _log.LogDebug("group {Me}: G_FWD of {Author} seq {Seq} from {From} delivered", Short(g.MemberId), Short(author.MemberId), f.Message.AuthorSeq,
+            Short(from.MemberId));
         var integrity = Chain(tx, author, f.Message);
         GroupEnvelopeHandler.GroupEvent(tx, g, new AgentCommand.GFMsg(AuthorName(author), integrity, f.Message.AuthorSeq, f.AuthorTs, f.Message.Body));
         tx.AppendHistory(g.Alias, f.AuthorMemberId, f.AuthorTs, f.Message, HistorySize);
@@ -160,6 +174,8 @@ internal sealed class GroupRelay(IConnections conns, int historySize)
 
     /// <summary>A message received from its author, kept for later newcomers.</summary>
     internal void Keep(StoreTx tx, GroupRecord g, byte[] author, DateTimeOffset ts, AgentEnvelope.GMsg m) => tx.AppendHistory(g.Alias, author, ts, m, HistorySize);
+
+    private static string Short(byte[]? memberId) => GroupEnvelopeHandler.Short(memberId);
 
     /// <summary>The author's member alias, or '#' and its member id while its queues are not made yet.</summary>
     private static string AuthorName(MemberRecord author) =>

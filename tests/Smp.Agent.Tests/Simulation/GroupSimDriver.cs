@@ -54,6 +54,7 @@ public sealed class GroupSimulation : IAsyncDisposable
     private readonly GroupSimOptions _o;
     private readonly Action<string> _log;
     private readonly Action<string>? _agentLogs;
+    private readonly LogLevel _agentLogLevel;
     private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("smp-group-sim-");
     private readonly List<ServerSlot> _servers = [];
     private readonly SimAgent[] _agents;
@@ -72,8 +73,9 @@ public sealed class GroupSimulation : IAsyncDisposable
         public SmpServerAddress Address { get; set; } = null!;
     }
 
-    private GroupSimulation(SimSchedule schedule, Action<string>? log)
+    private GroupSimulation(SimSchedule schedule, Action<string>? log, LogLevel agentLogLevel)
     {
+        _agentLogLevel = agentLogLevel;
         _schedule = schedule;
         _o = schedule.Options;
         _log = log ?? (_ => { });
@@ -81,13 +83,19 @@ public sealed class GroupSimulation : IAsyncDisposable
         _agents = Enumerable.Range(0, _o.Agents).Select(i => new SimAgent(i)).ToArray();
     }
 
-    /// <summary>Generates the schedule of <paramref name="seed"/>, runs and checks it.</summary>
-    public static Task<SimResult> RunAsync(int seed, GroupSimOptions options, Action<string>? log = null, CancellationToken ct = default) =>
-        RunAsync(SimSchedule.Generate(seed, options), log, ct);
+    /// <summary>
+    /// Generates the schedule of <paramref name="seed"/>, runs and checks it. With a <paramref name="log"/>, the
+    /// rounds, settles and the agents' own log from <paramref name="agentLogLevel"/> up go to it (Debug adds
+    /// what introduction races and relays decide).
+    /// </summary>
+    public static Task<SimResult> RunAsync(int seed, GroupSimOptions options, Action<string>? log = null, CancellationToken ct = default,
+        LogLevel agentLogLevel = LogLevel.Information) =>
+        RunAsync(SimSchedule.Generate(seed, options), log, ct, agentLogLevel);
 
-    public static async Task<SimResult> RunAsync(SimSchedule schedule, Action<string>? log = null, CancellationToken ct = default)
+    public static async Task<SimResult> RunAsync(SimSchedule schedule, Action<string>? log = null, CancellationToken ct = default,
+        LogLevel agentLogLevel = LogLevel.Information)
     {
-        await using var sim = new GroupSimulation(schedule, log);
+        await using var sim = new GroupSimulation(schedule, log, agentLogLevel);
         return await sim.RunAsync(ct);
     }
 
@@ -355,7 +363,7 @@ public sealed class GroupSimulation : IAsyncDisposable
             },
             MetricsStoreCache = TimeSpan.Zero,
             // Verbose: the agents' own log too (servers down and up, refused envelopes, failed commands).
-            LoggerFactory = _agentLogs is null ? NullLoggerFactory.Instance : new SimLoggerFactory(a.Name, _agentLogs),
+            LoggerFactory = _agentLogs is null ? NullLoggerFactory.Instance : new SimLoggerFactory(a.Name, _agentLogs, _agentLogLevel),
         };
         a.Agent = await SmpAgent.StartAsync(a.Options);
         a.Session = a.Agent.Connect(a.Name);
@@ -620,10 +628,10 @@ internal sealed class SimAgent(int index)
     }
 }
 
-/// <summary>An agent's log (information and up) into the simulation's verbose log, named by agent.</summary>
-internal sealed class SimLoggerFactory(string agent, Action<string> write) : ILoggerFactory
+/// <summary>An agent's log (from <paramref name="level"/> up) into the simulation's verbose log, named by agent.</summary>
+internal sealed class SimLoggerFactory(string agent, Action<string> write, LogLevel level) : ILoggerFactory
 {
-    public ILogger CreateLogger(string categoryName) => new Logger(agent, write);
+    public ILogger CreateLogger(string categoryName) => new Logger(agent, write, level);
 
     public void AddProvider(ILoggerProvider provider)
     {
@@ -633,11 +641,11 @@ internal sealed class SimLoggerFactory(string agent, Action<string> write) : ILo
     {
     }
 
-    private sealed class Logger(string agent, Action<string> write) : ILogger
+    private sealed class Logger(string agent, Action<string> write, LogLevel level) : ILogger
     {
         public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
 
-        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= level;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
