@@ -72,7 +72,7 @@ public sealed partial class GroupEnvelopeHandlerTests
     }
 
     [Fact]
-    public async Task A_leaving_member_takes_no_new_introduction_or_view()
+    public async Task A_leaving_member_takes_no_new_introduction()
     {
         await BobsIntroductionToAliceForwardedAsync();
         await LeaveAsync();
@@ -80,10 +80,40 @@ public sealed partial class GroupEnvelopeHandlerTests
 
         var introId = RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize);
         Assert.True((await ApplyAsync(new AgentEnvelope.GMem(introId, Id(0x42), 1))).Accepted);
-        Assert.True((await ApplyAsync(ViewOf())).Accepted);
 
         Assert.Equal(before, await SnapshotAsync());
         Assert.Empty(_conns.Queued);
+    }
+
+    [Fact]
+    public async Task A_leaving_member_introduces_two_members_its_views_show_apart_and_leaves_once_they_are_connected()
+    {
+        // Found by the simulation (seed 261): a member that left while the views of two members it alone was
+        // connected to were still on their way took the only link between them along (groups.md §6.7).
+        var bobIntro = await BobsIntroductionToAliceForwardedAsync();
+        await ConnectedMemberAsync("carol", "#gc", Id(0xee));
+        await ConnectedMemberAsync("dave", "#gd", Id(0xdd));
+        Assert.True((await ApplyAsync(ViewOf(), "#gc")).Accepted);
+        await LeaveAsync();
+        Assert.Equal(GroupStatus.Leaving, await GroupStatusAsync());
+
+        // Neither view names the other: nobody else can bring Carol and Dave together.
+        Assert.True((await ApplyAsync(ViewOf(), "#gd")).Accepted);
+        var (makerConn, envelope) = Assert.Single(QueuedOf<AgentEnvelope.GMem>());
+        Assert.Equal("#gd", makerConn);
+        var mem = (AgentEnvelope.GMem)envelope;
+
+        // Bob's introduction, the duty the leave began with, ends: the leave still waits for the one it started.
+        Assert.True((await ApplyAsync(new AgentEnvelope.GCon(bobIntro), "#gb")).Accepted);
+        Assert.True((await ApplyAsync(new AgentEnvelope.GCon(bobIntro))).Accepted);
+        Assert.Equal(GroupStatus.Leaving, await GroupStatusAsync());
+        Assert.DoesNotContain(_conns.Queued, q => q.Envelope is AgentEnvelope.GLeft);
+
+        Assert.True((await ApplyAsync(new AgentEnvelope.GCon(mem.IntroductionId), "#gc")).Accepted);
+        Assert.True((await ApplyAsync(new AgentEnvelope.GCon(mem.IntroductionId), "#gd")).Accepted);
+        Assert.Equal(GroupStatus.Left, await GroupStatusAsync());
+        Assert.Equal(["#ga GLeft", "#gb GLeft", "#gc GLeft", "#gd GLeft"], QueuedKinds().Where(k => k.EndsWith("GLeft", StringComparison.Ordinal)));
+        Assert.Empty(await EventsAsync());
     }
 
     [Fact]
@@ -232,6 +262,38 @@ public sealed partial class GroupEnvelopeHandlerTests
         Assert.Equal(GroupStatus.Left, await GroupStatusAsync("h"));
         Assert.Equal(["GLEFT alice"], await EventsAsync("h"));
         Assert.Contains("#hi", _conns.Dropped);
+    }
+
+    [Fact]
+    public async Task A_join_that_fails_takes_along_the_members_we_invited_meanwhile()
+    {
+        // Found by the simulation (seed 288): we invited Carol and Dave before our inviter ever said hello; when
+        // our join failed, Carol's confirmed join went on for ever in a group that knows neither of us.
+        var invId = await JoiningThroughAliceAsync();
+        var (carolInv, daveRow) = await _store.TransactAsync(tx =>
+        {
+            tx.InsertConnection(new ConnectionRecord("#hc", ConnectionKind.Group, ConnectionStatus.Active, Owner: "h"));
+            tx.InsertConnection(new ConnectionRecord("carol", ConnectionKind.Direct, ConnectionStatus.Active));
+            var carolInv = RandomNumberGenerator.GetBytes(AgentEnvelope.InvitationIdSize);
+            tx.InsertMember(new MemberRecord(0, "h", Id(0xcc), "carol", "#hc", 2, MemberStatus.Invited, true, carolInv, null, "", false, false, 0, []));
+            // Dave had his G_JOIN and his G_ALL already: there was nobody to introduce him to.
+            tx.InsertConnection(new ConnectionRecord("#hd", ConnectionKind.Group, ConnectionStatus.Active, Owner: "h"));
+            var dave = tx.InsertMember(new MemberRecord(0, "h", Id(0xdd), "dave", "#hd", 2, MemberStatus.Connected, true,
+                RandomNumberGenerator.GetBytes(AgentEnvelope.InvitationIdSize), null, "", true, true, 0, []));
+            tx.SetMemberFlags(dave, allSent: true);
+            return (carolInv, dave);
+        });
+
+        Assert.True((await ApplyAsync(new AgentEnvelope.GReject(invId), "alice")).Accepted);
+
+        Assert.Equal(GroupStatus.Left, await GroupStatusAsync("h"));
+        var withdrawal = Assert.Single(_conns.Queued, q => q.Envelope is AgentEnvelope.GReject);
+        Assert.Equal("carol", withdrawal.Alias);
+        Assert.Equal(carolInv, ((AgentEnvelope.GReject)withdrawal.Envelope).InvitationId);
+        var removal = Assert.Single(_conns.Queued, q => q.Envelope is AgentEnvelope.GMDel);
+        Assert.Equal("#hd", removal.Alias);
+        Assert.Equal(Id(0xdd), ((AgentEnvelope.GMDel)removal.Envelope).MemberId);
+        Assert.Equal(MemberStatus.Removed, (await _store.TransactAsync(tx => tx.GetMember(daveRow)))!.Status);
     }
 
     [Fact]

@@ -59,9 +59,28 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
 
     private static bool ServesLeaving(AgentEnvelope e) =>
         e is AgentEnvelope.GJoin or AgentEnvelope.GHello or AgentEnvelope.GInvMem or AgentEnvelope.GCon or AgentEnvelope.GAddErr
-            or AgentEnvelope.GMsg or AgentEnvelope.GLeft or AgentEnvelope.GMDel or AgentEnvelope.GMDeleted or AgentEnvelope.GDel;
+            or AgentEnvelope.GMsg or AgentEnvelope.GLeft or AgentEnvelope.GMDel or AgentEnvelope.GMDeleted or AgentEnvelope.GDel
+            // A leaving member may be the last one connected to two members that do not know each other yet.
+            or AgentEnvelope.GView;
 
     private bool ApplyToGroup(StoreTx tx, GroupRecord g, ConnectionRecord conn, MemberRecord from, AgentPlaintext.Message message, Effects fx)
+    {
+        var applied = ApplyEnvelope(tx, g, conn, from, message, fx);
+        if (_log.IsEnabled(LogLevel.Debug))
+            _log.LogDebug("group {Me}: {Envelope}{Author} from {From} ({Status}) {Result}", Short(g.MemberId), message.Envelope.GetType().Name,
+                message.Envelope switch
+                {
+                    AgentEnvelope.GMsg m => $" seq {m.AuthorSeq}",
+                    AgentEnvelope.GFwd f => $" of {Short(f.AuthorMemberId)} seq {f.Message.AuthorSeq}",
+                    AgentEnvelope.GHist h => $" of {Short(h.AuthorMemberId)} seq {h.Message.AuthorSeq}",
+                    AgentEnvelope.GMem m => $" of {Short(m.MemberId)}",
+                    AgentEnvelope.GMemInv m => $" of {Short(m.MemberId)}",
+                    _ => "",
+                }, Short(from.MemberId), from.Status, applied ? "applied" : "refused");
+        return applied;
+    }
+
+    private bool ApplyEnvelope(StoreTx tx, GroupRecord g, ConnectionRecord conn, MemberRecord from, AgentPlaintext.Message message, Effects fx)
     {
         var envelope = message.Envelope;
         return envelope switch
@@ -138,6 +157,8 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     /// <summary>Our join of a group ends without our inviter ever connecting: the group is over here.</summary>
     private void JoinFailed(StoreTx tx, GroupRecord g, MemberRecord inviter, Effects fx)
     {
+        // Members we invited meanwhile joined a group that knows neither of us: they go with us (§6.7).
+        ReleaseNewcomers(tx, g, fx, all: true);
         DropMemberConnection(tx, inviter, fx);
         tx.SetMemberStatus(inviter.Id, MemberStatus.Left);
         GroupEvent(tx, g, new AgentCommand.GLeft(inviter.DirectAlias));
@@ -145,12 +166,6 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         fx.Dispatch.Add(g.Alias);
     }
 
-    /// <summary>
-    /// We were removed (§6.8): members we invited that nobody else is connected to yet (no introduction of
-    /// theirs here has completed) would stay in a group that does not know them. They go with us: an
-    /// invitation not answered is withdrawn, the others get G_MDEL of their own id, as if removed. Not one
-    /// that had its G_ALL: it is a member in full, and may know members we cannot see (its own invitees).
-    /// </summary>
     /// <summary>We were removed (§6.8 steps 3–4): a group we still served is removed here, and our newcomers go with us.</summary>
     private void EndAsRemoved(StoreTx tx, GroupRecord g, Effects fx)
     {
@@ -159,7 +174,14 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         ReleaseNewcomers(tx, g, fx);
     }
 
-    private void ReleaseNewcomers(StoreTx tx, GroupRecord g, Effects fx)
+    /// <summary>
+    /// We are out (§6.8): members we invited that nobody else is connected to yet (no introduction of
+    /// theirs here has completed) would stay in a group that does not know them. They go with us: an
+    /// invitation is withdrawn, the others get G_MDEL of their own id, as if removed. Not one that had its
+    /// G_ALL: it is a member in full, and may know members we cannot see (its own invitees), unless
+    /// <paramref name="all"/>: our own join failed, so nobody in the group ever knew us or them.
+    /// </summary>
+    private void ReleaseNewcomers(StoreTx tx, GroupRecord g, Effects fx, bool all = false)
     {
         foreach (var m in tx.ListMembers(g.Alias).Where(m => m.InvitedByUs && m.IsLive && m.MemberId is not null))
         {
@@ -168,7 +190,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
                 Withdraw(tx, m, fx);
                 continue;
             }
-            if (m.AllSent || tx.IntroductionsOf(g.Alias, m.Id).Any(i => i.Invitee == m.Id && i.Status == IntroductionStatus.Connected)) continue;
+            if (!all && (m.AllSent || tx.IntroductionsOf(g.Alias, m.Id).Any(i => i.Invitee == m.Id && i.Status == IntroductionStatus.Connected))) continue;
             if (m.Status == MemberStatus.Connected) _conns.Queue(tx, m.GroupConn, new AgentEnvelope.GMDel(m.MemberId!), fx);
             DropMemberConnection(tx, m, fx);
             tx.SetMemberStatus(m.Id, MemberStatus.Removed);
@@ -181,7 +203,8 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
 
     /// <summary>Members we invited that need us still: joined but not G_JOIN'd yet, or G_JOIN'd and GALL not reached.</summary>
     private static bool HasDuties(StoreTx tx, string gid) =>
-        tx.ListMembers(gid).Any(m => m.InvitedByUs && (m.Status == MemberStatus.Invited && Answered(tx, m) || m.Status == MemberStatus.Connected && !m.AllSent));
+        tx.ListMembers(gid).Any(m => m.InvitedByUs && (m.Status == MemberStatus.Invited && Answered(tx, m) || m.Status == MemberStatus.Connected && !m.AllSent))
+        || tx.HasUnresolvedIntroductions(gid);
 
     /// <summary>A leaving group whose last duty just ended leaves now.</summary>
     internal void FinishLeaving(StoreTx tx, string gid, Effects fx)
@@ -690,7 +713,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     /// </summary>
     private bool OnView(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GView view, Effects fx)
     {
-        if (g.Status != GroupStatus.Active || from.Status != MemberStatus.Connected || from.MemberId is null) return false;
+        if (!Serving(g) || from.Status != MemberStatus.Connected || from.MemberId is null) return false;
         var ids = new HashSet<string>(StringComparer.Ordinal);
         foreach (var e in view.Entries)
         {
@@ -711,7 +734,8 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     private void ConsiderPair(StoreTx tx, GroupRecord g, MemberRecord a, MemberRecord b, Effects fx)
     {
         // Without views of our own our introductions would be refused: members take them only from one that sent a view.
-        if (!_views || g.Status != GroupStatus.Active) return;
+        // Leaving too (§6.7): we may be the last member connected to both.
+        if (!_views || !Serving(g)) return;
         if (a.Status != MemberStatus.Connected || b.Status != MemberStatus.Connected || a.MemberId is null || b.MemberId is null) return;
         if (!tx.Gossips(a.Id) || !tx.Gossips(b.Id)) return;
         if (!IntroductionRule.ShouldIntroduce(g.MemberId, a.MemberId, tx.ViewOf(a.Id), b.MemberId, tx.ViewOf(b.Id))) return;

@@ -136,6 +136,12 @@ internal static class GroupTables
         MapIntro, ("$p", (int)IntroductionStatus.Pending), ("$r", (int)IntroductionStatus.InvitationsReceived), ("$f", (int)IntroductionStatus.Forwarded),
         ("$u", StoreTx.Time(unknownStart)), ("$c", StoreTx.Time(cutoff)));
 
+    /// <summary>Whether an introduction we run in the group is still unresolved (a duty of a leave, §6.7).</summary>
+    public static bool HasUnresolvedIntroductions(this StoreTx tx, string groupAlias) => tx.Query(
+        "SELECT 1 FROM introductions WHERE group_alias = $g AND status IN ($p, $r, $f) LIMIT 1", _ => true,
+        ("$g", groupAlias), ("$p", (int)IntroductionStatus.Pending), ("$r", (int)IntroductionStatus.InvitationsReceived),
+        ("$f", (int)IntroductionStatus.Forwarded)).Count > 0;
+
     /// <summary>The member record made by introduction <paramref name="introId"/> run by the member on <paramref name="introducerConn"/>.</summary>
     public static MemberRecord? MemberByIntroduction(this StoreTx tx, string groupAlias, byte[] introId, string introducerConn) =>
         tx.Query($"SELECT {MemberColumns} FROM members WHERE group_alias = $g AND intro_id = $i AND introducer_conn = $c",
