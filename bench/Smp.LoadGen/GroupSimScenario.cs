@@ -7,7 +7,8 @@ namespace Smp.LoadGen;
 /// <summary>
 /// Many schedules of the randomized group simulation (groups.md §12, the same code as GroupSimulationTests):
 /// seeds --seed … --seed + --schedules - 1, one after another; prints each result, then how many passed, the
-/// failing seeds and how often each invariant failed. Exit code 1 when any failed.
+/// failing seeds and how often each invariant failed. Exit code 1 when any failed, 2 when one hung
+/// (--hang-after, default 600 s).
 /// </summary>
 internal static class GroupSimScenario
 {
@@ -38,6 +39,7 @@ internal static class GroupSimScenario
         // Each schedule's trace (rounds, settles, the agents' log with the Debug lines of races and relays) kept
         // in memory and printed only when it fails: a rare, timing-dependent failure comes with its story.
         var traceFailures = o.Flag("trace-failures", false);
+        var hangAfter = o.Time("hang-after", TimeSpan.FromMinutes(10));
         Console.WriteLine($"{schedules} schedules from seed {first}: {options}");
         var failed = new List<SimResult>();
         var started = Stopwatch.GetTimestamp();
@@ -50,7 +52,16 @@ internal static class GroupSimScenario
                 lock (trace) trace.Add(line);
             }
             var log = traceFailures ? Keep : verbose ? Console.WriteLine : (Action<string>?)null;
-            var result = await GroupSimulation.RunAsync(seed, options, log, ct, traceFailures ? LogLevel.Debug : LogLevel.Information);
+            var run = GroupSimulation.RunAsync(seed, options, log, ct, traceFailures ? LogLevel.Debug : LogLevel.Information);
+            // Every wait in a schedule is bounded, so one that runs on past this has hung: say where it was
+            // (the trace so far) and stop, rather than wait for ever.
+            if (await Task.WhenAny(run, Task.Delay(hangAfter, ct)) != run)
+            {
+                lock (trace) foreach (var line in trace) Console.WriteLine(line);
+                Console.WriteLine($"seed {seed}: HUNG: still running after {hangAfter.TotalMinutes:F0} min");
+                return 2;
+            }
+            var result = await run;
             if (!result.Passed && traceFailures)
                 lock (trace) foreach (var line in trace) Console.WriteLine(line);
             if (result.Passed && !verboseSchedules) Console.WriteLine($"seed {seed}: passed in {result.Elapsed.TotalSeconds:F0} s; {result.Stats}");

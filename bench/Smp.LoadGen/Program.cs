@@ -32,7 +32,7 @@ if (args.Length == 0 || args[0] is "-h" or "--help")
                              --agents 6 --servers 2 --steps 10 --key-bits 1024 --settle-timeout 90 --settle-quiet 15
                              --concurrent-adds --full-messages --restarts --outages --leaves --removals --rejects (true/false)
                              --verbose false (every round and settle) --schedules-verbose false (passed ones in full too)
-                             --trace-failures false (a failed schedule's rounds and agents' Debug log)
+                             --trace-failures false (a failed schedule's rounds and agents' Debug log) --hang-after 600 (s)
         """);
     return 0;
 }

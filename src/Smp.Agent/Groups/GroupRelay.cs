@@ -97,7 +97,9 @@ internal sealed class GroupRelay(IConnections conns, int historySize, ILogger lo
         foreach (var e in history.Skip(Math.Max(0, history.Count - HistorySize)))
         {
             var hist = new AgentEnvelope.GHist(e.AuthorId, e.AuthorTs, e.Message);
-            if (Connections.Envelopes.Fits(hist)) _conns.Queue(tx, newcomer.GroupConn, hist, fx);
+            if (!Connections.Envelopes.Fits(hist)) continue;
+            _log.LogDebug("group {Me}: G_HIST of {Author} seq {Seq} to {To}", Short(g.MemberId), Short(e.AuthorId), e.Message.AuthorSeq, Short(newcomer.MemberId));
+            _conns.Queue(tx, newcomer.GroupConn, hist, fx);
         }
     }
 
@@ -122,8 +124,6 @@ internal sealed class GroupRelay(IConnections conns, int historySize, ILogger lo
             return tx.Gossips(from.Id);
         }
         if (!tx.MarkGroupMsgSeen(author.Id, f.Message.GroupMsgId)) return true;
-        _log.LogDebug("group {Me}: G_FWD of {Author} seq {Seq} from {From} delivered", Short(g.MemberId), Short(author.MemberId), f.Message.AuthorSeq,
-            Short(from.MemberId));
         var integrity = Chain(tx, author, f.Message);
         GroupEnvelopeHandler.GroupEvent(tx, g, new AgentCommand.GFMsg(AuthorName(author), integrity, f.Message.AuthorSeq, f.AuthorTs, f.Message.Body));
         tx.AppendHistory(g.Alias, f.AuthorMemberId, f.AuthorTs, f.Message, HistorySize);

@@ -423,6 +423,7 @@ public sealed class GroupSimulation : IAsyncDisposable
             // A join that failed (its inviter withdrew, or its queue was gone for good) ends the group there
             // with GLEFT naming the inviter (groups.md §6.7); an inviter removed before anyone else connected
             // to its newcomer removes it too (§6.8): not a member from then on.
+            if (group is { Status: GroupStatus.Active } && !a.Ids.Any(id => id.AsSpan().SequenceEqual(group.MemberId))) a.Ids.Add(group.MemberId);
             if (a.Member && group is { Status: GroupStatus.Left or GroupStatus.Removed })
             {
                 a.Member = false;
@@ -440,6 +441,34 @@ public sealed class GroupSimulation : IAsyncDisposable
                 jobs, a.Deliveries()));
         }
         return snaps;
+    }
+
+    /// <summary>Every agent's member records as stored (the trace of a schedule that did not settle).</summary>
+    private async Task LogRecordsAsync(CancellationToken ct)
+    {
+        foreach (var a in _agents)
+        {
+            var lines = await a.Agent.Store.TransactAsync(tx =>
+            {
+                if (tx.GetGroup(Gid) is not { } g) return [$"{a.Name}: no group"];
+                string Name(byte[]? id)
+                {
+                    if (id is null) return "?";
+                    foreach (var x in _agents)
+                    {
+                        var k = x.Ids.FindIndex(own => own.AsSpan().SequenceEqual(id));
+                        if (k >= 0) return $"{x.Name}#{k + 1}";
+                    }
+                    return "?" + GroupEnvelopeHandler.Short(id);
+                }
+                var list = new List<string> { $"{a.Name}: group {g.Status}, member {GroupEnvelopeHandler.Short(g.MemberId)}" };
+                foreach (var m in tx.ListMembers(Gid))
+                    list.Add($"  {a.Name} holds {Name(m.MemberId)} {m.Status}{(m.InvitedByUs ? " invited by us" : "")}{(g.InviterConn == m.GroupConn && m.GroupConn.Length > 0 ? " our inviter" : "")}"
+                        + $" introduced by {(m.IntroducerConn.Length == 0 ? "-" : Name(tx.MemberByConn(m.IntroducerConn)?.MemberId))}, alias {m.DirectAlias}");
+                return list;
+            }, ct);
+            foreach (var line in lines) _log(line);
+        }
     }
 
     /// <summary>
@@ -479,6 +508,7 @@ public sealed class GroupSimulation : IAsyncDisposable
         var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         if (final)
         {
+            await LogRecordsAsync(ct);
             Fail("settle", $"{label}: not settled after {seconds:F0} s");
             foreach (var v in violations) Fail(v.Invariant, v.Detail);
         }
@@ -512,6 +542,9 @@ internal sealed class SimAgent(int index)
     public SmpAgent Agent { get; set; } = null!;
     public ClientSession Session { get; set; } = null!;
     public HashSet<int> DirectTo { get; } = [];
+
+    /// <summary>Its member ids, one per time it was in the group (as far as the snapshots saw), for the trace.</summary>
+    public List<byte[]> Ids { get; } = [];
 
     /// <summary>The model: a member since its GJOIN (or GNEW) returned at <see cref="JoinClock"/>, until it left or was removed.</summary>
     public volatile bool Member;
