@@ -265,6 +265,19 @@ public sealed partial class GroupEnvelopeHandlerTests
     }
 
     [Fact]
+    public async Task Leaving_before_our_inviters_hello_came_still_tells_our_inviter()
+    {
+        // Found by the simulation (seed 337): the inviter had our G_JOIN and held us as connected for good.
+        await JoiningThroughAliceAsync();
+
+        await _store.TransactAsync(tx => _handler.BeginLeave(tx, tx.GetGroup("h")!, new Effects()));
+
+        Assert.Equal(GroupStatus.Left, await GroupStatusAsync("h"));
+        Assert.Equal(["#hi GLeft"], QueuedKinds());
+        Assert.Contains("#hi", _conns.Dropped);
+    }
+
+    [Fact]
     public async Task A_join_that_fails_takes_along_the_members_we_invited_meanwhile()
     {
         // Found by the simulation (seed 288): we invited Carol and Dave before our inviter ever said hello; when

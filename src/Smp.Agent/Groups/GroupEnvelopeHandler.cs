@@ -219,10 +219,18 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     /// </summary>
     internal void Farewell(StoreTx tx, string gid, AgentEnvelope farewell, GroupStatus status, Effects fx)
     {
+        var inviterConn = tx.GetGroup(gid)?.InviterConn ?? "";
         foreach (var m in tx.ListMembers(gid).Where(m => m.IsLive))
         {
             if (m.Status == MemberStatus.Connected) _conns.Queue(tx, m.GroupConn, farewell, fx);
             if (m.InvitedByUs && m.Status == MemberStatus.Invited) Withdraw(tx, m, fx);
+            else if (m.Status == MemberStatus.Joining && m.GroupConn.Length > 0 && m.GroupConn == inviterConn)
+            {
+                // Our inviter has our G_JOIN (or will, first on this connection) and holds us as connected,
+                // though its hello has not reached us yet: it hears the farewell after it (seed 337).
+                _conns.Queue(tx, m.GroupConn, farewell, fx);
+                _conns.Drop(tx, m.GroupConn, abandonQueued: false, fx);
+            }
             else DropMemberConnection(tx, m, fx);
         }
         tx.SetGroupStatus(gid, status);

@@ -417,7 +417,7 @@ public sealed class GroupSimulation : IAsyncDisposable
             var (group, jobs) = await a.Agent.Store.TransactAsync(tx =>
             {
                 var g = tx.GetGroup(Gid);
-                var js = tx.AliasesWithJobs().SelectMany(alias => tx.NextJobs(alias, 1000)).Select(j => $"{j.Alias} {j.Kind} (attempts {j.Attempts})").ToList();
+                var js = tx.AliasesWithJobs().SelectMany(alias => tx.NextJobs(alias, 1000)).Select(j => $"{j.Alias} {j.Kind} (attempts {j.Attempts}{JobOwner(tx, j.Alias)})").ToList();
                 return (g, js);
             }, ct);
             // A join that failed (its inviter withdrew, or its queue was gone for good) ends the group there
@@ -442,6 +442,11 @@ public sealed class GroupSimulation : IAsyncDisposable
         }
         return snaps;
     }
+
+    /// <summary>Whose a stuck job's connection is: the member record on it, or none (an orphan).</summary>
+    private static string JobOwner(Store.StoreTx tx, string alias) =>
+        tx.MemberByConn(alias) is { } m ? $", member {GroupEnvelopeHandler.Short(m.MemberId)} {m.Status}"
+        : tx.GetConnection(alias) is { Owner.Length: > 0 } c ? $", owner {c.Owner}, no member on it" : "";
 
     /// <summary>Every agent's member records as stored (the trace of a schedule that did not settle).</summary>
     private async Task LogRecordsAsync(CancellationToken ct)
