@@ -201,7 +201,10 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     private static bool Answered(StoreTx tx, MemberRecord m) =>
         m.GroupConn.Length > 0 && tx.GetConnection(m.GroupConn) is { Status: not ConnectionStatus.Pending };
 
-    /// <summary>Members we invited that need us still: joined but not G_JOIN'd yet, or G_JOIN'd and GALL not reached.</summary>
+    /// <summary>
+    /// What keeps a leave (§6.7): members we invited that need us still (joined but not G_JOIN'd yet, or G_JOIN'd
+    /// and GALL not reached), and introductions we run that are unresolved.
+    /// </summary>
     private static bool HasDuties(StoreTx tx, string gid) =>
         tx.ListMembers(gid).Any(m => m.InvitedByUs && (m.Status == MemberStatus.Invited && Answered(tx, m) || m.Status == MemberStatus.Connected && !m.AllSent))
         || tx.HasUnresolvedIntroductions(gid);
@@ -426,13 +429,13 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
             case MemberStatus.Joining when known.IntroId is not null && introducer.MemberId is not null
                                            && tx.MemberByConn(known.IntroducerConn) is { MemberId: { } otherIntroducer }
                                            && IntroductionRule.Supersedes(introducer.MemberId, otherIntroducer):
-                _log.LogDebug("group {Me}: introduction of {Member} by {New} supersedes that by {Old}", Short(g.MemberId), Short(memberId),
+                if (_log.IsEnabled(LogLevel.Debug)) _log.LogDebug("group {Me}: introduction of {Member} by {New} supersedes that by {Old}", Short(g.MemberId), Short(memberId),
                     Short(introducer.MemberId), Short(otherIntroducer));
                 _conns.Queue(tx, known.IntroducerConn, new AgentEnvelope.GAddErr(known.IntroId, GroupAddErrorReason.DuplicateMember), fx);
                 DropIntroducedConnections(tx, known, fx);
                 return (Admission.Admitted, known);
             default:
-                _log.LogDebug("group {Me}: introduction of {Member} ({Status}) by {Introducer} refused as a duplicate", Short(g.MemberId),
+                if (_log.IsEnabled(LogLevel.Debug)) _log.LogDebug("group {Me}: introduction of {Member} ({Status}) by {Introducer} refused as a duplicate", Short(g.MemberId),
                     Short(memberId), known.Status, Short(introducer.MemberId));
                 RefuseIntroduction(tx, introducer, introId, fx);
                 return (tx.Gossips(introducer.Id) ? Admission.RefusedQuietly : Admission.Refused, null);

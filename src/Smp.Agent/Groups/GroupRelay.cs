@@ -44,7 +44,7 @@ internal sealed class GroupRelay(IConnections conns, int historySize, ILogger lo
         if (!Connections.Envelopes.Fits(fwd)) return;
         foreach (var to in ForwardTargets(tx, g, author.Id))
         {
-            _log.LogDebug("group {Me}: G_FWD of {Author} seq {Seq} to {To}", Short(g.MemberId), Short(author.MemberId), m.AuthorSeq, Short(to.MemberId));
+            if (_log.IsEnabled(LogLevel.Debug)) _log.LogDebug("group {Me}: G_FWD of {Author} seq {Seq} to {To}", Short(g.MemberId), Short(author.MemberId), m.AuthorSeq, Short(to.MemberId));
             _conns.Queue(tx, to.GroupConn, fwd, fx);
         }
     }
@@ -84,7 +84,7 @@ internal sealed class GroupRelay(IConnections conns, int historySize, ILogger lo
         {
             var fwd = new AgentEnvelope.GFwd(e.AuthorId, e.AuthorTs, e.Message);
             if (!Connections.Envelopes.Fits(fwd)) continue;
-            _log.LogDebug("group {Me}: G_FWD of {Author} seq {Seq} replayed to {To}", Short(g.MemberId), Short(e.AuthorId), e.Message.AuthorSeq, Short(member.MemberId));
+            if (_log.IsEnabled(LogLevel.Debug)) _log.LogDebug("group {Me}: G_FWD of {Author} seq {Seq} replayed to {To}", Short(g.MemberId), Short(e.AuthorId), e.Message.AuthorSeq, Short(member.MemberId));
             _conns.Queue(tx, member.GroupConn, fwd, fx);
         }
     }
@@ -98,7 +98,7 @@ internal sealed class GroupRelay(IConnections conns, int historySize, ILogger lo
         {
             var hist = new AgentEnvelope.GHist(e.AuthorId, e.AuthorTs, e.Message);
             if (!Connections.Envelopes.Fits(hist)) continue;
-            _log.LogDebug("group {Me}: G_HIST of {Author} seq {Seq} to {To}", Short(g.MemberId), Short(e.AuthorId), e.Message.AuthorSeq, Short(newcomer.MemberId));
+            if (_log.IsEnabled(LogLevel.Debug)) _log.LogDebug("group {Me}: G_HIST of {Author} seq {Seq} to {To}", Short(g.MemberId), Short(e.AuthorId), e.Message.AuthorSeq, Short(newcomer.MemberId));
             _conns.Queue(tx, newcomer.GroupConn, hist, fx);
         }
     }
@@ -119,7 +119,7 @@ internal sealed class GroupRelay(IConnections conns, int historySize, ILogger lo
         {
             // A member that speaks G_VIEW may have lost a race to introduce the author, or not know yet that
             // we are connected to it (§6.11): what it forwards is not its to give; dropped, quietly as the race.
-            _log.LogDebug("group {Me}: G_FWD of {Author} seq {Seq} from {From} dropped: not its introducer", Short(g.MemberId), Short(author.MemberId),
+            if (_log.IsEnabled(LogLevel.Debug)) _log.LogDebug("group {Me}: G_FWD of {Author} seq {Seq} from {From} dropped: not its introducer", Short(g.MemberId), Short(author.MemberId),
                 f.Message.AuthorSeq, Short(from.MemberId));
             return tx.Gossips(from.Id);
         }
