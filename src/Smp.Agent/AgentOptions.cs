@@ -53,6 +53,14 @@ public sealed record AgentOptions
     public TimeSpan HelloRetryLimit { get; init; } = TimeSpan.FromDays(7);
 
     /// <summary>
+    /// How long HELLO is retried in all (from its first try) on a connection that is being ended with
+    /// messages queued behind it (a group's farewell): after that the queued messages are abandoned and the
+    /// connection ends. A peer that deleted its queue answers AUTH forever, which HELLO cannot tell from a
+    /// peer that has not secured it yet.
+    /// </summary>
+    public TimeSpan DropHelloLimit { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
     /// How long server message ids are kept for dropping redeliveries; longer than any relay keeps a
     /// message (the relay's default expiry is 30 days). Pruned at start.
     /// </summary>

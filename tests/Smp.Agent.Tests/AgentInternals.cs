@@ -16,6 +16,20 @@ internal static class AgentInternals
         await agent.Outbox.RunEffectsAsync(fx);
     }
 
+    /// <summary>
+    /// Waits, with the tests' patience, until the store shows <paramref name="condition"/>: for state that no
+    /// event announces (a job retried, a connection gone).
+    /// </summary>
+    public static async Task WaitForStoreAsync(this SmpAgent agent, Func<StoreTx, bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + TestSupport.Patience;
+        while (!await agent.Store.TransactAsync(condition))
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{agent.Options.DatabasePath}: never came: {what}");
+            await Task.Delay(10);
+        }
+    }
+
     /// <summary>A group's record and its members as this agent holds them.</summary>
     public static Task<(GroupRecord? Group, List<MemberRecord> Members)> GroupStateAsync(this SmpAgent agent, string gid) =>
         agent.Store.TransactAsync(tx => (tx.GetGroup(gid), tx.ListMembers(gid)));
@@ -27,12 +41,8 @@ internal static class AgentInternals
     /// </summary>
     public static async Task ForgetViewsAsync(this SmpAgent agent, string gid)
     {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (!await agent.Store.TransactAsync(tx => tx.ListMembers(gid).Where(m => m.Status == MemberStatus.Connected).All(m => tx.Gossips(m.Id))))
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{gid}: not every connected member's view arrived");
-            await Task.Delay(10);
-        }
+        await agent.WaitForStoreAsync(tx => tx.ListMembers(gid).Where(m => m.Status == MemberStatus.Connected).All(m => tx.Gossips(m.Id)),
+            $"{gid}: every connected member's view");
         await agent.Store.TransactAsync(tx =>
         {
             tx.Exec("UPDATE members SET gossips = 0 WHERE group_alias = $g", ("$g", gid));

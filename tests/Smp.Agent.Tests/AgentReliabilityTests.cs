@@ -1,6 +1,8 @@
 using System.Security.Cryptography;
 using System.Text;
+using Smp.Agent.Runtime;
 using Smp.Agent.Smp;
+using Smp.Agent.Store;
 using Smp.Protocol.Agent;
 using Smp.Protocol.Crypto;
 using Smp.Protocol.Encodings;
@@ -45,6 +47,31 @@ public sealed class AgentReliabilityTests : IAsyncLifetime
             Assert.Equal($"c{i}", sent.CorrId);
         }
         Assert.Equal(["m1", "m2", "m3", "m4", "m5"], await ReceiveBodiesAsync(bob, "alice", 5));
+    }
+
+    [Fact]
+    public async Task A_connection_dropped_while_its_hello_meets_auth_for_good_ends_after_the_drop_limit()
+    {
+        // The inviter never secures its queue (its agent is gone here; in a group it deleted the queue when it
+        // removed us), so HELLO meets AUTH for HelloRetryLimit, 7 days. Pins DropHelloLimit: without it the
+        // message queued behind HELLO, and the drop behind that, wait all that time.
+        var server = await _h.StartServerAsync();
+        var a = await _h.StartAgentAsync("a", server);
+        var (_, inv) = await a.NewAsync(a.Connect("alice"), "bob");
+        await _h.StopAgentAsync(a);
+        var b = await _h.StartAgentAsync(_h.Options("b", server) with { DropHelloLimit = TimeSpan.FromSeconds(1) });
+        await b.JoinAsync(b.Connect("bob"), "j", "alice", inv, noReply: false);
+        await b.WaitForStoreAsync(tx => tx.NextJobs("alice", 8).Any(j => j.Kind == JobKind.SendHello && j.Attempts > 2), "HELLO answered AUTH");
+
+        var fx = new Effects();
+        await b.Store.TransactAsync(tx =>
+        {
+            Assert.True(b.Connections.Queue(tx, "alice", new AgentEnvelope.GLeft(), fx));
+            b.Connections.Drop(tx, "alice", abandonQueued: false, fx);
+        });
+        await b.Outbox.RunEffectsAsync(fx);
+
+        await b.WaitForStoreAsync(tx => !tx.ConnectionExists("alice") && tx.NextJobs("alice", 1).Count == 0, "the connection and its jobs gone");
     }
 
     [Fact]

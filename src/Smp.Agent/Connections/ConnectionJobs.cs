@@ -22,6 +22,7 @@ internal sealed class ConnectionJobs
     private readonly Outbox _outbox;
     private readonly AgentCounters _counters;
     private readonly int _helloAttemptLimit;
+    private readonly int _dropHelloAttemptLimit;
     private readonly TimeSpan _helloRetryInitialDelay;
 
     public ConnectionJobs(ConnectionEngine engine, AgentStore store, EventRouter router, Outbox outbox, AgentCounters counters, AgentOptions options)
@@ -33,6 +34,7 @@ internal sealed class ConnectionJobs
         _outbox = outbox;
         _helloRetryInitialDelay = options.HelloRetryInitialDelay;
         _helloAttemptLimit = Outbox.AttemptsWithin(options.HelloRetryLimit, options.HelloRetryInitialDelay, options.RetryMaxDelay);
+        _dropHelloAttemptLimit = Math.Min(_helloAttemptLimit, Outbox.AttemptsWithin(options.DropHelloLimit, options.HelloRetryInitialDelay, options.RetryMaxDelay));
     }
 
     /// <summary>How many AUTH answers HELLO may get before the handshake is given up.</summary>
@@ -84,12 +86,19 @@ internal sealed class ConnectionJobs
         {
             await _engine.Smp.SendAsync(SmpServerAddress.Parse(snd.Server), snd.SndId, key?.Key, job.Body, ct).ConfigureAwait(false);
         }
-        catch (SmpClientException e) when (job.Kind == JobKind.SendHello && job.Attempts < _helloAttemptLimit
-                                           && SmpErrorPolicy.Classify(SmpOperation.SendHello, e.Error) == SmpFailure.NotYet)
+        catch (SmpClientException e) when (job.Kind == JobKind.SendHello && SmpErrorPolicy.Classify(SmpOperation.SendHello, e.Error) == SmpFailure.NotYet)
         {
-            // The peer has not secured its queue yet (agent.md §1 step 3): try again later.
-            await _outbox.CountAttemptAsync(job).ConfigureAwait(false);
-            return JobOutcome.Retry;
+            // The peer has not secured its queue yet (agent.md §1 step 3): try again later. On a connection
+            // being dropped only for DropHelloLimit: then what waits behind HELLO goes, and the drop runs.
+            var dropping = await _store.TransactAsync(tx => tx.HasJob(job.Alias, JobKind.DropConnection)).ConfigureAwait(false);
+            if (job.Attempts < (dropping ? _dropHelloAttemptLimit : _helloAttemptLimit))
+            {
+                await _outbox.CountAttemptAsync(job).ConfigureAwait(false);
+                return JobOutcome.Retry;
+            }
+            if (!dropping) throw;
+            await _store.TransactAsync(tx => tx.DeleteJobsExcept(job.Alias, JobKind.DropConnection)).ConfigureAwait(false);
+            return JobOutcome.Done;
         }
         catch (SmpClientException e) when (job.Kind == JobKind.SendConfirmation && job.Attempts > 0
                                            && SmpErrorPolicy.Classify(SmpOperation.ResendConfirmation, e.Error) == SmpFailure.AlreadyDone)

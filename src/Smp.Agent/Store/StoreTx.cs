@@ -230,6 +230,13 @@ public sealed class StoreTx
     public void ReplaceJob(long id, JobKind kind, byte[] body) =>
         Exec("UPDATE jobs SET kind = $k, body = $b, attempts = 0 WHERE id = $i", ("$i", id), ("$k", (int)kind), ("$b", body));
 
+    public bool HasJob(string alias, JobKind kind) =>
+        Query("SELECT 1 FROM jobs WHERE alias = $a AND kind = $k LIMIT 1", _ => true, ("$a", alias), ("$k", (int)kind)).Count > 0;
+
+    /// <summary>Every job of a connection but those of <paramref name="kept"/>.</summary>
+    public void DeleteJobsExcept(string alias, JobKind kept) =>
+        Exec("DELETE FROM jobs WHERE alias = $a AND kind <> $k", ("$a", alias), ("$k", (int)kept));
+
     public void CountJobAttempt(long id) => Exec("UPDATE jobs SET attempts = attempts + 1 WHERE id = $i", ("$i", id));
 
     /// <summary>

@@ -353,6 +353,9 @@ public sealed class GroupSimulation : IAsyncDisposable
             RetryInitialDelay = TimeSpan.FromMilliseconds(20),
             RetryMaxDelay = TimeSpan.FromMilliseconds(500),
             IntroductionTimeout = _o.IntroductionTimeout,
+            // Scaled down with the retry delays: a farewell behind a HELLO that meets AUTH for good (the peer
+            // deleted its queue) must not outlast a settle.
+            DropHelloLimit = TimeSpan.FromSeconds(10),
             ReorderHoldLimit = _o.ReorderHoldLimit,
             SmpClient = new SmpClientOptions
             {
