@@ -383,4 +383,26 @@ public sealed partial class GroupEnvelopeHandlerTests
         Assert.Equal(GroupStatus.Left, await GroupStatusAsync("h"));
         Assert.Equal(["GLEFT alice"], await EventsAsync("h"));
     }
+
+    [Fact]
+    public async Task A_member_removed_while_still_connecting_with_us_gets_our_hello_and_the_removal_before_the_connection_goes()
+    {
+        // Bob was introduced to us and our connection with him is not up: we wait for his G_HELLO. Nobody else
+        // may be connected to him (seed 326), so he hears of his removal from us once it is up: G_HELLO makes
+        // us connected at his end, G_MDEL follows, and the drop keeps both.
+        var bobRow = await _store.TransactAsync(tx =>
+        {
+            tx.InsertConnection(new ConnectionRecord("#gb", ConnectionKind.Group, ConnectionStatus.Joining, Owner: "g"));
+            return tx.InsertMember(new MemberRecord(0, "g", Id(0xb0), "bob", "#gb", 1, MemberStatus.Joining, false, null,
+                RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize), "#ga", false, false, 0, []));
+        });
+
+        await _store.TransactAsync(tx => _handler.Remove(tx, tx.GetGroup("g")!, tx.GetMember(bobRow)!, new Effects()));
+
+        Assert.Equal(["#gb GHello", "#gb GMDel", "#ga GMDel"], QueuedKinds());
+        Assert.Equal(Id(0xb0), ((AgentEnvelope.GMDel)_conns.Queued[1].Envelope).MemberId);
+        Assert.Equal(["#gb"], _conns.Dropped);
+        Assert.Empty(_conns.Abandoned);
+        Assert.Equal(MemberStatus.Removed, (await _store.TransactAsync(tx => tx.GetMember(bobRow)))!.Status);
+    }
 }

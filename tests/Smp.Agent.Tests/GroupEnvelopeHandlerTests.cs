@@ -49,7 +49,14 @@ public sealed partial class GroupEnvelopeHandlerTests : IAsyncLifetime
             return true;
         }
 
-        public void Drop(StoreTx tx, string alias, bool abandonQueued, Effects fx) => Dropped.Add(alias);
+        /// <summary>The dropped connections whose queued envelopes were abandoned.</summary>
+        public List<string> Abandoned { get; } = [];
+
+        public void Drop(StoreTx tx, string alias, bool abandonQueued, Effects fx)
+        {
+            Dropped.Add(alias);
+            if (abandonQueued) Abandoned.Add(alias);
+        }
     }
 
     public async Task InitializeAsync()

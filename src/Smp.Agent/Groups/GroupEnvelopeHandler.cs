@@ -240,6 +240,42 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     }
 
     /// <summary>
+    /// GMDEL of a live member (§6.8 steps 1–2): G_MDEL to it and to every member we are connected to, its
+    /// connection with us ended, its introductions failed.
+    /// </summary>
+    internal void Remove(StoreTx tx, GroupRecord g, MemberRecord target, Effects fx)
+    {
+        var remove = new AgentEnvelope.GMDel(target.MemberId!);
+        if (target.Status == MemberStatus.Connected)
+        {
+            _conns.Queue(tx, target.GroupConn, remove, fx);
+            DropMemberConnection(tx, target, fx);
+        }
+        // Our invitee not in yet would hear from nobody (its only group connection is ours): the
+        // invitation is withdrawn, which ends its join (§6.7).
+        else if (target is { InvitedByUs: true, Status: MemberStatus.Invited })
+        {
+            QueueWithdrawal(tx, target, fx);
+            DropMemberConnection(tx, target, fx);
+        }
+        else if (target.Status == MemberStatus.Joining && TellJoining(tx, g, target, remove, fx)) _conns.Drop(tx, target.GroupConn, abandonQueued: false, fx);
+        else DropMemberConnection(tx, target, fx);
+        tx.SetMemberStatus(target.Id, MemberStatus.Removed);
+        foreach (var m in tx.ListMembers(g.Alias).Where(m => m.Status == MemberStatus.Connected && m.Id != target.Id)) _conns.Queue(tx, m.GroupConn, remove, fx);
+        FailIntroductionsOf(tx, g.Alias, target.Id, fx);
+        CheckEmpty(tx, g, target);
+        fx.Dispatch.Add(g.Alias);
+    }
+
+    /// <summary>
+    /// A member still connecting with us hears of its removal once our connection with it is up: our G_HELLO
+    /// first (so that we count as connected there), then G_MDEL, perhaps from nobody else (seed 326). False
+    /// when the handshake has not got as far as our send queue: then it fails at its end (§6.4).
+    /// </summary>
+    private bool TellJoining(StoreTx tx, GroupRecord g, MemberRecord target, AgentEnvelope.GMDel remove, Effects fx) =>
+        (target.HelloSent || _conns.Queue(tx, target.GroupConn, new AgentEnvelope.GHello(g.MemberId), fx)) && _conns.Queue(tx, target.GroupConn, remove, fx);
+
+    /// <summary>
     /// An invitation of ours that we end (§6.7): G_REJECT with its id back on the direct connection, so an
     /// invitee who accepted meanwhile learns its join failed; a confirmation still coming makes no duty.
     /// </summary>

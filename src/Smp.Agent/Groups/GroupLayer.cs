@@ -273,17 +273,7 @@ internal sealed class GroupLayer : IConnectionOwner
             if (target.Status == MemberStatus.Connected && !members.Any(m => m.Status == MemberStatus.Connected && m.Id != target.Id)
                 && members.Any(m => m.Status == MemberStatus.Joining && m.IntroducerConn == target.GroupConn))
                 throw Error(AgentErrorCode.GroupState);
-            var remove = new AgentEnvelope.GMDel(target.MemberId);
-            if (target.Status == MemberStatus.Connected) _conns.Queue(tx, target.GroupConn, remove, fx);
-            // Our invitee not in yet would hear from nobody (its only group connection is ours): the
-            // invitation is withdrawn, which ends its join (§6.7).
-            else if (target is { InvitedByUs: true, Status: MemberStatus.Invited }) Envelopes.QueueWithdrawal(tx, target, fx);
-            Envelopes.DropMemberConnection(tx, target, fx);
-            tx.SetMemberStatus(target.Id, MemberStatus.Removed);
-            foreach (var m in members.Where(m => m.Status == MemberStatus.Connected && m.Id != target.Id)) _conns.Queue(tx, m.GroupConn, remove, fx);
-            Envelopes.FailIntroductionsOf(tx, gid, target.Id, fx);
-            GroupEnvelopeHandler.CheckEmpty(tx, tx.GetGroup(gid)!, target);
-            fx.Dispatch.Add(gid);
+            Envelopes.Remove(tx, tx.GetGroup(gid)!, target, fx);
         }, ct).ConfigureAwait(false);
         await _outbox.RunEffectsAsync(fx).ConfigureAwait(false);
     }
