@@ -15,6 +15,9 @@ internal sealed class EventRouter(AgentStore store, BackgroundTasks tasks, ILogg
     private readonly Lock _lock = new();
     private readonly Dictionary<string, Holding> _holders = new(StringComparer.Ordinal);
 
+    /// <summary>Events written to a client whose row is not deleted yet: a new holder must not get them again.</summary>
+    private readonly HashSet<long> _written = [];
+
     /// <summary>An alias's holder and the highest event id already queued to it, so a re-dispatch repeats none.</summary>
     private sealed class Holding(ClientSession session)
     {
@@ -65,7 +68,15 @@ internal sealed class EventRouter(AgentStore store, BackgroundTasks tasks, ILogg
         List<EventRecord> pending;
         try
         {
-            pending = await store.TransactAsync(tx => tx.PendingEvents(alias), stopping).ConfigureAwait(false);
+            // Filtered inside the transaction: transactions run one at a time, and a written event is in
+            // _written from before the transaction that deletes its row until after it, so a row read here
+            // that was written is skipped.
+            pending = await store.TransactAsync(tx =>
+            {
+                var rows = tx.PendingEvents(alias);
+                lock (_lock) rows.RemoveAll(e => _written.Contains(e.Id));
+                return rows;
+            }, stopping).ConfigureAwait(false);
         }
         catch (Exception e) when (stopping.IsCancellationRequested && e is OperationCanceledException or ObjectDisposedException)
         {
@@ -87,6 +98,7 @@ internal sealed class EventRouter(AgentStore store, BackgroundTasks tasks, ILogg
     public async Task DeliveredAsync(AgentOutput output)
     {
         if (output.EventId == 0) return;
+        lock (_lock) _written.Add(output.EventId);
         try
         {
             await store.TransactAsync(tx => tx.DeleteEvent(output.EventId)).ConfigureAwait(false);
@@ -98,6 +110,10 @@ internal sealed class EventRouter(AgentStore store, BackgroundTasks tasks, ILogg
         catch (Exception e) when (e is not OperationCanceledException)
         {
             log.LogWarning(e, "could not drop a delivered event");
+        }
+        finally
+        {
+            lock (_lock) _written.Remove(output.EventId);
         }
     }
 
