@@ -177,6 +177,18 @@ public sealed partial class GroupEnvelopeHandlerTests
         Assert.Equal(GroupStatus.Left, await GroupStatusAsync());
     }
 
+    [Fact]
+    public async Task An_invitee_whose_handshake_failed_for_good_loses_its_connection_with_what_is_queued_on_it()
+    {
+        // Our confirmation to the invitee's reply queue met AUTH (it deleted the queue): the HELLO queued after
+        // it would meet AUTH for days (seed 405).
+        await CarolInvitedAsync(ConnectionStatus.Joining);
+
+        await _store.TransactAsync(tx => _handler.ConnectionFailed(tx, tx.GetConnection("#gc")!, new Effects()));
+
+        Assert.Equal(["#gc"], _conns.Abandoned);
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
@@ -404,5 +416,23 @@ public sealed partial class GroupEnvelopeHandlerTests
         Assert.Equal(["#gb"], _conns.Dropped);
         Assert.Empty(_conns.Abandoned);
         Assert.Equal(MemberStatus.Removed, (await _store.TransactAsync(tx => tx.GetMember(bobRow)))!.Status);
+    }
+
+    [Fact]
+    public async Task Removing_a_member_gives_up_the_members_it_was_introducing_to_us_and_says_so_in_our_view()
+    {
+        // Alice is introducing Carol to us when we remove Alice: nobody else would end that introduction, and the
+        // pair would stay unconnected (seed 406). Carol fails here, and Bob hears from our view that we lack her.
+        var introId = RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize);
+        var carol = await CarolBeingIntroducedAsync(introId);
+        await ConnectedMemberAsync("bob", "#gb2", Id(0xb0));
+        await ApplyAsync(ViewOf(), "#gb2");
+        _conns.Queued.Clear();
+
+        await _store.TransactAsync(tx => _handler.Remove(tx, tx.GetGroup("g")!, tx.MemberById("g", AliceId)!, new Effects()));
+
+        Assert.Equal(MemberStatus.Failed, (await _store.TransactAsync(tx => tx.GetMember(carol)))!.Status);
+        Assert.Contains("GMFAILED carol MEMBER_GONE", await EventsAsync());
+        Assert.Contains(_conns.Queued, q => q.Alias == "#gb2" && q.Envelope is AgentEnvelope.GView);
     }
 }

@@ -630,6 +630,37 @@ public sealed partial class GroupEnvelopeHandlerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task History_that_reaches_an_introducer_after_its_introduction_started_is_forwarded_once()
+    {
+        // We introduce Bob (our invitee) to Alice (our inviter) while Alice's history is still coming to us: what
+        // we had when the introduction started is all Bob could get from us, and Alice said this before she knew
+        // Bob (seed 450). Pins the forward of relayed messages; a copy is not forwarded again.
+        await BobsIntroductionToAliceForwardedAsync();
+        var said = Message(1, [], "before bob came");
+
+        await ApplyAsync(new AgentEnvelope.GHist(AliceId, DateTimeOffset.UtcNow, said));
+        await ApplyAsync(new AgentEnvelope.GHist(AliceId, DateTimeOffset.UtcNow, said));
+
+        Assert.Equal(["#gb before bob came"], await ForwardsAsync());
+    }
+
+    [Fact]
+    public async Task A_forwarded_message_is_forwarded_on_to_a_member_we_introduce_its_author_to()
+    {
+        // Alice introduced Carol to us and still forwards her messages; we introduce Carol to Bob. What Carol said
+        // before she knew either of us reaches us only through Alice, and Bob only through us.
+        var carolId = Id(0x33);
+        var carol = await ConnectedMemberAsync("carol", "#gc", carolId, introId: RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize), introducerConn: "#ga");
+        var bob = await ConnectedMemberAsync("bob", "#gb", Id(0x44));
+        await _store.TransactAsync(tx => tx.InsertIntroduction(new IntroductionRecord("g", RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize),
+            bob, carol, IntroductionStatus.Forwarded, false, false)));
+
+        Assert.True((await ApplyAsync(new AgentEnvelope.GFwd(carolId, DateTimeOffset.UtcNow, Message(1, [], "before you came")))).Accepted);
+
+        Assert.Equal(["#gb before you came"], await ForwardsAsync());
+    }
+
+    [Fact]
     public async Task A_message_is_not_forwarded_once_its_author_reported_the_connection()
     {
         var introId = await BobsIntroductionToAliceForwardedAsync();

@@ -95,8 +95,8 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
                                        || OnIntroductionFailed(tx, g, from, e, fx),
             AgentEnvelope.GAll => OnAll(tx, g, from),
             AgentEnvelope.GMsg m => OnGroupMessage(tx, g, from, message, m, fx),
-            AgentEnvelope.GFwd f => Relay.OnForwarded(tx, g, from, f),
-            AgentEnvelope.GHist h => Relay.OnHistory(tx, g, from, h),
+            AgentEnvelope.GFwd f => Relay.OnForwarded(tx, g, from, f, fx),
+            AgentEnvelope.GHist h => Relay.OnHistory(tx, g, from, h, fx),
             AgentEnvelope.GLeft => OnLeft(tx, g, from, fx),
             AgentEnvelope.GMDel d => OnRemove(tx, g, from, d.MemberId, fx),
             AgentEnvelope.GMDeleted d => OnRemoved(tx, g, from, d.MemberId, fx),
@@ -263,6 +263,8 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         tx.SetMemberStatus(target.Id, MemberStatus.Removed);
         foreach (var m in tx.ListMembers(g.Alias).Where(m => m.Status == MemberStatus.Connected && m.Id != target.Id)) _conns.Queue(tx, m.GroupConn, remove, fx);
         FailIntroductionsOf(tx, g.Alias, target.Id, fx);
+        // Members it was introducing to us are given up, and our view says so, for another to introduce them (seed 406).
+        Departed(tx, g, target, fx);
         CheckEmpty(tx, g, target);
         fx.Dispatch.Add(g.Alias);
     }
@@ -620,8 +622,10 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         if (g is not null && tx.MemberByConn(conn.Alias) is { InvitedByUs: true, Status: MemberStatus.Invited } invitee)
         {
             // Our invitee's join of the group queue failed for good: it will never G_JOIN, so it is no duty
-            // of a leave any more (its own agent ends its join, §6.3).
+            // of a leave any more (its own agent ends its join, §6.3). The connection goes with what is left
+            // of its handshake: a HELLO behind a failed confirmation would meet AUTH for days (seed 405).
             tx.SetMemberStatus(invitee.Id, MemberStatus.Failed);
+            DropMemberConnection(tx, invitee, fx);
             FinishLeaving(tx, g.Alias, fx);
             return false;
         }

@@ -31,9 +31,10 @@ internal sealed class GroupRelay(IConnections conns, int historySize, ILogger lo
         Connections.Envelopes.Fits(new AgentEnvelope.GHist(new byte[64], DateTimeOffset.UtcNow, m));
 
     /// <summary>
-    /// At an introducer, a G_MSG from <paramref name="author"/>: for each live introduction of the author here
-    /// whose author side has not reported G_CON yet, the other member gets it as G_FWD, once that member has a
-    /// record of the author (the invitee from G_MEM at once; the existing member once G_MEM_INV went to it).
+    /// At an introducer, a G_MSG of <paramref name="author"/>, from it or relayed to us for the first time (our
+    /// own history may still be coming when we start introducing, seed 450): for each live introduction of the
+    /// author here whose author side has not reported G_CON yet, the other member gets it as G_FWD, once that
+    /// member has a record of the author (the invitee from G_MEM at once; the existing member once G_MEM_INV went to it).
     /// The author queues its G_CON in the transaction that connects it to the other member, so every message
     /// it did not send to that member directly reaches us before its G_CON, on the same connection.
     /// </summary>
@@ -107,7 +108,7 @@ internal sealed class GroupRelay(IConnections conns, int historySize, ILogger lo
     /// G_FWD: accepted only from the member that introduced the author to us, while the author is joining or
     /// connected (a straggler forwarded after we connected is dropped as a copy if we had it directly).
     /// </summary>
-    internal bool OnForwarded(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GFwd f)
+    internal bool OnForwarded(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GFwd f, Effects fx)
     {
         if (g.Status != GroupStatus.Active || from.Status != MemberStatus.Connected || !FitsRelayed(f.Message)) return false;
         var author = tx.MemberById(g.Alias, f.AuthorMemberId);
@@ -127,6 +128,7 @@ internal sealed class GroupRelay(IConnections conns, int historySize, ILogger lo
         var integrity = Chain(tx, author, f.Message);
         GroupEnvelopeHandler.GroupEvent(tx, g, new AgentCommand.GFMsg(AuthorName(author), integrity, f.Message.AuthorSeq, f.AuthorTs, f.Message.Body));
         tx.AppendHistory(g.Alias, f.AuthorMemberId, f.AuthorTs, f.Message, HistorySize);
+        Forward(tx, g, author, f.AuthorTs, f.Message, fx);
         return true;
     }
 
@@ -135,7 +137,7 @@ internal sealed class GroupRelay(IConnections conns, int historySize, ILogger lo
     /// <see cref="MaxHistoryIn"/> of them. Each sets its author's chain head, so the author's first live
     /// message is checked against it; an author we have no record of is named by its member id.
     /// </summary>
-    internal bool OnHistory(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GHist h)
+    internal bool OnHistory(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GHist h, Effects fx)
     {
         if (g.Status != GroupStatus.Active || g.InviterConn.Length == 0 || g.InviterConn != from.GroupConn
             || from.Status != MemberStatus.Connected || !FitsRelayed(h.Message)
@@ -151,6 +153,7 @@ internal sealed class GroupRelay(IConnections conns, int historySize, ILogger lo
             if (!tx.MarkGroupMsgSeen(author.Id, h.Message.GroupMsgId)) return true;
             integrity = Chain(tx, author, h.Message);
             name = AuthorName(author);
+            Forward(tx, g, author, h.AuthorTs, h.Message, fx);
         }
         else
         {
