@@ -75,6 +75,31 @@ public sealed class AgentReliabilityTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_farewell_refused_because_the_peer_dropped_us_already_ends_the_connection_without_an_error()
+    {
+        // Alice deleted her end: Bob's last envelope meets AUTH for good. On a connection Bob is ending, that is
+        // no news for his client. Pins ConnectionJobs.FarewellRefused: without it the client gets ERR SMP AUTH.
+        var (_, a, b) = await _h.ServerAndTwoAgentsAsync();
+        var (_, bob) = await SessionExtensions.ConnectAliceAndBobAsync(a, b);
+        await a.DeleteAsync("bob");
+        await a.WaitForStoreAsync(tx => !tx.ConnectionExists("bob"), "Alice's end deleted at the server");
+
+        var fx = new Effects();
+        await b.Store.TransactAsync(tx =>
+        {
+            Assert.True(b.Connections.Queue(tx, "alice", new AgentEnvelope.GLeft(), fx));
+            b.Connections.Drop(tx, "alice", abandonQueued: false, fx);
+        });
+        await b.Outbox.RunEffectsAsync(fx);
+
+        await b.WaitForStoreAsync(tx => !tx.ConnectionExists("alice"), "the connection gone");
+        // An ERR would have been handed to Bob's session before the drop ran (one runner per connection).
+        var outputs = new List<string>();
+        while (bob.Output.TryRead(out var o)) outputs.Add(Encoding.UTF8.GetString(o.Payload));
+        Assert.DoesNotContain(outputs, e => e.StartsWith("ERR", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task An_agent_restarted_with_messages_in_its_outbox_sends_them_after_the_restart()
     {
         var (server, a, b) = await _h.ServerAndTwoAgentsAsync();

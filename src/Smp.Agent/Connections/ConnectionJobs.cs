@@ -50,7 +50,7 @@ internal sealed class ConnectionJobs
         _outbox.Register(JobKind.SendReply, new JobHandler((j, ct) => SendAsync(j, signed: true, ct), OwnedHandshakeFailed));
         var window = new WindowHandler(SendWindowAsync);
         _outbox.Register(JobKind.SendMessage, window);
-        _outbox.Register(JobKind.SendPlainMessage, window);
+        _outbox.Register(JobKind.SendPlainMessage, window, FarewellRefused);
         _outbox.Register(JobKind.CreateReplyQueue, new JobHandler(CreateReplyQueueAsync, OwnedHandshakeFailed));
         _outbox.Register(JobKind.SecureQueue, new JobHandler(SecureQueueAsync));
         _outbox.Register(JobKind.DropConnection, new JobHandler(DropConnectionAsync));
@@ -66,6 +66,12 @@ internal sealed class ConnectionJobs
         tx.DeleteConnection(job.Alias);
         return false;
     }
+
+    /// <summary>
+    /// An agent envelope refused for good on a connection being ended (a farewell to a peer that has dropped
+    /// us already, which answers AUTH) is no news for the client: no ERR.
+    /// </summary>
+    private static bool FarewellRefused(StoreTx tx, JobRecord job, Effects fx) => tx.HasJob(job.Alias, JobKind.DropConnection);
 
     private bool OwnedHandshakeFailed(StoreTx tx, JobRecord job, Effects fx) =>
         tx.GetConnection(job.Alias) is { Owner.Length: > 0 } conn && _engine.UpperLayer.HandshakeFailed(tx, conn, fx);
