@@ -12,12 +12,16 @@ public sealed class GroupConvergenceTests : IAsyncLifetime
     private readonly AgentHarness _h = new();
     private readonly Dictionary<string, (SmpAgent Agent, ClientSession Session)> _p = [];
 
+    /// <summary>Each agent's log, so that an unexpected ERR names the envelope refused and why (Debug lines).</summary>
+    private readonly Dictionary<string, CapturingLoggerFactory> _logs = [];
+
     public async Task InitializeAsync()
     {
         var server = await _h.StartServerAsync();
         foreach (var name in new[] { "alice", "bob", "carol", "dave" })
         {
-            var agent = await _h.StartAgentAsync(name, server);
+            _logs[name] = new CapturingLoggerFactory(name);
+            var agent = await _h.StartAgentAsync(_h.Options(name, server) with { LoggerFactory = _logs[name] });
             _p[name] = (agent, agent.Connect(name));
         }
     }
@@ -47,7 +51,8 @@ public sealed class GroupConvergenceTests : IAsyncLifetime
             var connected = members.Where(m => m.Status == MemberStatus.Connected).ToList();
             if (connected.Count >= count) return connected;
             var o = await session.ExpectAsync(_ => true);
-            Assert.False(o.Alias == "g" && o.Text().StartsWith("ERR", StringComparison.Ordinal), $"{name}: {o.Text()}");
+            Assert.False(o.Alias == "g" && o.Text().StartsWith("ERR", StringComparison.Ordinal),
+                $"{name}: {o.Text()}; its log:\n{string.Join("\n", _logs[name].Entries.TakeLast(40).Select(e => $"{e.Level} {e.Message}"))}");
         }
     }
 
