@@ -437,23 +437,9 @@ public sealed partial class GroupEnvelopeHandlerTests
     }
 
     [Fact]
-    public async Task Removed_we_say_goodbye_to_the_members_still_connected_to_us_and_their_goodbye_back_is_quiet()
-    {
-        // Our inviter Alice releases us (she was removed, we were her newcomer): Bob, connected to us, may hear it
-        // from nobody else (seed 447). He gets G_LEFT and our connection with him goes after it.
-        await ConnectedMemberAsync("bob", "#gb2", Id(0xb0));
-
-        Assert.True((await ApplyAsync(new AgentEnvelope.GMDel(OurId))).Accepted);
-
-        Assert.Contains("#gb2 GLeft", QueuedKinds());
-        Assert.Contains("#gb2", _conns.Dropped);
-        Assert.DoesNotContain("#gb2", _conns.Abandoned);
-    }
-
-    [Fact]
     public async Task A_goodbye_from_a_member_we_removed_already_changes_nothing_and_is_no_error()
     {
-        // Bob learns of his removal and says goodbye to us, who removed him (EndAsRemoved at his end).
+        // Bob leaves as we remove him: his G_LEFT crosses our G_MDEL.
         var bob = await ConnectedMemberAsync("bob", "#gb2", Id(0xb0));
         await _store.TransactAsync(tx => _handler.Remove(tx, tx.GetGroup("g")!, tx.GetMember(bob)!, new Effects()));
         var before = await SnapshotAsync();

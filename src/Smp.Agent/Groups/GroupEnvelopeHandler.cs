@@ -172,13 +172,6 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         if (!Serving(g)) return;
         tx.SetGroupStatus(g.Alias, GroupStatus.Removed);
         ReleaseNewcomers(tx, g, fx);
-        // Whoever removed us may not be connected to all we are connected to (a removed inviter releasing
-        // its newcomer, seed 447): each still connected hears G_LEFT from us, and the connection goes.
-        foreach (var m in tx.ListMembers(g.Alias).Where(m => m.Status == MemberStatus.Connected))
-        {
-            _conns.Queue(tx, m.GroupConn, new AgentEnvelope.GLeft(), fx);
-            DropMemberConnection(tx, m, fx);
-        }
     }
 
     /// <summary>
@@ -697,7 +690,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     /// <summary>G_LEFT: the sender is gone; its connection with us goes too (step 6).</summary>
     private bool OnLeft(StoreTx tx, GroupRecord g, MemberRecord from, Effects fx)
     {
-        // One we hold as gone says goodbye as it learns it was removed (EndAsRemoved): nothing to change, no error.
+        // A goodbye crossing its removal (it left as we removed it): nothing to change, no error.
         if (!from.IsLive) return from.Status is MemberStatus.Left or MemberStatus.Removed;
         EndMember(tx, g, from, MemberStatus.Left, fx);
         Departed(tx, g, from, fx);
