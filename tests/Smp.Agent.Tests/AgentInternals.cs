@@ -30,6 +30,18 @@ internal static class AgentInternals
         }
     }
 
+    /// <summary>Queues a last envelope on a connection and ends it after that, as a group's farewell does.</summary>
+    public static async Task SayGoodbyeAndDropAsync(this SmpAgent agent, string alias, AgentEnvelope farewell)
+    {
+        var fx = new Effects();
+        await agent.Store.TransactAsync(tx =>
+        {
+            Assert.True(agent.Connections.Queue(tx, alias, farewell, fx), $"no send queue on {alias}");
+            agent.Connections.Drop(tx, alias, abandonQueued: false, fx);
+        });
+        await agent.Outbox.RunEffectsAsync(fx);
+    }
+
     /// <summary>A group's record and its members as this agent holds them.</summary>
     public static Task<(GroupRecord? Group, List<MemberRecord> Members)> GroupStateAsync(this SmpAgent agent, string gid) =>
         agent.Store.TransactAsync(tx => (tx.GetGroup(gid), tx.ListMembers(gid)));

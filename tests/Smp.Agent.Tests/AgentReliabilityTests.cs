@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using Smp.Agent.Runtime;
 using Smp.Agent.Smp;
 using Smp.Agent.Store;
 using Smp.Protocol.Agent;
@@ -63,13 +62,7 @@ public sealed class AgentReliabilityTests : IAsyncLifetime
         await b.JoinAsync(b.Connect("bob"), "j", "alice", inv, noReply: false);
         await b.WaitForStoreAsync(tx => tx.NextJobs("alice", 8).Any(j => j.Kind == JobKind.SendHello && j.Attempts > 2), "HELLO answered AUTH");
 
-        var fx = new Effects();
-        await b.Store.TransactAsync(tx =>
-        {
-            Assert.True(b.Connections.Queue(tx, "alice", new AgentEnvelope.GLeft(), fx));
-            b.Connections.Drop(tx, "alice", abandonQueued: false, fx);
-        });
-        await b.Outbox.RunEffectsAsync(fx);
+        await b.SayGoodbyeAndDropAsync("alice", new AgentEnvelope.GLeft());
 
         await b.WaitForStoreAsync(tx => !tx.ConnectionExists("alice") && tx.NextJobs("alice", 1).Count == 0, "the connection and its jobs gone");
     }
@@ -84,13 +77,7 @@ public sealed class AgentReliabilityTests : IAsyncLifetime
         await a.DeleteAsync("bob");
         await a.WaitForStoreAsync(tx => !tx.ConnectionExists("bob"), "Alice's end deleted at the server");
 
-        var fx = new Effects();
-        await b.Store.TransactAsync(tx =>
-        {
-            Assert.True(b.Connections.Queue(tx, "alice", new AgentEnvelope.GLeft(), fx));
-            b.Connections.Drop(tx, "alice", abandonQueued: false, fx);
-        });
-        await b.Outbox.RunEffectsAsync(fx);
+        await b.SayGoodbyeAndDropAsync("alice", new AgentEnvelope.GLeft());
 
         await b.WaitForStoreAsync(tx => !tx.ConnectionExists("alice"), "the connection gone");
         // An ERR would have been handed to Bob's session before the drop ran (one runner per connection).

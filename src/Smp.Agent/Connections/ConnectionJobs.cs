@@ -96,7 +96,10 @@ internal sealed class ConnectionJobs
         {
             // The peer has not secured its queue yet (agent.md §1 step 3): try again later. On a connection
             // being dropped only for DropHelloLimit: then what waits behind HELLO goes, and the drop runs.
-            var dropping = await _store.TransactAsync(tx => tx.HasJob(job.Alias, JobKind.DropConnection)).ConfigureAwait(false);
+            // Below the drop limit it is retried either way, so the store is asked only past it: the first
+            // HELLO of nearly every connection meets AUTH, on the setup's critical path.
+            var dropping = job.Attempts >= _dropHelloAttemptLimit
+                           && await _store.TransactAsync(tx => tx.HasJob(job.Alias, JobKind.DropConnection)).ConfigureAwait(false);
             if (job.Attempts < (dropping ? _dropHelloAttemptLimit : _helloAttemptLimit))
             {
                 await _outbox.CountAttemptAsync(job).ConfigureAwait(false);

@@ -246,19 +246,14 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     internal void Remove(StoreTx tx, GroupRecord g, MemberRecord target, Effects fx)
     {
         var remove = new AgentEnvelope.GMDel(target.MemberId!);
-        if (target.Status == MemberStatus.Connected)
-        {
-            _conns.Queue(tx, target.GroupConn, remove, fx);
-            DropMemberConnection(tx, target, fx);
-        }
+        var toldJoining = false;
+        if (target.Status == MemberStatus.Connected) _conns.Queue(tx, target.GroupConn, remove, fx);
         // Our invitee not in yet would hear from nobody (its only group connection is ours): the
         // invitation is withdrawn, which ends its join (§6.7).
-        else if (target is { InvitedByUs: true, Status: MemberStatus.Invited })
-        {
-            QueueWithdrawal(tx, target, fx);
-            DropMemberConnection(tx, target, fx);
-        }
-        else if (target.Status == MemberStatus.Joining && TellJoining(tx, g, target, remove, fx)) _conns.Drop(tx, target.GroupConn, abandonQueued: false, fx);
+        else if (target is { InvitedByUs: true, Status: MemberStatus.Invited }) QueueWithdrawal(tx, target, fx);
+        else toldJoining = target.Status == MemberStatus.Joining && TellJoining(tx, g, target, remove, fx);
+        // What we told one still joining waits behind its handshake, which DropMemberConnection would abandon.
+        if (toldJoining) _conns.Drop(tx, target.GroupConn, abandonQueued: false, fx);
         else DropMemberConnection(tx, target, fx);
         tx.SetMemberStatus(target.Id, MemberStatus.Removed);
         foreach (var m in tx.ListMembers(g.Alias).Where(m => m.Status == MemberStatus.Connected && m.Id != target.Id)) _conns.Queue(tx, m.GroupConn, remove, fx);
