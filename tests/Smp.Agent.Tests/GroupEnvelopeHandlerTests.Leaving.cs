@@ -216,6 +216,88 @@ public sealed partial class GroupEnvelopeHandlerTests
         }
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Removed_we_take_along_a_newcomer_whose_only_completed_introduction_was_to_a_member_gone_since(bool goes)
+    {
+        var carolNow = goes ? MemberStatus.Left : MemberStatus.Connected;
+        // Found by the simulation (seed 579): Bob had met Carol, who left; kept because of her, he stayed in a
+        // group where nobody staying knew him, and the group was split in two.
+        await BobsIntroductionToAliceForwardedAsync();
+        var carol = await ConnectedMemberAsync("carol", "#gc", Id(0xee), carolNow);
+        var bob = await _store.TransactAsync(tx => tx.MemberByDirectAlias("g", "bob")!);
+        await _store.TransactAsync(tx => tx.InsertIntroduction(new IntroductionRecord("g",
+            RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize), bob.Id, carol, IntroductionStatus.Connected, true, true)));
+
+        Assert.True((await ApplyAsync(new AgentEnvelope.GMDel(OurId))).Accepted);
+
+        var toBob = _conns.Queued.Where(q => q.Alias == "#gb").Select(q => q.Envelope).OfType<AgentEnvelope.GMDel>().ToList();
+        var bobNow = (await _store.TransactAsync(tx => tx.GetMember(bob.Id)))!.Status;
+        Assert.Equal(goes ? [bob.MemberId!] : [], toBob.Select(m => m.MemberId).ToList());
+        Assert.Equal(goes ? MemberStatus.Removed : MemberStatus.Connected, bobNow);
+    }
+
+    /// <summary>A member we invited, connected on <paramref name="conn"/>, whose introduction to member row <paramref name="met"/> completed.</summary>
+    private Task<long> NewcomerWhoMetAsync(string alias, string conn, byte[] id, long met, bool allSent) => _store.TransactAsync(tx =>
+    {
+        tx.InsertConnection(new ConnectionRecord(conn, ConnectionKind.Group, ConnectionStatus.Active, Owner: "g"));
+        var row = tx.InsertMember(new MemberRecord(0, "g", id, alias, conn, 2, MemberStatus.Connected, true,
+            RandomNumberGenerator.GetBytes(AgentEnvelope.InvitationIdSize), null, "", true, false, 0, []));
+        if (allSent) tx.SetMemberFlags(row, allSent: true);
+        tx.InsertIntroduction(new IntroductionRecord("g", RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize),
+            row, met, IntroductionStatus.Connected, true, true));
+        return row;
+    });
+
+    [Fact]
+    public async Task Removed_we_keep_a_newcomer_connected_to_another_newcomer_that_stays()
+    {
+        // Bob met only Dave, whom we also invited; Dave had his G_ALL and stays, so Bob stays with him.
+        await BobsIntroductionToAliceForwardedAsync();
+        var bob = await _store.TransactAsync(tx => tx.MemberByDirectAlias("g", "bob")!);
+        await NewcomerWhoMetAsync("dave", "#gd", Id(0xdd), bob.Id, allSent: true);
+
+        Assert.True((await ApplyAsync(new AgentEnvelope.GMDel(OurId))).Accepted);
+
+        // Both stay; our inviter removed us before our G_ALL, so both hear our goodbye.
+        Assert.Equal(["#gb GLeft", "#gd GLeft"], QueuedKinds());
+        Assert.Equal(MemberStatus.Connected, (await _store.TransactAsync(tx => tx.GetMember(bob.Id)))!.Status);
+    }
+
+    [Theory]
+    [InlineData(false, "#ga", true)]
+    [InlineData(true, "#ga", false)]
+    [InlineData(false, "#gc", false)]
+    public async Task Removed_by_our_inviter_before_our_gall_we_say_goodbye_to_the_members_we_met(bool hadGall, string remover, bool goodbye)
+    {
+        // Found by the simulation (seed 447): our inviter (Alice, "#ga"), removed itself, took us along; Carol,
+        // whom we had met and whom nobody else would tell, held us as a member for good. Otherwise a removal is
+        // the remover's to announce to all: a goodbye of ours could overtake it (GroupTests).
+        await ConnectedMemberAsync("carol", "#gc", Id(0xee));
+        if (hadGall) await _store.TransactAsync(tx => tx.CloseHistoryIn("g"));
+
+        Assert.True((await ApplyAsync(new AgentEnvelope.GMDel(OurId), remover)).Accepted);
+
+        Assert.Equal(GroupStatus.Removed, await GroupStatusAsync());
+        var other = remover == "#ga" ? "#gc" : "#ga";
+        Assert.Equal(goodbye ? [other + " GLeft"] : [], QueuedKinds());
+        Assert.Equal(goodbye ? [remover, other] : [remover], _conns.Dropped);
+    }
+
+    [Fact]
+    public async Task Removed_we_take_along_two_newcomers_that_met_only_each_other()
+    {
+        await BobsIntroductionToAliceForwardedAsync();
+        var bob = await _store.TransactAsync(tx => tx.MemberByDirectAlias("g", "bob")!);
+        var eve = await NewcomerWhoMetAsync("eve", "#ge", Id(0xcc), bob.Id, allSent: false);
+
+        Assert.True((await ApplyAsync(new AgentEnvelope.GMDel(OurId))).Accepted);
+
+        Assert.Equal(["#gb GMDel", "#ge GMDel"], QueuedKinds());
+        Assert.Equal(MemberStatus.Removed, (await _store.TransactAsync(tx => tx.GetMember(eve)))!.Status);
+    }
+
     [Fact]
     public async Task Removed_we_leave_a_member_we_invited_that_had_its_gall_where_it_is()
     {

@@ -166,35 +166,63 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         fx.Dispatch.Add(g.Alias);
     }
 
-    /// <summary>We were removed (§6.8 steps 3–4): a group we still served is removed here, and our newcomers go with us.</summary>
-    private void EndAsRemoved(StoreTx tx, GroupRecord g, Effects fx)
+    /// <summary>
+    /// We were removed (§6.8 steps 3–4) by <paramref name="by"/>, who stays in the group: a group we still
+    /// served is removed here, and our newcomers go with us.
+    /// </summary>
+    private void EndAsRemoved(StoreTx tx, GroupRecord g, MemberRecord by, Effects fx)
     {
         if (!Serving(g)) return;
         tx.SetGroupStatus(g.Alias, GroupStatus.Removed);
-        ReleaseNewcomers(tx, g, fx);
+        ReleaseNewcomers(tx, g, fx, stillIn: by.Id);
     }
 
     /// <summary>
-    /// We are out (§6.8): members we invited that nobody else is connected to yet (no introduction of
-    /// theirs here has completed) would stay in a group that does not know them. They go with us: an
-    /// invitation is withdrawn, the others get G_MDEL of their own id, as if removed. Not one that had its
-    /// G_ALL: it is a member in full, and may know members we cannot see (its own invitees), unless
-    /// <paramref name="all"/>: our own join failed, so nobody in the group ever knew us or them.
+    /// We are out (§6.8): members we invited that nobody staying is connected to yet would stay in a group
+    /// that does not know them. They go with us: an invitation is withdrawn, the others get G_MDEL of their
+    /// own id, as if removed. One stays if an introduction of it here completed with a member that stays
+    /// (<see cref="KeepThoseConnectedToMembersStaying"/>), or if it had its G_ALL: it is a member in full, and
+    /// may know members we cannot see (its own invitees). With <paramref name="all"/> every one goes: our own
+    /// join failed, so nobody in the group ever knew us or them.
     /// </summary>
-    private void ReleaseNewcomers(StoreTx tx, GroupRecord g, Effects fx, bool all = false)
+    private void ReleaseNewcomers(StoreTx tx, GroupRecord g, Effects fx, long? stillIn = null, bool all = false)
     {
-        foreach (var m in tx.ListMembers(g.Alias).Where(m => m.InvitedByUs && m.IsLive && m.MemberId is not null))
+        var members = tx.ListMembers(g.Alias);
+        var newcomers = members.Where(m => m.InvitedByUs && m.IsLive && m.MemberId is not null).ToList();
+        foreach (var m in newcomers.Where(m => m.Status == MemberStatus.Invited)) Withdraw(tx, m, fx);
+        var going = newcomers.Where(m => m.Status != MemberStatus.Invited && (all || !m.AllSent)).Select(m => m.Id).ToHashSet();
+        if (!all) KeepThoseConnectedToMembersStaying(tx, g.Alias, members, going, stillIn);
+        foreach (var m in newcomers.Where(m => going.Contains(m.Id)))
         {
-            if (m.Status == MemberStatus.Invited)
-            {
-                Withdraw(tx, m, fx);
-                continue;
-            }
-            if (!all && (m.AllSent || tx.IntroductionsOf(g.Alias, m.Id).Any(i => i.Invitee == m.Id && i.Status == IntroductionStatus.Connected))) continue;
             if (m.Status == MemberStatus.Connected) _conns.Queue(tx, m.GroupConn, new AgentEnvelope.GMDel(m.MemberId!), fx);
             DropMemberConnection(tx, m, fx);
             tx.SetMemberStatus(m.Id, MemberStatus.Removed);
         }
+    }
+
+    /// <summary>
+    /// Takes out of <paramref name="going"/> each newcomer with a completed introduction here to a member that
+    /// stays: one live and not going, or <paramref name="stillIn"/> (who removed us; we hold it as gone, the
+    /// group does not). A completed introduction to a member that has left since links it to nobody (seed
+    /// 579: kept, it split the group), and one newcomer kept may keep another that met it, hence the loop.
+    /// </summary>
+    private static void KeepThoseConnectedToMembersStaying(StoreTx tx, string gid, List<MemberRecord> members, HashSet<long> going, long? stillIn)
+    {
+        var staying = members.Where(m => m.IsLive || m.Id == stillIn).Select(m => m.Id).ToHashSet();
+        var met = going.ToDictionary(id => id, id => tx.IntroductionsOf(gid, id)
+            .Where(i => i.Status == IntroductionStatus.Connected).Select(i => i.Invitee == id ? i.Member : i.Invitee).ToList());
+        bool kept;
+        do
+        {
+            kept = false;
+            foreach (var (id, partners) in met)
+            {
+                if (!going.Contains(id) || !partners.Any(p => staying.Contains(p) && !going.Contains(p))) continue;
+                going.Remove(id);
+                kept = true;
+            }
+        }
+        while (kept);
     }
 
     /// <summary>An invitee whose join of our group queue reached us (its confirmation came): it will send G_JOIN.</summary>
@@ -702,7 +730,11 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
             DropMemberConnection(tx, from, fx);
             GroupEvent(tx, g, new AgentCommand.GRemoved(from.DirectAlias));
             CheckEmpty(tx, g, from);
-            EndAsRemoved(tx, g, fx);
+            var takenAlong = Serving(g) && from.GroupConn == g.InviterConn && !tx.HistoryIn(g.Alias).Closed;
+            EndAsRemoved(tx, g, from, fx);
+            // Our inviter removed us before our G_ALL, most often taking us along as it was removed itself
+            // (§6.8 step 3): members we met meanwhile may hear of it from nobody else (seed 447).
+            if (takenAlong) Farewell(tx, g.Alias, new AgentEnvelope.GLeft(), GroupStatus.Removed, fx);
             return true;
         }
         if (!Serving(g)) return true;
@@ -737,7 +769,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
             CheckEmpty(tx, g, from);
             // A member only says this following a removal of us (§6.8 step 4): we are out, even if the
             // remover's own G_MDEL never comes (it was not connected to us yet).
-            EndAsRemoved(tx, g, fx);
+            EndAsRemoved(tx, g, from, fx);
             return true;
         }
         return tx.MemberById(g.Alias, memberId) is { Status: MemberStatus.Removed };
