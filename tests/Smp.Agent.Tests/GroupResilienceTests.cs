@@ -157,6 +157,27 @@ public sealed class GroupResilienceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_newcomer_cannot_remove_its_inviter_while_that_is_its_only_way_to_the_others_whoever_it_invited()
+    {
+        // Found by the simulation (seed 650): Dave, whom Carol invited, reaches the group only through Carol and
+        // Alice; with Alice removed, Carol and Dave would be a group of their own, Bob never reached.
+        var (alice, bob, carol) = await AliceAndBobInAGroupAndCarolConnectedAsync();
+        var dave = await PersonAsync("dave", await _h.StartServerAsync("s2"));
+        await ConnectAsync(carol, dave);
+        await _h.StopAgentAsync(bob.Agent);
+        var invId = await InviteAsync(alice, "g", carol);
+        await carol.Agent.GroupJoinAsync(carol.Session, "g", invId);
+        await carol.WaitAsync("g", "GCON alice");
+        // Alice's G_MEM about Bob went to Carol on G_JOIN, before this message on the same connection.
+        await alice.Agent.GroupSendAsync("g", "hi"u8.ToArray());
+        await carol.WaitAsync("g", "GMSG alice");
+        await AddAsync(carol, "g", dave);
+
+        var refused = await Assert.ThrowsAsync<AgentProtocolException>(() => carol.Agent.GroupRemoveAsync("g", "alice"));
+        Assert.Equal("GROUP STATE", refused.Error.ToString());
+    }
+
+    [Fact]
     public async Task An_introduction_to_a_member_who_stays_offline_times_out_and_the_join_still_ends_with_gall()
     {
         var (alice, bob, carol) = await AliceAndBobInAGroupAndCarolConnectedAsync(aliceIntroductionTimeout: TimeSpan.FromSeconds(2));

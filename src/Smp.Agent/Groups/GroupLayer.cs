@@ -266,11 +266,12 @@ internal sealed class GroupLayer : IConnectionOwner
             RequireActiveGroup(tx, gid);
             var target = tx.MemberByDirectAlias(gid, memberAlias) ?? throw Error(AgentErrorCode.GroupMemberUnknown);
             if (!target.IsLive || target.MemberId is null) throw Error(AgentErrorCode.GroupState);
-            // The only member we are connected to, while members are still joining us through its
-            // introductions: nobody else would hear of the removal, and we would stay in a group of our own
-            // with introductions nobody can finish (§6.8). Refused; GLEAVE is the way out.
+            // Our only link to the group, while members are still joining us through its introductions:
+            // nobody else would hear of the removal, and we would stay in a group of our own with
+            // introductions nobody can finish (§6.8). Members we invited do not link us: they reach the
+            // group through us and the member removed (seed 650). Refused; GLEAVE is the way out.
             var members = tx.ListMembers(gid);
-            if (target.Status == MemberStatus.Connected && !members.Any(m => m.Status == MemberStatus.Connected && m.Id != target.Id)
+            if (target.Status == MemberStatus.Connected && !members.Any(m => m.Status == MemberStatus.Connected && m.Id != target.Id && !m.InvitedByUs)
                 && members.Any(m => m.Status == MemberStatus.Joining && m.IntroducerConn == target.GroupConn))
                 throw Error(AgentErrorCode.GroupState);
             Envelopes.Remove(tx, tx.GetGroup(gid)!, target, fx);
