@@ -61,6 +61,14 @@ internal interface IConnectionOwner
     /// <summary>Applies an envelope received on <paramref name="conn"/> in the receive transaction; false refuses it (A_PROHIBITED).</summary>
     bool Apply(StoreTx tx, ConnectionRecord conn, AgentPlaintext.Message message, Effects fx);
 
+    /// <summary>
+    /// Whether an envelope that is next in <paramref name="conn"/>'s chain should wait before it is applied (a
+    /// group message after a gap in its author's chain that a forward may still fill). It is then held like
+    /// an envelope ahead of the chain, with what comes after it, until the layer names the connection in
+    /// <see cref="Effects.Resume"/> or the hold limit ends (then it is applied whatever this says).
+    /// </summary>
+    bool Waits(StoreTx tx, ConnectionRecord conn, AgentPlaintext.Message message);
+
     /// <summary>Whether <paramref name="alias"/> names something of the upper layer, so no connection may take it.</summary>
     bool OwnsAlias(StoreTx tx, string alias);
 

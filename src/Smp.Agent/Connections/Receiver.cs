@@ -207,10 +207,11 @@ internal sealed class Receiver
 
             case AgentPlaintext.Message env:
                 if (rcv.Status != QueueStatus.Active) { Reject(AgentErrorCode.AgentProhibited); return; }
-                if (env.SndMsgId > conn.LastExtSndId + 1)
+                // Ahead of the chain: an earlier envelope of the sender's window was refused (QUOTA) and comes
+                // again after this one. Or next, but the layer above waits for something before it (a forward).
+                // Held, so the client gets them in order; ACKed all the same.
+                if (env.SndMsgId > conn.LastExtSndId + 1 || Waits(tx, conn, env))
                 {
-                    // Ahead of the chain: an earlier envelope of the sender's window was refused (QUOTA) and comes
-                    // again after this one. Held, so the client gets them in order; ACKed all the same.
                     if (tx.HoldAhead(alias, new HeldEnvelope(env.SndMsgId, hash, m.MsgId, m.Timestamp, opened.Plaintext!), conn.LastExtSndId, _options.ReorderHoldLimit))
                     {
                         fx.Held.Add(alias);
@@ -222,6 +223,7 @@ internal sealed class Receiver
                 }
                 ApplyChained(tx, rcv, conn, env, hash, m.MsgId, m.Timestamp, fx);
                 ReleaseHeld(tx, alias, all: false, fx);
+                ResumeWaiting(tx, fx);
                 return;
 
             default:
@@ -265,11 +267,29 @@ internal sealed class Receiver
             var conn = tx.GetConnection(alias);
             var rcv = tx.GetRcvQueue(alias);
             if (conn is null || rcv is null) return;
-            var held = tx.TakeHeld(alias, all ? null : conn.LastExtSndId + 1);
+            var held = tx.PeekHeld(alias, all ? null : conn.LastExtSndId + 1);
             if (held is null) return;
             // Decoded and checked when it arrived.
-            if (AgentPlaintextCodec.TryDecode(held.Plaintext, out var message) && message is AgentPlaintext.Message env)
-                ApplyChained(tx, rcv, conn, env, held.Hash, held.BrokerId, held.BrokerTs, fx);
+            var env = AgentPlaintextCodec.TryDecode(held.Plaintext, out var message) ? message as AgentPlaintext.Message : null;
+            // Next in the chain, but what the layer above waits for has not come: it stays, and so does what follows.
+            if (!all && env is not null && Waits(tx, conn, env)) return;
+            tx.DeleteHeld(alias, held.SndId);
+            if (env is not null) ApplyChained(tx, rcv, conn, env, held.Hash, held.BrokerId, held.BrokerTs, fx);
+        }
+    }
+
+    /// <summary>The layer above's call (a client's MSG never waits): whether the next envelope waits for something before it.</summary>
+    private bool Waits(StoreTx tx, ConnectionRecord conn, AgentPlaintext.Message env) =>
+        env.Envelope is not AgentEnvelope.Msg && conn.Owner.Length > 0 && _engine.UpperLayer.Waits(tx, conn, env);
+
+    /// <summary>Connections the layer above stopped waiting on (<see cref="Effects.Resume"/>): what is next there goes on now.</summary>
+    private void ResumeWaiting(StoreTx tx, Effects fx)
+    {
+        while (fx.Resume.Count > 0)
+        {
+            var alias = fx.Resume.First();
+            fx.Resume.Remove(alias);
+            ReleaseHeld(tx, alias, all: false, fx);
         }
     }
 
@@ -286,6 +306,7 @@ internal sealed class Receiver
             var wait = since + _options.ReorderHoldLimit - DateTime.UtcNow;
             if (wait > TimeSpan.Zero) return wait;
             ReleaseHeld(tx, alias, all: true, fx);
+            ResumeWaiting(tx, fx);
             return TimeSpan.FromTicks(-1);
         }).ConfigureAwait(false);
         await _outbox.RunEffectsAsync(fx).ConfigureAwait(false);

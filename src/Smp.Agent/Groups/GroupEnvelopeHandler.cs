@@ -710,6 +710,20 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         return true;
     }
 
+    /// <summary>
+    /// A G_MSG from its author after a gap in the author's chain, while the member that introduced the author
+    /// to us is connected and may still forward what is missing (§6.6.1; seed 541: the forward came after the
+    /// author's later messages): it waits, with what follows it on that connection, until a forward or
+    /// history fills the gap, the introducer goes, or the hold limit ends.
+    /// </summary>
+    internal static bool Waits(StoreTx tx, ConnectionRecord conn, AgentPlaintext.Message message)
+    {
+        if (message.Envelope is not AgentEnvelope.GMsg m) return false;
+        if (tx.MemberByConn(conn.Alias) is not { Status: MemberStatus.Connected, LastSeq: > 0, IntroducerConn.Length: > 0 } author) return false;
+        if (m.AuthorSeq <= author.LastSeq + 1 || tx.GetGroup(conn.Owner) is not { Status: GroupStatus.Active }) return false;
+        return tx.MemberByConn(author.IntroducerConn) is { Status: MemberStatus.Connected };
+    }
+
     /// <summary>G_LEFT: the sender is gone; its connection with us goes too (step 6).</summary>
     private bool OnLeft(StoreTx tx, GroupRecord g, MemberRecord from, Effects fx)
     {
@@ -895,6 +909,10 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     {
         if (g.Status != GroupStatus.Active) return;
         GiveUpIntroducedBy(tx, g, gone, fx);
+        // Messages of the authors it introduced that waited for its forwards (Waits) wait no longer.
+        if (gone.GroupConn.Length > 0)
+            foreach (var m in tx.ListMembers(g.Alias).Where(m => m.Status == MemberStatus.Connected && m.IntroducerConn == gone.GroupConn))
+                fx.Resume.Add(m.GroupConn);
         BroadcastView(tx, g, fx);
     }
 

@@ -97,6 +97,8 @@ internal sealed class GroupLayer : IConnectionOwner
 
     public bool Apply(StoreTx tx, ConnectionRecord conn, AgentPlaintext.Message message, Effects fx) => Envelopes.Apply(tx, conn, message, fx);
 
+    public bool Waits(StoreTx tx, ConnectionRecord conn, AgentPlaintext.Message message) => GroupEnvelopeHandler.Waits(tx, conn, message);
+
     public bool OwnsAlias(StoreTx tx, string alias) => tx.GroupExists(alias);
 
     public IEnumerable<string> Aliases(StoreTx tx) => tx.ListGroups().Select(g => g.Alias);

@@ -129,6 +129,7 @@ internal sealed class GroupRelay(IConnections conns, int historySize, ILogger lo
         GroupEnvelopeHandler.GroupEvent(tx, g, new AgentCommand.GFMsg(AuthorName(author), integrity, f.Message.AuthorSeq, f.AuthorTs, f.Message.Body));
         tx.AppendHistory(g.Alias, f.AuthorMemberId, f.AuthorTs, f.Message, HistorySize);
         Forward(tx, g, author, f.AuthorTs, f.Message, fx);
+        ResumeAuthor(author, fx);
         return true;
     }
 
@@ -154,6 +155,7 @@ internal sealed class GroupRelay(IConnections conns, int historySize, ILogger lo
             integrity = Chain(tx, author, h.Message);
             name = AuthorName(author);
             Forward(tx, g, author, h.AuthorTs, h.Message, fx);
+            ResumeAuthor(author, fx);
         }
         else
         {
@@ -173,6 +175,12 @@ internal sealed class GroupRelay(IConnections conns, int historySize, ILogger lo
         var integrity = author.LastSeq == 0 ? MsgIntegrity.Ok : MsgIntegrity.Check(author.LastSeq, author.LastHash, m.AuthorSeq, m.PrevHash);
         if (m.AuthorSeq > author.LastSeq) tx.SetMemberChain(author.Id, m.AuthorSeq, GroupLayer.GroupMsgHash(m));
         return integrity;
+    }
+
+    /// <summary>The author's own messages that waited for a gap before them (GroupEnvelopeHandler.Waits) may go on now.</summary>
+    private static void ResumeAuthor(MemberRecord author, Effects fx)
+    {
+        if (author.GroupConn.Length > 0) fx.Resume.Add(author.GroupConn);
     }
 
     /// <summary>A message received from its author, kept for later newcomers.</summary>

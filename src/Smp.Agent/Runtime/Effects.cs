@@ -12,6 +12,12 @@ internal sealed class Effects
     /// <summary>Connections that held an envelope ahead of their chain: released at the latest after the hold limit.</summary>
     public HashSet<string> Held { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// Connections whose held envelopes the layer above waited on and now takes (a forward filled the gap in
+    /// an author's chain): offered again in the same receive transaction.
+    /// </summary>
+    public HashSet<string> Resume { get; } = new(StringComparer.Ordinal);
+
     /// <summary>(connection alias, group alias): the connection goes to whoever holds the group.</summary>
     public List<(string Alias, string Group)> Inherit { get; } = [];
 

@@ -145,15 +145,13 @@ public sealed class StoreTx
         return true;
     }
 
-    /// <summary>Removes and returns the held envelope at <paramref name="sndId"/>, or the lowest one when null.</summary>
-    public HeldEnvelope? TakeHeld(string alias, long? sndId)
-    {
-        var held = Query("SELECT snd_id, hash, broker_id, broker_ts, plaintext FROM rcv_held WHERE alias = $a AND ($s IS NULL OR snd_id = $s) ORDER BY snd_id LIMIT 1",
+    /// <summary>The held envelope at <paramref name="sndId"/>, or the lowest one when null; it stays held.</summary>
+    public HeldEnvelope? PeekHeld(string alias, long? sndId) =>
+        Query("SELECT snd_id, hash, broker_id, broker_ts, plaintext FROM rcv_held WHERE alias = $a AND ($s IS NULL OR snd_id = $s) ORDER BY snd_id LIMIT 1",
             r => new HeldEnvelope(r.GetInt64(0), (byte[])r[1], (byte[])r[2], DateTimeOffset.Parse(r.GetString(3), CultureInfo.InvariantCulture), (byte[])r[4]),
             ("$a", alias), ("$s", sndId)).FirstOrDefault();
-        if (held is not null) Exec("DELETE FROM rcv_held WHERE alias = $a AND snd_id = $s", ("$a", alias), ("$s", held.SndId));
-        return held;
-    }
+
+    public void DeleteHeld(string alias, long sndId) => Exec("DELETE FROM rcv_held WHERE alias = $a AND snd_id = $s", ("$a", alias), ("$s", sndId));
 
     public bool IsHeld(string alias, long sndId, byte[] hash) =>
         Query("SELECT 1 FROM rcv_held WHERE alias = $a AND snd_id = $s AND hash = $h", _ => true, ("$a", alias), ("$s", sndId), ("$h", hash)).Count > 0;

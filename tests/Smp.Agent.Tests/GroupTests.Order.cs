@@ -1,0 +1,112 @@
+using System.Security.Cryptography;
+using Smp.Agent.Groups;
+using Smp.Protocol.Agent;
+
+namespace Smp.Agent.Tests;
+
+/// <summary>An author's messages in its order when some of them come forwarded (groups.md §6.6.1).</summary>
+public sealed partial class GroupTests
+{
+    /// <summary>
+    /// Alice's team with Bob, then Carol, whom Alice introduced to Bob; Carol has said "one" to all. Returns
+    /// Bob's alias for Carol and the group connections Carol→Bob (at Carol) and Alice→Bob (at Alice).
+    /// </summary>
+    private async Task<(Person Alice, Person Bob, Person Carol, string BobsCarol, string CarolToBob, string AliceToBob)> CarolIntroducedToBobAsync(
+        TimeSpan bobHoldLimit)
+    {
+        var server = await _h.StartServerAsync();
+        var alice = await PersonAsync("alice", server);
+        var bobAgent = await _h.StartAgentAsync(_h.Options("bob", server) with { ReorderHoldLimit = bobHoldLimit });
+        var bob = new Person("bob", bobAgent, bobAgent.Connect("bob"));
+        var carol = await PersonAsync("carol", server);
+        await ConnectAsync(alice, bob);
+        await ConnectAsync(alice, carol);
+        await alice.Agent.GroupNewAsync(alice.Session, "team", "t"u8.ToArray());
+        await AddAsync(alice, "team", bob, []);
+        var carolEvents = new List<AgentOutput>();
+        await AddAsync(alice, "team", carol, carolEvents);
+        static bool IsNewGcon(AgentOutput o) => o.Alias == "team" && o.Text().StartsWith("GCON ", StringComparison.Ordinal) && o.Text() != "GCON alice";
+        var bobsCarol = (await bob.Session.ExpectAsync(IsNewGcon)).Text()[5..];
+        var carolsBob = carolEvents.Single(IsNewGcon).Text()[5..];
+        await carol.Agent.GroupSendAsync("team", "one"u8.ToArray());
+        Assert.EndsWith("one", (await bob.Session.ExpectAsync("team", "GMSG " + bobsCarol)).Text());
+        return (alice, bob, carol, bobsCarol, await GroupConnOfAsync(carol, carolsBob), await GroupConnOfAsync(alice, "bob"));
+    }
+
+    /// <summary>Carol's next <paramref name="count"/> messages after what she has sent ("m2", "m3", ...), chained, and her member id.</summary>
+    private static async Task<(List<AgentEnvelope.GMsg> Next, byte[] CarolId)> CarolsNextAsync(Person carol, int count)
+    {
+        var g = (await carol.Agent.GroupStateAsync("team")).Group!;
+        var next = new List<AgentEnvelope.GMsg>();
+        var (seq, prev) = (g.LastSeq, g.LastHash);
+        for (var i = 0; i < count; i++)
+        {
+            seq++;
+            var m = new AgentEnvelope.GMsg(RandomNumberGenerator.GetBytes(AgentEnvelope.GroupMsgIdSize), seq, prev, System.Text.Encoding.ASCII.GetBytes($"m{seq}"));
+            next.Add(m);
+            prev = GroupLayer.GroupMsgHash(m);
+        }
+        return (next, g.MemberId);
+    }
+
+    private static bool IsGroupMessage(AgentOutput o) =>
+        o.Alias == "team" && (o.Text().StartsWith("GMSG ", StringComparison.Ordinal) || o.Text().StartsWith("GFMSG ", StringComparison.Ordinal));
+
+    private static async Task ExpectGroupMessageAsync(Person p, string prefix, string body)
+    {
+        var got = (await p.Session.ExpectAsync(IsGroupMessage)).Text();
+        Assert.StartsWith(prefix, got);
+        Assert.EndsWith(body, got);
+    }
+
+    private static async Task<string> GroupConnOfAsync(Person p, string memberAlias) =>
+        (await p.Agent.GroupStateAsync("team")).Members.Single(m => m.DirectAlias == memberAlias).GroupConn;
+
+    [Fact]
+    public async Task An_authors_message_after_a_gap_waits_for_the_forwards_that_fill_it()
+    {
+        // Found by the simulation (seed 541): the introducer was restarting, so its forward of one of Carol's
+        // messages reached Bob after Carol's next ones, sent to him directly, and Bob's client got them out of
+        // Carol's order. Here m2 and m3 never went to Bob directly; Alice forwards them once m4 is held.
+        var (alice, bob, carol, bobsCarol, carolToBob, aliceToBob) = await CarolIntroducedToBobAsync(TimeSpan.FromMinutes(10));
+        var (next, carolId) = await CarolsNextAsync(carol, 3);
+        var bobToCarol = await GroupConnOfAsync(bob, bobsCarol);
+
+        await carol.Agent.QueueEnvelopeAsync(carolToBob, next[2]);
+        await bob.Agent.WaitForStoreAsync(tx => tx.PeekHeld(bobToCarol, null) is not null, "Carol's m4 held at Bob");
+        await alice.Agent.QueueEnvelopeAsync(aliceToBob, new AgentEnvelope.GFwd(carolId, DateTimeOffset.UtcNow, next[0]));
+        await ExpectGroupMessageAsync(bob, $"GFMSG {bobsCarol} OK S=2,", "m2");
+        // m3 is still missing: m4 waits on.
+        Assert.True(await bob.Agent.Store.TransactAsync(tx => tx.PeekHeld(bobToCarol, null) is not null));
+        await alice.Agent.QueueEnvelopeAsync(aliceToBob, new AgentEnvelope.GFwd(carolId, DateTimeOffset.UtcNow, next[1]));
+
+        await ExpectGroupMessageAsync(bob, $"GFMSG {bobsCarol} OK S=3,", "m3");
+        await ExpectGroupMessageAsync(bob, $"GMSG {bobsCarol} OK S=4,", "m4");
+    }
+
+    [Fact]
+    public async Task An_authors_message_after_a_gap_nobody_fills_goes_to_the_client_after_the_hold_limit_with_the_gap_reported()
+    {
+        var (_, bob, carol, bobsCarol, carolToBob, _) = await CarolIntroducedToBobAsync(TimeSpan.FromMilliseconds(300));
+        var (next, _) = await CarolsNextAsync(carol, 2);
+
+        await carol.Agent.QueueEnvelopeAsync(carolToBob, next[1]);
+
+        await ExpectGroupMessageAsync(bob, $"GMSG {bobsCarol} ERR NO_ID 2 2 S=3,", "m3");
+    }
+
+    [Fact]
+    public async Task An_authors_message_waiting_for_a_forward_goes_on_when_the_introducer_leaves()
+    {
+        var (alice, bob, carol, bobsCarol, carolToBob, _) = await CarolIntroducedToBobAsync(TimeSpan.FromMinutes(10));
+        var (next, _) = await CarolsNextAsync(carol, 2);
+        var bobToCarol = await GroupConnOfAsync(bob, bobsCarol);
+        await carol.Agent.QueueEnvelopeAsync(carolToBob, next[1]);
+        await bob.Agent.WaitForStoreAsync(tx => tx.PeekHeld(bobToCarol, null) is not null, "Carol's m3 held at Bob");
+
+        // Nobody else could forward m2.
+        await alice.Agent.GroupLeaveAsync("team");
+
+        await ExpectGroupMessageAsync(bob, $"GMSG {bobsCarol} ERR NO_ID 2 2 S=3,", "m3");
+    }
+}
