@@ -110,6 +110,33 @@ public sealed partial class GroupEnvelopeHandlerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Messages_had_in_an_earlier_membership_of_the_group_are_not_delivered_again()
+    {
+        // Found by the simulation (seed 433): re-added, a member got as forwarded messages what it had had
+        // in its earlier membership. Here the earlier membership "old" had Alice's message and, as history,
+        // one of Bob's; "g" is our new membership of the same group, Alice our inviter again.
+        var groupId = RandomNumberGenerator.GetBytes(AgentEnvelope.GroupIdSize);
+        var alices = Message(5, [], "said before");
+        var bobs = Message(3, [], "bob said before");
+        var bobId = Id(0xb0);
+        await _store.TransactAsync(tx =>
+        {
+            tx.InsertGroup(new GroupRecord("old", groupId, Id(0x01), 1, [], GroupStatus.Left, "", 0, []));
+            var alice = tx.InsertMember(new MemberRecord(0, "old", AliceId, "old-alice", "", 0, MemberStatus.Left, false, null, null, "", true, true, 0, []));
+            Assert.True(tx.MarkGroupMsgSeen(alice, alices.GroupMsgId));
+            tx.AppendHistory("old", bobId, DateTimeOffset.UtcNow, bobs, 100);
+            tx.DeleteGroup("old");
+            tx.Exec("UPDATE groups SET group_id = $g WHERE alias = 'g'", ("$g", groupId));
+        });
+
+        Assert.True((await ApplyAsync(alices)).Accepted);
+        Assert.True((await ApplyAsync(new AgentEnvelope.GHist(bobId, DateTimeOffset.UtcNow, bobs))).Accepted);
+        Assert.True((await ApplyAsync(Message(6, GroupLayer.GroupMsgHash(alices), "new"))).Accepted);
+
+        Assert.Equal(["GMSG alice"], (await EventsAsync()).Select(e => e[..10]));
+    }
+
+    [Fact]
     public async Task A_gap_in_an_authors_chain_is_reported_with_the_missing_positions()
     {
         var first = Message(1, [], "one");

@@ -159,6 +159,8 @@ internal sealed class GroupRelay(IConnections conns, int historySize, ILogger lo
         }
         else
         {
+            // Had in an earlier membership of ours (we were re-added): not again (seed 433).
+            if (tx.SeenBefore(g.GroupId, h.AuthorMemberId, h.Message.GroupMsgId)) return true;
             name = GroupAuthor.OfMemberId(h.AuthorMemberId);
         }
         GroupEnvelopeHandler.GroupEvent(tx, g, new AgentCommand.GHMsg(name, integrity, h.Message.AuthorSeq, h.AuthorTs, h.Message.Body));

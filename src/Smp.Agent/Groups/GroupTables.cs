@@ -28,9 +28,22 @@ internal static class GroupTables
 
     public static bool GroupExists(this StoreTx tx, string alias) => tx.Query("SELECT 1 FROM groups WHERE alias = $a", _ => true, ("$a", alias)).Count > 0;
 
-    /// <summary>Forgets a group and everything about its members (cascade); its connections go by their own jobs.</summary>
+    /// <summary>
+    /// Forgets a group and everything about its members (cascade); its connections go by their own jobs. The
+    /// ids of the messages it had (seen, or kept as history, ours among them) stay, by group id and author,
+    /// for a later membership of the same group (seed 433).
+    /// </summary>
     public static void DeleteGroup(this StoreTx tx, string alias)
     {
+        tx.Exec("""
+            INSERT OR IGNORE INTO group_seen_before (group_id, author_id, msg_id)
+            SELECT g.group_id, m.member_id, s.msg_id FROM group_seen s JOIN members m ON m.id = s.member JOIN groups g ON g.alias = m.group_alias
+            WHERE g.alias = $a AND m.member_id IS NOT NULL
+            """, ("$a", alias));
+        tx.Exec("""
+            INSERT OR IGNORE INTO group_seen_before (group_id, author_id, msg_id)
+            SELECT g.group_id, h.author_id, h.msg_id FROM group_history h JOIN groups g ON g.alias = h.group_alias WHERE g.alias = $a
+            """, ("$a", alias));
         tx.Exec("DELETE FROM introductions WHERE group_alias = $a", ("$a", alias));
         tx.DeleteGroupHistory(alias);
         tx.Exec("DELETE FROM members WHERE group_alias = $a", ("$a", alias));
@@ -98,9 +111,21 @@ internal static class GroupTables
     public static void SetMemberChain(this StoreTx tx, long id, long seq, byte[] hash) =>
         tx.Exec("UPDATE members SET last_seq = $q, last_hash = $h WHERE id = $i", ("$i", id), ("$q", seq), ("$h", hash));
 
-    /// <summary>Records a group message id from a member; false when it was seen before.</summary>
+    /// <summary>Records a group message id from a member; false when it was seen before, in this membership or an earlier one.</summary>
     public static bool MarkGroupMsgSeen(this StoreTx tx, long member, byte[] msgId) =>
-        tx.Exec("INSERT OR IGNORE INTO group_seen (member, msg_id) VALUES ($m, $i)", ("$m", member), ("$i", msgId)) == 1;
+        !tx.SeenInEarlierMembership(member, msgId)
+        && tx.Exec("INSERT OR IGNORE INTO group_seen (member, msg_id) VALUES ($m, $i)", ("$m", member), ("$i", msgId)) == 1;
+
+    private static bool SeenInEarlierMembership(this StoreTx tx, long member, byte[] msgId) => tx.Query("""
+        SELECT 1 FROM members m JOIN groups g ON g.alias = m.group_alias
+        JOIN group_seen_before b ON b.group_id = g.group_id AND b.author_id = m.member_id AND b.msg_id = $i
+        WHERE m.id = $m
+        """, _ => true, ("$m", member), ("$i", msgId)).Count > 0;
+
+    /// <summary>Whether a message of <paramref name="authorId"/> was had in an earlier membership of group <paramref name="groupId"/>.</summary>
+    public static bool SeenBefore(this StoreTx tx, byte[] groupId, byte[] authorId, byte[] msgId) => tx.Query(
+        "SELECT 1 FROM group_seen_before WHERE group_id = $g AND author_id = $a AND msg_id = $i",
+        _ => true, ("$g", groupId), ("$a", authorId), ("$i", msgId)).Count > 0;
 
     // --- invitations received ---
 

@@ -222,6 +222,16 @@ internal static class Migrations
             closed INTEGER NOT NULL DEFAULT 0        -- 1 once G_ALL came: no more history
         ) WITHOUT ROWID;
         """,
+        // 9: group messages seen in an earlier membership of a group (groups.md §6.6), kept when the group's
+        // record is replaced by a new GJOIN, so that a member re-added gets none of them again.
+        """
+        CREATE TABLE group_seen_before (
+            group_id BLOB NOT NULL,
+            author_id BLOB NOT NULL,                 -- the author's member id
+            msg_id BLOB NOT NULL,
+            PRIMARY KEY (group_id, author_id, msg_id)
+        ) WITHOUT ROWID;
+        """,
     ];
 
     public static void Apply(SqliteConnection db)
