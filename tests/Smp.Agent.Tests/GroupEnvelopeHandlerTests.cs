@@ -848,6 +848,25 @@ public sealed partial class GroupEnvelopeHandlerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_forwarded_message_from_a_member_that_speaks_views_is_taken_once_the_authors_introducer_is_gone()
+    {
+        // Found by the simulation (seed 873): Bob introduced Carol to us and left; Carol's message said before
+        // she reached us came from Alice, who was introducing her too, and was dropped as not Alice's to give.
+        var introId = RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize);
+        var carol = await CarolBeingIntroducedAsync(introId, introducerConn: "#gb");
+        var carolId = (await _store.TransactAsync(tx => tx.GetMember(carol)))!.MemberId!;
+        await _store.TransactAsync(tx => tx.InsertMember(new MemberRecord(0, "g", Id(0xbb), "bob", "#gb", 1, MemberStatus.Connected, false, null, null, "", true, false, 0, [])));
+        Assert.True((await ApplyAsync(ViewOf((carolId, MemberViewState.Connected)))).Accepted);
+        // While Bob is in, Alice's forward is not hers to give.
+        Assert.True((await ApplyAsync(new AgentEnvelope.GFwd(carolId, DateTimeOffset.UtcNow, Message(1, [], "not yet")))).Accepted);
+        await _store.TransactAsync(tx => tx.SetMemberStatus(tx.MemberByConn("#gb")!.Id, MemberStatus.Left));
+
+        Assert.True((await ApplyAsync(new AgentEnvelope.GFwd(carolId, DateTimeOffset.UtcNow, Message(1, [], "said before")))).Accepted);
+
+        Assert.Equal(["said before"], (await EventsAsync()).Where(e => e.StartsWith("GFMSG ", StringComparison.Ordinal)).Select(e => e[(e.IndexOf('\n') + 1)..]));
+    }
+
+    [Fact]
     public async Task A_forwarded_message_naming_an_unknown_author_or_one_not_introduced_is_refused_and_changes_nothing()
     {
         var before = await SnapshotAsync();

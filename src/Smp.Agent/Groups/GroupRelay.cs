@@ -116,7 +116,11 @@ internal sealed class GroupRelay(IConnections conns, int historySize, ILogger lo
         if (author.IntroducerConn.Length == 0)
             // Our inviter or invitee: connected to us from the start, nobody's to forward (§6.6.1).
             return false;
-        if (author.IntroducerConn != from.GroupConn)
+        // Once the author's introducer is gone, it forwards nothing more, and what the author said before it
+        // reached us directly comes only from another member introducing it to us (seed 873).
+        var stands = author.IntroducerConn == from.GroupConn
+            || tx.Gossips(from.Id) && tx.MemberByConn(author.IntroducerConn) is { IsLive: false };
+        if (!stands)
         {
             // A member that speaks G_VIEW may have lost a race to introduce the author, or not know yet that
             // we are connected to it (§6.11): what it forwards is not its to give; dropped, quietly as the race.
