@@ -867,6 +867,20 @@ public sealed partial class GroupEnvelopeHandlerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task History_of_an_author_offers_again_what_the_authors_connection_holds_back()
+    {
+        // The author's direct messages after a gap wait for the history or forward that fills it (§6.6.1):
+        // accepted history of Carol names her connection for the connection layer to offer its held envelopes.
+        var carol = await ConnectedMemberAsync("carol", "#gc", Id(0xee));
+        var carolId = (await _store.TransactAsync(tx => tx.GetMember(carol)))!.MemberId!;
+
+        var (accepted, fx) = await ApplyAsync(new AgentEnvelope.GHist(carolId, DateTimeOffset.UtcNow, Message(1, [], "from the history")));
+
+        Assert.True(accepted);
+        Assert.Equal(["#gc"], fx.Resume);
+    }
+
+    [Fact]
     public async Task A_forwarded_message_naming_an_unknown_author_or_one_not_introduced_is_refused_and_changes_nothing()
     {
         var before = await SnapshotAsync();
