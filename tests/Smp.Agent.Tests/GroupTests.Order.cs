@@ -62,6 +62,15 @@ public sealed partial class GroupTests
     private static async Task<string> GroupConnOfAsync(Person p, string memberAlias) =>
         (await p.Agent.GroupStateAsync("team")).Members.Single(m => m.DirectAlias == memberAlias).GroupConn;
 
+    /// <summary>Carol sends <paramref name="message"/> to Bob directly; returns Bob's connection from Carol once Bob holds it.</summary>
+    private static async Task<string> HeldAtBobAsync(Person carol, string carolToBob, Person bob, string bobsCarol, AgentEnvelope.GMsg message)
+    {
+        var bobToCarol = await GroupConnOfAsync(bob, bobsCarol);
+        await carol.Agent.QueueEnvelopeAsync(carolToBob, message);
+        await bob.Agent.WaitForStoreAsync(tx => tx.PeekHeld(bobToCarol, null) is not null, $"Carol's m{message.AuthorSeq} held at Bob");
+        return bobToCarol;
+    }
+
     [Fact]
     public async Task An_authors_message_after_a_gap_waits_for_the_forwards_that_fill_it()
     {
@@ -70,10 +79,8 @@ public sealed partial class GroupTests
         // Carol's order. Here m2 and m3 never went to Bob directly; Alice forwards them once m4 is held.
         var (alice, bob, carol, bobsCarol, carolToBob, aliceToBob) = await CarolIntroducedToBobAsync(TimeSpan.FromMinutes(10));
         var (next, carolId) = await CarolsNextAsync(carol, 3);
-        var bobToCarol = await GroupConnOfAsync(bob, bobsCarol);
 
-        await carol.Agent.QueueEnvelopeAsync(carolToBob, next[2]);
-        await bob.Agent.WaitForStoreAsync(tx => tx.PeekHeld(bobToCarol, null) is not null, "Carol's m4 held at Bob");
+        var bobToCarol = await HeldAtBobAsync(carol, carolToBob, bob, bobsCarol, next[2]);
         await alice.Agent.QueueEnvelopeAsync(aliceToBob, new AgentEnvelope.GFwd(carolId, DateTimeOffset.UtcNow, next[0]));
         await ExpectGroupMessageAsync(bob, $"GFMSG {bobsCarol} OK S=2,", "m2");
         // m3 is still missing: m4 waits on.
@@ -100,9 +107,7 @@ public sealed partial class GroupTests
     {
         var (alice, bob, carol, bobsCarol, carolToBob, _) = await CarolIntroducedToBobAsync(TimeSpan.FromMinutes(10));
         var (next, _) = await CarolsNextAsync(carol, 2);
-        var bobToCarol = await GroupConnOfAsync(bob, bobsCarol);
-        await carol.Agent.QueueEnvelopeAsync(carolToBob, next[1]);
-        await bob.Agent.WaitForStoreAsync(tx => tx.PeekHeld(bobToCarol, null) is not null, "Carol's m3 held at Bob");
+        await HeldAtBobAsync(carol, carolToBob, bob, bobsCarol, next[1]);
 
         // Nobody else could forward m2.
         await alice.Agent.GroupLeaveAsync("team");
