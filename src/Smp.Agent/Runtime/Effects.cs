@@ -14,7 +14,8 @@ internal sealed class Effects
 
     /// <summary>
     /// Connections whose held envelopes the layer above waited on and now takes (a forward filled the gap in
-    /// an author's chain): offered again in the same receive transaction.
+    /// an author's chain): offered again in the same receive transaction. Only the receiver reads it: set in
+    /// a command's transaction it is ignored, and what is held waits for the hold limit.
     /// </summary>
     public HashSet<string> Resume { get; } = new(StringComparer.Ordinal);
 
