@@ -74,7 +74,8 @@ internal sealed class AgentHarness : IAsyncDisposable
         RetryInitialDelay = TimeSpan.FromMilliseconds(20),
         RetryMaxDelay = TimeSpan.FromMilliseconds(500),
         SmpClient = TestSupport.FastOptions(),
-        LoggerFactory = new ConsoleTestLoggerFactory(name),
+        // Debug lines kept, so that a test failing on an unexpected ERR can say which envelope was refused and why.
+        LoggerFactory = new CapturingLoggerFactory(name),
         MetricsStoreCache = TimeSpan.Zero,
     };
 
@@ -181,10 +182,25 @@ internal static class SessionExtensions
             log.Check(session, o);
             if (match(o)) return o;
             if (o.Text().StartsWith("ERR ", StringComparison.Ordinal))
-                Assert.Fail($"{session}: unexpected '{o.Text()}' (alias '{o.Alias}', corrId '{o.CorrId}') while waiting for something else");
+                Assert.Fail($"{session}: unexpected '{o.Text()}' (alias '{o.Alias}', corrId '{o.CorrId}') while waiting for something else{AgentLogTail(session)}");
             skipped?.Add(o);
         }
     }
+
+    /// <summary>A session of <paramref name="agent"/> whose unexpected ERRs come with the agent's last log lines.</summary>
+    public static ClientSession ConnectWatched(this SmpAgent agent, string name)
+    {
+        var session = agent.Connect(name);
+        if (agent.Options.LoggerFactory is CapturingLoggerFactory log) AgentLogs.AddOrUpdate(session, log);
+        return session;
+    }
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ClientSession, CapturingLoggerFactory> AgentLogs = new();
+
+    private static string AgentLogTail(ClientSession session) =>
+        AgentLogs.TryGetValue(session, out var log)
+            ? "; its agent's log:\n" + string.Join("\n", log.Entries.TakeLast(40).Select(e => $"{e.Level} {e.Category}: {e.Message}"))
+            : "";
 
     public static Task<AgentOutput> ExpectAsync(this ClientSession session, string alias, string prefix, List<AgentOutput>? skipped = null) =>
         session.ExpectAsync(o => o.Alias == alias && o.Text().StartsWith(prefix, StringComparison.Ordinal), skipped);

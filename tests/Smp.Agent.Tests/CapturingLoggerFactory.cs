@@ -8,7 +8,7 @@ internal sealed record LogEntry(LogLevel Level, string Category, string Message)
 
 /// <summary>
 /// Keeps every entry from debug up (for asserting what an operator sees) and echoes warnings and errors to
-/// the console like <see cref="ConsoleTestLoggerFactory"/>. <see cref="WaitForAsync"/> waits for an entry
+/// the console. <see cref="WaitForAsync"/> waits for an entry
 /// without polling: each new entry wakes the waiters.
 /// </summary>
 internal sealed class CapturingLoggerFactory(string name) : ILoggerFactory

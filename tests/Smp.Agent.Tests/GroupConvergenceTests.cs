@@ -22,7 +22,7 @@ public sealed class GroupConvergenceTests : IAsyncLifetime
         {
             _logs[name] = new CapturingLoggerFactory(name);
             var agent = await _h.StartAgentAsync(_h.Options(name, server) with { LoggerFactory = _logs[name] });
-            _p[name] = (agent, agent.Connect(name));
+            _p[name] = (agent, agent.ConnectWatched(name));
         }
     }
 

@@ -18,9 +18,9 @@ public sealed partial class GroupHostileTests : IAsyncLifetime
         _a = await _h.StartAgentAsync("a", server);
         _b = await _h.StartAgentAsync("b", server);
         _c = await _h.StartAgentAsync("c", server);
-        _alice = _a.Connect("alice");
-        _bob = _b.Connect("bob");
-        _carol = _c.Connect("carol");
+        _alice = _a.ConnectWatched("alice");
+        _bob = _b.ConnectWatched("bob");
+        _carol = _c.ConnectWatched("carol");
         await SessionExtensions.ConnectAsync(_a, _alice, "bob", _b, _bob, "alice");
         await SessionExtensions.ConnectAsync(_a, _alice, "carol", _c, _carol, "alice");
     }

@@ -18,7 +18,7 @@ public sealed class GroupResilienceTests : IAsyncLifetime
     {
         public string Name { get; } = name;
         public SmpAgent Agent { get; set; } = agent;
-        public ClientSession Session { get; set; } = agent.Connect(name);
+        public ClientSession Session { get; set; } = agent.ConnectWatched(name);
         /// <summary>Every output read so far, so that nothing a wait skipped is lost.</summary>
         public List<AgentOutput> Seen { get; } = [];
 
@@ -120,7 +120,7 @@ public sealed class GroupResilienceTests : IAsyncLifetime
         await carol.WaitAsync("g", "GCON alice");
 
         bob.Agent = await _h.StartAgentAsync(bobOptions);
-        bob.Session = bob.Agent.Connect("bob again");
+        bob.Session = bob.Agent.ConnectWatched("bob again");
         await bob.Agent.SubscribeAsync(bob.Session, "g");
         await alice.WaitAsync("g", "GALL carol");
         await carol.WaitAsync("g", "GALL alice");
@@ -146,7 +146,7 @@ public sealed class GroupResilienceTests : IAsyncLifetime
         Assert.Equal("GROUP STATE", refused.Error.ToString());
 
         bob.Agent = await _h.StartAgentAsync(bobOptions);
-        bob.Session = bob.Agent.Connect("bob again");
+        bob.Session = bob.Agent.ConnectWatched("bob again");
         await bob.Agent.SubscribeAsync(bob.Session, "g");
         await carol.WaitAsync("g", "GALL alice");
         Assert.EndsWith("hi", (await bob.WaitAsync("g", "GMSG alice")).Text());
@@ -207,11 +207,11 @@ public sealed class GroupResilienceTests : IAsyncLifetime
         await carol.Agent.GroupJoinAsync(carol.Session, "g", await InviteAsync(alice, "g", carol));
         // Carol restarts right after accepting, and Alice as soon as Carol has joined.
         carol.Agent = await _h.RestartAgentAsync(carol.Agent);
-        carol.Session = carol.Agent.Connect("carol again");
+        carol.Session = carol.Agent.ConnectWatched("carol again");
         await carol.Agent.SubscribeAsync(carol.Session, "g");
         await alice.WaitAsync("g", "GCON carol");
         alice.Agent = await _h.RestartAgentAsync(alice.Agent);
-        alice.Session = alice.Agent.Connect("alice again");
+        alice.Session = alice.Agent.ConnectWatched("alice again");
         await alice.Agent.SubscribeAsync(alice.Session, "g");
         await alice.WaitAsync("g", "GALL carol");
         await carol.WaitAsync("g", "GALL alice");

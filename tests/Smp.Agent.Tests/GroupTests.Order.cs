@@ -17,7 +17,7 @@ public sealed partial class GroupTests
         var server = await _h.StartServerAsync();
         var alice = await PersonAsync("alice", server);
         var bobAgent = await _h.StartAgentAsync(_h.Options("bob", server) with { ReorderHoldLimit = bobHoldLimit });
-        var bob = new Person("bob", bobAgent, bobAgent.Connect("bob"));
+        var bob = new Person("bob", bobAgent, bobAgent.ConnectWatched("bob"));
         var carol = await PersonAsync("carol", server);
         await ConnectAsync(alice, bob);
         await ConnectAsync(alice, carol);

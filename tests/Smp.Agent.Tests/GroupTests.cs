@@ -21,7 +21,7 @@ public sealed partial class GroupTests : IAsyncLifetime
     private async Task<Person> PersonAsync(string name, params Protocol.Encodings.SmpServerAddress[] servers)
     {
         var agent = await _h.StartAgentAsync(name, servers);
-        return new Person(name, agent, agent.Connect(name));
+        return new Person(name, agent, agent.ConnectWatched(name));
     }
 
     private static async Task ConnectAsync(Person x, Person y)
@@ -162,7 +162,7 @@ public sealed partial class GroupTests : IAsyncLifetime
             (await bob.Agent.GroupStateAsync("team")).Members.SingleOrDefault(m => m.MemberId is { } id && id.AsSpan().SequenceEqual(carolId))?.Status);
 
         var carolAgent = await _h.StartAgentAsync(carolOptions);
-        var carolSession = carolAgent.Connect("carol again");
+        var carolSession = carolAgent.ConnectWatched("carol again");
         await carolAgent.SubscribeAsync(carolSession, "team");
         var seen = new List<AgentOutput>();
         var forwarded = await carolSession.ExpectAsync("team", "GFMSG", seen);
@@ -183,7 +183,7 @@ public sealed partial class GroupTests : IAsyncLifetime
     {
         var server = await _h.StartServerAsync();
         var aliceAgent = await _h.StartAgentAsync(_h.Options("alice", server) with { GroupHistorySize = 2 });
-        var alice = new Person("alice", aliceAgent, aliceAgent.Connect("alice"));
+        var alice = new Person("alice", aliceAgent, aliceAgent.ConnectWatched("alice"));
         var bob = await PersonAsync("bob", server);
         var carol = await PersonAsync("carol", server);
         await ConnectAsync(alice, bob);
