@@ -145,6 +145,24 @@ public sealed partial class GroupEnvelopeHandlerTests
     }
 
     [Fact]
+    public async Task An_invitation_whose_g_inv_has_not_gone_out_yet_ends_without_a_withdrawal_the_invitee_would_refuse()
+    {
+        // GADD answered; its job has not made the group connection yet, so no G_INV is queued (simulation seed 2049).
+        var carol = await _store.TransactAsync(tx =>
+        {
+            tx.InsertConnection(new ConnectionRecord("carol", ConnectionKind.Direct, ConnectionStatus.Active));
+            return tx.InsertMember(new MemberRecord(0, "g", RandomNumberGenerator.GetBytes(AgentEnvelope.MemberIdSize), "carol", "", 2,
+                MemberStatus.Invited, true, RandomNumberGenerator.GetBytes(AgentEnvelope.InvitationIdSize), null, "", false, false, 0, []));
+        });
+
+        await LeaveAsync();
+
+        Assert.Equal(GroupStatus.Left, await GroupStatusAsync());
+        Assert.DoesNotContain(_conns.Queued, q => q.Envelope is AgentEnvelope.GReject);
+        Assert.Equal(MemberStatus.Rejected, (await _store.TransactAsync(tx => tx.GetMember(carol)))!.Status);
+    }
+
+    [Fact]
     public async Task An_invitee_who_joined_our_queue_keeps_a_leaving_member_until_its_join_is_done()
     {
         var (carol, invId) = await CarolInvitedAsync(ConnectionStatus.Joining);

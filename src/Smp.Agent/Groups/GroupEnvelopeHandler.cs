@@ -311,10 +311,14 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         tx.SetMemberStatus(m.Id, MemberStatus.Rejected);
     }
 
-    /// <summary>G_REJECT of our invitation to <paramref name="m"/>, on the direct connection it came on (§6.7).</summary>
+    /// <summary>
+    /// G_REJECT of our invitation to <paramref name="m"/>, on the direct connection it came on (§6.7). Only if
+    /// its G_INV went out (queued with the group connection, GroupJobs): before that the invitee knows of no
+    /// invitation and would refuse the withdrawal, and the job, finding the member no longer invited, sends none.
+    /// </summary>
     internal void QueueWithdrawal(StoreTx tx, MemberRecord m, Effects fx)
     {
-        if (m.InvId is not null && m.DirectAlias.Length > 0) _conns.Queue(tx, m.DirectAlias, new AgentEnvelope.GReject(m.InvId), fx);
+        if (m.InvId is not null && m.DirectAlias.Length > 0 && m.GroupConn.Length > 0) _conns.Queue(tx, m.DirectAlias, new AgentEnvelope.GReject(m.InvId), fx);
     }
 
     /// <summary>G_INV on a direct connection: stored; the client decides with GJOIN or GREJECT (step 2).</summary>

@@ -233,7 +233,12 @@ public sealed class GroupSimulation : IAsyncDisposable
         await WaitUntilAsync(async () => (await GroupStatusAsync(invitee)) is not (GroupStatus.Active or GroupStatus.Leaving), _o.SettleQuiet,
             $"{invitee.Name} still has the group active after it departed", ct);
         await inviter.Agent.GroupAddAsync(Gid, DirectAlias(invitee.Index), ct);
-        var ginv = await invitee.WaitAsync(DirectAlias(inviter.Index), "GINV ", _o.Patience);
+        var ginv = await InvitationAsync(inviter, invitee);
+        if (ginv is null)
+        {
+            Note($"{inviter.Name}'s invitation of {invitee.Name} ended before its G_INV went out");
+            return true;
+        }
         var invId = Convert.FromBase64String(ginv.Split(' ')[1]);
         if (accept)
         {
@@ -246,6 +251,24 @@ public sealed class GroupSimulation : IAsyncDisposable
             await invitee.Agent.GroupRejectAsync(DirectAlias(inviter.Index), invId, ct);
         }
         return true;
+    }
+
+    /// <summary>
+    /// The invitee's GINV; null when the invitation ended at the inviter before its G_INV was queued (its own
+    /// join failed meanwhile, or it left): then none comes, nor a withdrawal (groups.md §6.7).
+    /// </summary>
+    private async Task<string?> InvitationAsync(SimAgent inviter, SimAgent invitee)
+    {
+        var ginv = invitee.WaitAsync(DirectAlias(inviter.Index), "GINV ", _o.Patience);
+        while (!ginv.IsCompleted)
+        {
+            var changed = inviter.NextOutput;
+            var record = await inviter.Agent.Store.TransactAsync(tx =>
+                tx.ListMembers(Gid).Where(m => m.DirectAlias == DirectAlias(invitee.Index)).MaxBy(m => m.Id));
+            if (record is { Status: not MemberStatus.Invited, GroupConn.Length: 0 } && !ginv.IsCompleted) return null;
+            await Task.WhenAny(ginv, changed);
+        }
+        return await ginv;
     }
 
     /// <summary>
@@ -638,6 +661,12 @@ internal sealed class SimAgent(int index)
             _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         }
         changed.TrySetResult();
+    }
+
+    /// <summary>Completes at this agent's next output.</summary>
+    public Task NextOutput
+    {
+        get { lock (_lock) return _changed.Task; }
     }
 
     /// <summary>The first output not taken yet on <paramref name="alias"/> that starts with <paramref name="prefix"/>, taken; waits for it if none.</summary>
