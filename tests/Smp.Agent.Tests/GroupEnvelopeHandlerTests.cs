@@ -510,6 +510,30 @@ public sealed partial class GroupEnvelopeHandlerTests : IAsyncLifetime
     }
 
     [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_view_saying_our_inviter_left_before_our_gall_came_waits_for_the_gall_and_goodbye_on_its_connection(bool hadGall)
+    {
+        // Alice (on "#ga") is our inviter; she leaves only after our G_ALL, but Bob's view can overtake it (flaky
+        // GroupTests.An_inviter_that_leaves_right_after_its_invitee_joined_first_brings_it_in).
+        await ConnectedMemberAsync("bob", "#gb", Id(0xee));
+        if (hadGall) Assert.True((await ApplyAsync(new AgentEnvelope.GAll())).Accepted);
+
+        Assert.True((await ApplyAsync(ViewOf((AliceId, MemberViewState.Left)), "#gb")).Accepted);
+
+        var alice = await _store.TransactAsync(tx => tx.MemberByConn("#ga"));
+        if (hadGall)
+        {
+            Assert.Equal(MemberStatus.Left, alice!.Status);
+            return;
+        }
+        Assert.Equal(MemberStatus.Connected, alice!.Status);
+        Assert.True((await ApplyAsync(new AgentEnvelope.GAll())).Accepted);
+        Assert.True((await ApplyAsync(new AgentEnvelope.GLeft())).Accepted);
+        Assert.Equal(["GALL alice", "GLEFT alice"], (await EventsAsync()).Where(e => e.Contains("alice", StringComparison.Ordinal)));
+    }
+
+    [Theory]
     [InlineData(true)]
     [InlineData(false)]
     public async Task A_live_entry_or_another_tombstone_for_a_member_we_hold_gone_does_not_bring_it_back(bool left)

@@ -879,6 +879,10 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
             tx.SetMemberStatus(known.Id, gone);
             return false;
         }
+        // Our inviter left and we have not had our G_ALL: it leaves only after sending it (§6.7), so G_ALL and
+        // G_LEFT are on their way here on its connection, in that order. Ending it now would refuse the G_ALL.
+        if (gone == MemberStatus.Left && known.Status == MemberStatus.Connected && known.GroupConn == g.InviterConn && !tx.HistoryIn(g.Alias).Closed)
+            return false;
         // As for G_LEFT and G_MDEL: the group connection ends, the direct one stays (§10).
         EndMember(tx, g, known, gone, fx);
         GiveUpIntroducedBy(tx, g, known, fx);
