@@ -279,6 +279,16 @@ public sealed class GroupSimulation : IAsyncDisposable
 
     private bool FewMembers => _agents.Count(a => a.Member) <= 2;
 
+    /// <summary>Removals answered OK since the last settle, by remover; under <see cref="_departures"/>.</summary>
+    private readonly Dictionary<int, List<int>> _removedBy = [];
+
+    /// <summary>
+    /// Targets whose removal may not take effect: their remover was removed itself before the next settle, so
+    /// its G_MDEL may have reached nobody (the others deleted their queues from it; groups.md §10). The group
+    /// agrees either way; each settle takes the outcome from the target's own state. Under <see cref="_departures"/>.
+    /// </summary>
+    private readonly HashSet<int> _uncertain = [];
+
     private async Task<bool> LeaveAsync(SimAgent m, CancellationToken ct)
     {
         lock (_departures)
@@ -305,6 +315,11 @@ public sealed class GroupSimulation : IAsyncDisposable
         {
             if (FewMembers) return false;
             target.Member = false;
+            if (_removedBy.Remove(target.Index, out var ours))
+            {
+                _uncertain.UnionWith(ours);
+                Note($"{target.Name} is removed while its own removals of {string.Join(", ", ours.Select(i => _agents[i].Name))} may not have reached anyone");
+            }
         }
         try
         {
@@ -314,6 +329,19 @@ public sealed class GroupSimulation : IAsyncDisposable
         {
             target.Member = true;
             throw;
+        }
+        lock (_departures)
+        {
+            if (!remover.Member)
+            {
+                _uncertain.Add(target.Index);
+                Note($"{remover.Name} was removed while removing {target.Name}");
+            }
+            else
+            {
+                if (!_removedBy.TryGetValue(remover.Index, out var list)) _removedBy[remover.Index] = list = [];
+                list.Add(target.Index);
+            }
         }
         return true;
     }
@@ -508,6 +536,19 @@ public sealed class GroupSimulation : IAsyncDisposable
     /// A settle that fails is one <c>settle</c> violation naming what it saw; the last one (<paramref name="final"/>)
     /// records each violation of its last look.
     /// </summary>
+    /// <summary>A target of an uncertain removal is a member while its group is active, with its earlier join.</summary>
+    private async Task ResolveUncertainRemovalsAsync()
+    {
+        List<int> uncertain;
+        lock (_departures) uncertain = [.. _uncertain];
+        foreach (var i in uncertain)
+        {
+            var active = await GroupStatusAsync(_agents[i]) == GroupStatus.Active;
+            if (_agents[i].Member != active) Note($"{_agents[i].Name}'s removal {(active ? "did not take effect" : "took effect")}");
+            _agents[i].Member = active;
+        }
+    }
+
     private async Task<bool> SettleAsync(string label, bool final, CancellationToken ct)
     {
         var started = Stopwatch.GetTimestamp();
@@ -516,12 +557,18 @@ public sealed class GroupSimulation : IAsyncDisposable
         List<SimViolation> violations;
         while (true)
         {
+            await ResolveUncertainRemovalsAsync();
             var snaps = await SnapshotAsync(ct);
             List<SimSent> sent;
             lock (_sent) sent = _sent.ToList();
             violations = GroupSimChecker.Check(snaps, sent, _settlePoints, _o);
             if (violations.Count == 0)
             {
+                lock (_departures)
+                {
+                    _removedBy.Clear();
+                    _uncertain.Clear();
+                }
                 _settlePoints.Add(Tick());
                 _log($"seed {_schedule.Seed}: settled {label} in {Stopwatch.GetElapsedTime(started).TotalSeconds:F1} s");
                 return true;
