@@ -606,7 +606,6 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         return true;
     }
 
-    /// <summary>A member whose introduction failed for good: its connection goes, it stays known as failed.</summary>
     /// <summary>The member's introduction failed: it is given up here. True when the client was told (GMFAILED).</summary>
     private bool GiveUp(StoreTx tx, GroupRecord g, MemberRecord member, GroupAddErrorReason reason, Effects fx)
     {
@@ -886,6 +885,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         // As for G_LEFT and G_MDEL: the group connection ends, the direct one stays (§10).
         EndMember(tx, g, known, gone, fx);
         GiveUpIntroducedBy(tx, g, known, fx);
+        if (g.Status == GroupStatus.Active) IntroducerGone(tx, g, known, fx);
         return true;
     }
 
@@ -917,11 +917,22 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     {
         if (g.Status != GroupStatus.Active) return;
         GiveUpIntroducedBy(tx, g, gone, fx);
-        // Messages of the authors it introduced that waited for its forwards (Waits) wait no longer.
-        if (gone.GroupConn.Length > 0)
-            foreach (var m in tx.ListMembers(g.Alias).Where(m => m.Status == MemberStatus.Connected && m.IntroducerConn == gone.GroupConn))
-                fx.Resume.Add(m.GroupConn);
+        IntroducerGone(tx, g, gone, fx);
         BroadcastView(tx, g, fx);
+    }
+
+    /// <summary>
+    /// For the members <paramref name="gone"/> introduced to us: their messages that waited for its forwards
+    /// (Waits) wait no longer, and ours that it was to forward to them go to them from us (§6.6.1).
+    /// </summary>
+    private void IntroducerGone(StoreTx tx, GroupRecord g, MemberRecord gone, Effects fx)
+    {
+        if (gone.GroupConn.Length == 0) return;
+        foreach (var m in tx.ListMembers(g.Alias).Where(m => m.Status == MemberStatus.Connected && m.IntroducerConn == gone.GroupConn))
+        {
+            fx.Resume.Add(m.GroupConn);
+            Relay.ReplayOwnTo(tx, g, m, fx);
+        }
     }
 
     private void GiveUpIntroducedBy(StoreTx tx, GroupRecord g, MemberRecord gone, Effects fx)

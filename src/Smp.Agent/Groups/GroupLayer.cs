@@ -39,12 +39,9 @@ internal sealed class GroupLayer : IConnectionOwner
 
     private readonly ILogger _log;
 
-    private readonly int _historySize;
-
     public GroupLayer(AgentStore store, IConnections conns, EventRouter router, Outbox outbox, ILogger log, bool views = true,
         int historySize = AgentOptions.DefaultGroupHistorySize)
     {
-        _historySize = historySize;
         _log = log;
         _store = store;
         _conns = conns;
@@ -209,23 +206,11 @@ internal sealed class GroupLayer : IConnectionOwner
         var fx = new Effects();
         await _store.TransactAsync(tx =>
         {
-            var g = RequireActiveGroup(tx, gid);
-            var envelope = new AgentEnvelope.GMsg(msgId, g.LastSeq + 1, g.LastHash, body);
-            // It must also fit when forwarded or given as history (G_FWD, G_HIST), groups.md §2.
-            if (!GroupRelay.FitsRelayed(envelope)) throw new AgentProtocolException(AgentErrorCode.CmdLarge);
-            // Our inviter too while we are joining: the message goes after our G_JOIN on the same connection,
-            // so the inviter has us connected when it arrives and relays it like any of ours (§6.6.1).
-            foreach (var m in tx.ListMembers(gid).Where(m => m.Status == MemberStatus.Connected || IsJoiningInviter(g, m)))
-                _conns.Queue(tx, m.GroupConn, envelope, fx);
-            tx.SetGroupChain(gid, g.LastSeq + 1, GroupMsgHash(envelope));
-            tx.AppendHistory(gid, g.MemberId, DateTimeOffset.UtcNow, envelope, _historySize);
+            Envelopes.Relay.SendOwn(tx, RequireActiveGroup(tx, gid), msgId, body, fx);
         }, ct).ConfigureAwait(false);
         await _outbox.RunEffectsAsync(fx).ConfigureAwait(false);
         return msgId;
     }
-
-    private static bool IsJoiningInviter(GroupRecord g, MemberRecord m) =>
-        m.Status == MemberStatus.Joining && g.InviterConn.Length > 0 && m.GroupConn == g.InviterConn;
 
     /// <summary>
     /// GLEAVE: G_LEFT to every member, then our group connections go (groups.md §6.7); first, when members we

@@ -75,6 +75,48 @@ internal sealed class GroupRelay(IConnections conns, int historySize, ILogger lo
     }
 
     /// <summary>
+    /// Our own G_MSG, to every connected member, and to our inviter while we are joining: it goes after our
+    /// G_JOIN on the same connection, so the inviter has us connected when it arrives and relays it like any of
+    /// ours. A member being introduced to us cannot get it yet: its introducer forwards it. We mark where our
+    /// messages to that member began to depend on the introducer, for <see cref="ReplayOwnTo"/>.
+    /// </summary>
+    internal AgentEnvelope.GMsg SendOwn(StoreTx tx, GroupRecord g, byte[] msgId, ReadOnlyMemory<byte> body, Effects fx)
+    {
+        var m = new AgentEnvelope.GMsg(msgId, g.LastSeq + 1, g.LastHash, body);
+        // It must also fit when forwarded or given as history (G_FWD, G_HIST), groups.md §2.
+        if (!FitsRelayed(m)) throw new AgentProtocolException(AgentErrorCode.CmdLarge);
+        foreach (var member in tx.ListMembers(g.Alias))
+        {
+            if (member.Status == MemberStatus.Connected || IsJoiningInviter(g, member)) _conns.Queue(tx, member.GroupConn, m, fx);
+            else if (member.Status == MemberStatus.Joining && member.MemberId is not null) tx.MarkMissed(member.Id, m.AuthorSeq);
+        }
+        tx.SetGroupChain(g.Alias, m.AuthorSeq, GroupLayer.GroupMsgHash(m));
+        tx.AppendHistory(g.Alias, g.MemberId, DateTimeOffset.UtcNow, m, HistorySize);
+        return m;
+    }
+
+    private static bool IsJoiningInviter(GroupRecord g, MemberRecord m) =>
+        m.Status == MemberStatus.Joining && g.InviterConn.Length > 0 && m.GroupConn == g.InviterConn;
+
+    /// <summary>
+    /// <paramref name="member"/> is connected to us and the member that introduced it has just gone: what that one was to forward of ours may never have reached it (the introducer removed
+    /// with forwards still queued, seed 3064). Our own messages sent while it was being introduced go to it
+    /// again, from our history, oldest first, as the G_MSGs they were; it drops those it had by message id.
+    /// Only once the introducer is gone, so that they cannot overtake a forward still on its way.
+    /// </summary>
+    internal void ReplayOwnTo(StoreTx tx, GroupRecord g, MemberRecord member, Effects fx)
+    {
+        if (member.Status != MemberStatus.Connected) return;
+        var (from, to) = tx.TakeMissed(member.Id);
+        if (from == 0) return;
+        foreach (var e in tx.ListHistory(g.Alias, g.MemberId).Where(e => e.Message.AuthorSeq >= from && e.Message.AuthorSeq <= to))
+        {
+            if (_log.IsEnabled(LogLevel.Debug)) _log.LogDebug("group {Me}: own G_MSG seq {Seq} replayed to {To}", Short(g.MemberId), e.Message.AuthorSeq, Short(member.MemberId));
+            _conns.Queue(tx, member.GroupConn, e.Message, fx);
+        }
+    }
+
+    /// <summary>
     /// At an introducer, when G_MEM_INV has just gone to <paramref name="member"/>: the invitee's messages that
     /// arrived before the member could be told of it are replayed from the history, as G_FWD, oldest first.
     /// </summary>

@@ -108,6 +108,18 @@ internal static class GroupTables
         tx.Exec("UPDATE members SET hello_sent = COALESCE($h, hello_sent), all_sent = COALESCE($a, all_sent) WHERE id = $i",
             ("$i", id), ("$h", helloSent is null ? null : helloSent.Value ? 1 : 0), ("$a", allSent is null ? null : allSent.Value ? 1 : 0));
 
+    /// <summary>One of our own messages that a member being introduced could not get directly (migration 10).</summary>
+    public static void MarkMissed(this StoreTx tx, long id, long seq) => tx.Exec(
+        "UPDATE members SET replay_from = CASE replay_from WHEN 0 THEN $s ELSE replay_from END, replay_to = $s WHERE id = $i", ("$i", id), ("$s", seq));
+
+    /// <summary>The range <see cref="MarkMissed"/> recorded, cleared; (0, 0) when none.</summary>
+    public static (long From, long To) TakeMissed(this StoreTx tx, long id)
+    {
+        var range = tx.Query("SELECT replay_from, replay_to FROM members WHERE id = $i", r => (r.GetInt64(0), r.GetInt64(1)), ("$i", id)).FirstOrDefault();
+        if (range.Item1 != 0) tx.Exec("UPDATE members SET replay_from = 0, replay_to = 0 WHERE id = $i", ("$i", id));
+        return range;
+    }
+
     public static void SetMemberChain(this StoreTx tx, long id, long seq, byte[] hash) =>
         tx.Exec("UPDATE members SET last_seq = $q, last_hash = $h WHERE id = $i", ("$i", id), ("$q", seq), ("$h", hash));
 

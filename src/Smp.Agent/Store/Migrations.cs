@@ -232,6 +232,12 @@ internal static class Migrations
             PRIMARY KEY (group_id, author_id, msg_id)
         ) WITHOUT ROWID;
         """,
+        // 10: at a member being introduced to us, the first and last of our own group sequence numbers that
+        // could not be sent to it directly, given again if its introducer goes (groups.md §6.6.1). 0: none.
+        """
+        ALTER TABLE members ADD COLUMN replay_from INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE members ADD COLUMN replay_to INTEGER NOT NULL DEFAULT 0;
+        """,
     ];
 
     public static void Apply(SqliteConnection db)
