@@ -549,4 +549,21 @@ public sealed partial class GroupEnvelopeHandlerTests
         Assert.True(accepted);
         Assert.Equal(before, await SnapshotAsync());
     }
+
+    [Theory]
+    [InlineData("G_MDEL")]
+    [InlineData("G_MDELETED")]
+    public async Task Removed_we_give_up_the_members_still_being_introduced_to_us(string how)
+    {
+        // Seed 3013: Bob knew we were out and deleted his queue; our HELLO to it was retried for days.
+        var bob = await BobBeingIntroducedByAliceAsync();
+        await ConnectedMemberAsync("carol", "#gc", Id(0xcc));
+
+        Assert.True((await ApplyAsync(how == "G_MDEL" ? new AgentEnvelope.GMDel(OurId) : new AgentEnvelope.GMDeleted(OurId), "#gc")).Accepted);
+
+        Assert.Equal(GroupStatus.Removed, await GroupStatusAsync());
+        Assert.Equal(MemberStatus.Failed, (await _store.TransactAsync(tx => tx.GetMember(bob)))!.Status);
+        Assert.Contains("#gb", _conns.Abandoned);
+        Assert.DoesNotContain(await EventsAsync(), e => e.StartsWith("GMFAILED", StringComparison.Ordinal));
+    }
 }

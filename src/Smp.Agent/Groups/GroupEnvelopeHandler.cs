@@ -175,6 +175,11 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         if (!Serving(g)) return;
         tx.SetGroupStatus(g.Alias, GroupStatus.Removed);
         ReleaseNewcomers(tx, g, fx, stillIn: by.Id);
+        // Members still being introduced to us would finish with one who is out, and those that know it never
+        // will: our HELLO to a queue they deleted would be retried for HelloRetryLimit (seed 3013).
+        var removed = g with { Status = GroupStatus.Removed };
+        foreach (var m in tx.ListMembers(g.Alias).Where(m => m.Status == MemberStatus.Joining && m.IntroId is not null && !m.InvitedByUs))
+            GiveUp(tx, removed, m, GroupAddErrorReason.MemberGone, fx);
     }
 
     /// <summary>
