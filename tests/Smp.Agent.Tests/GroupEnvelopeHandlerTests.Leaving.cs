@@ -521,10 +521,12 @@ public sealed partial class GroupEnvelopeHandlerTests
     [Fact]
     public async Task Removing_a_member_gives_up_the_members_it_was_introducing_to_us_and_says_so_in_our_view()
     {
-        // Alice is introducing Carol to us when we remove Alice: nobody else would end that introduction, and the
-        // pair would stay unconnected (seed 406). Carol fails here, and Bob hears from our view that we lack her.
+        // Alice is introducing Carol to us when we remove Alice, before Carol's queues were made: nobody else
+        // would end that introduction, and the pair would stay unconnected (seed 406). Carol fails here, and
+        // Bob hears from our view that we lack her.
         var introId = RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize);
-        var carol = await CarolBeingIntroducedAsync(introId);
+        var carol = await _store.TransactAsync(tx => tx.InsertMember(new MemberRecord(0, "g", Id(0xc0), "carol", "", 1, MemberStatus.Joining, false, null,
+            introId, "#ga", false, false, 0, [])));
         await ConnectedMemberAsync("bob", "#gb2", Id(0xb0));
         await ApplyAsync(ViewOf(), "#gb2");
         _conns.Queued.Clear();

@@ -634,15 +634,129 @@ public sealed partial class GroupEnvelopeHandlerTests : IAsyncLifetime
         Assert.DoesNotContain("#gd", _conns.Dropped);
     }
 
+    /// <summary>Dave, introduced to us by Alice, before our queues for him were made (G_MEM came, its job has not run).</summary>
+    private Task<long> DaveBeforeHisQueuesAsync() => _store.TransactAsync(tx =>
+        tx.InsertMember(new MemberRecord(0, "g", Id(0x77), "", "", 1, MemberStatus.Joining, false, null, RandomNumberGenerator.GetBytes(12), "#ga", false, false, 0, [])));
+
     [Fact]
     public async Task Members_still_being_introduced_by_one_who_leaves_are_given_up_so_that_another_can_introduce_them()
     {
-        var dave = await ConnectedMemberAsync("dave", "#gd", Id(0x77), MemberStatus.Joining, RandomNumberGenerator.GetBytes(12), "#ga");
+        var dave = await DaveBeforeHisQueuesAsync();
+        await ConnectedMemberAsync("bob", "#gb", Id(0xee));
+        await ApplyAsync(ViewOf(), "#gb");
+        _conns.Queued.Clear();
 
         Assert.True((await ApplyAsync(new AgentEnvelope.GLeft())).Accepted);
 
         Assert.Equal(MemberStatus.Failed, (await _store.TransactAsync(tx => tx.GetMember(dave)))!.Status);
-        Assert.Contains("GMFAILED dave MEMBER_GONE", await EventsAsync());
+        var view = (AgentEnvelope.GView)QueuedOf<AgentEnvelope.GView>().Last().Envelope;
+        Assert.DoesNotContain(view.Entries, e => e.MemberId.AsSpan().SequenceEqual(Id(0x77)));
+    }
+
+    [Theory]
+    [InlineData("G_LEFT")]
+    [InlineData("tombstone")]
+    public async Task An_introduction_whose_queues_were_made_goes_on_when_its_introducer_goes_and_is_left_out_of_our_view(string how)
+    {
+        // Seed 720: Alice, the pair's only common member, was removed while introducing Dave to us; our queue
+        // deleted, his confirmation met AUTH, and nobody was left to introduce us again: the group split.
+        var dave = await ConnectedMemberAsync("dave", "#gd", Id(0x77), MemberStatus.Joining, RandomNumberGenerator.GetBytes(12), "#ga");
+        await ConnectedMemberAsync("bob", "#gb", Id(0xee));
+        await ApplyAsync(ViewOf(), "#gb");
+        _conns.Queued.Clear();
+
+        var gone = how == "G_LEFT"
+            ? await ApplyAsync(new AgentEnvelope.GLeft())
+            : await ApplyAsync(ViewOf((AliceId, MemberViewState.Removed)), "#gb");
+
+        Assert.True(gone.Accepted);
+        Assert.Equal(MemberStatus.Joining, (await _store.TransactAsync(tx => tx.GetMember(dave)))!.Status);
+        Assert.DoesNotContain("#gd", _conns.Dropped);
+        Assert.DoesNotContain(await EventsAsync(), e => e.StartsWith("GMFAILED", StringComparison.Ordinal));
+        // Bob sees that we lack Dave, so that he may introduce us if Dave's handshake never ends.
+        var view = (AgentEnvelope.GView)Assert.Single(QueuedOf<AgentEnvelope.GView>()).Envelope;
+        Assert.DoesNotContain(view.Entries, e => e.MemberId.AsSpan().SequenceEqual(Id(0x77)));
+    }
+
+    [Fact]
+    public async Task A_member_whose_introducer_went_connects_without_a_g_con_to_it_and_gets_what_we_said_meanwhile()
+    {
+        var dave = await ConnectedMemberAsync("dave", "#gd", Id(0x77), MemberStatus.Joining, RandomNumberGenerator.GetBytes(12), "#ga");
+        await _store.TransactAsync(tx => _handler.Relay.SendOwn(tx, tx.GetGroup("g")!, RandomNumberGenerator.GetBytes(AgentEnvelope.GroupMsgIdSize),
+            Encoding.UTF8.GetBytes("while dave was joining"), new Effects()));
+        Assert.True((await ApplyAsync(new AgentEnvelope.GLeft())).Accepted);
+        _conns.Queued.Clear();
+
+        Assert.True((await ApplyAsync(new AgentEnvelope.GHello(Id(0x77)), "#gd")).Accepted);
+
+        Assert.Equal(MemberStatus.Connected, (await _store.TransactAsync(tx => tx.GetMember(dave)))!.Status);
+        Assert.DoesNotContain(_conns.Queued, q => q.Envelope is AgentEnvelope.GCon);
+        Assert.Contains(_conns.Queued, q => q.Alias == "#gd" && q.Envelope is AgentEnvelope.GMsg { AuthorSeq: 1 });
+        Assert.Contains("GCON dave", await EventsAsync());
+    }
+
+    [Fact]
+    public async Task A_new_introduction_supersedes_one_whose_introducer_went_whatever_the_ids()
+    {
+        // Alice's id is smaller than Bob's: while she is there, Bob's introduction of Dave would be refused.
+        await _store.TransactAsync(tx => tx.SetMemberId(tx.MemberByConn("#ga")!.Id, Id(0x01)));
+        var dave = await ConnectedMemberAsync("dave", "#gd", Id(0x77), MemberStatus.Joining, RandomNumberGenerator.GetBytes(12), "#ga");
+        await ConnectedMemberAsync("bob", "#gb", Id(0xee));
+        await ApplyAsync(ViewOf(), "#gb");
+        Assert.True((await ApplyAsync(new AgentEnvelope.GLeft())).Accepted);
+        _conns.Queued.Clear();
+
+        var bobsIntro = RandomNumberGenerator.GetBytes(12);
+        Assert.True((await ApplyAsync(new AgentEnvelope.GMem(bobsIntro, Id(0x77), 1), "#gb")).Accepted);
+
+        var now = (await _store.TransactAsync(tx => tx.GetMember(dave)))!;
+        Assert.Equal(bobsIntro, now.IntroId);
+        Assert.Equal("#gb", now.IntroducerConn);
+        Assert.Contains("#gd", _conns.Dropped);
+        Assert.DoesNotContain(_conns.Queued, q => q.Envelope is AgentEnvelope.GAddErr);
+    }
+
+    [Fact]
+    public async Task A_handshake_that_fails_after_its_introducer_went_is_given_up_without_telling_the_one_gone()
+    {
+        var dave = await ConnectedMemberAsync("dave", "#gd", Id(0x77), MemberStatus.Joining, RandomNumberGenerator.GetBytes(12), "#ga");
+        Assert.True((await ApplyAsync(new AgentEnvelope.GLeft())).Accepted);
+        _conns.Queued.Clear();
+
+        var told = await _store.TransactAsync(tx => _handler.ConnectionFailed(tx, tx.GetConnection("#gd")!, new Effects()));
+
+        Assert.True(told);
+        Assert.Equal(MemberStatus.Failed, (await _store.TransactAsync(tx => tx.GetMember(dave)))!.Status);
+        Assert.DoesNotContain(_conns.Queued, q => q.Alias == "#ga");
+        Assert.Contains("GMFAILED dave JOIN_FAILED", await EventsAsync());
+    }
+
+    [Fact]
+    public async Task An_introduction_whose_introducer_went_ends_at_the_introduction_timeout()
+    {
+        var dave = await ConnectedMemberAsync("dave", "#gd", Id(0x77), MemberStatus.Joining, RandomNumberGenerator.GetBytes(12), "#ga");
+        Assert.True((await ApplyAsync(new AgentEnvelope.GLeft())).Accepted);
+
+        // Not yet: its queues are younger than the cutoff.
+        await _store.TransactAsync(tx => _handler.ExpireIntroductions(tx, DateTime.UtcNow.AddHours(-1), DateTime.UtcNow, new Effects()));
+        Assert.Equal(MemberStatus.Joining, (await _store.TransactAsync(tx => tx.GetMember(dave)))!.Status);
+
+        await _store.TransactAsync(tx => _handler.ExpireIntroductions(tx, DateTime.UtcNow.AddSeconds(1), DateTime.UtcNow, new Effects()));
+
+        Assert.Equal(MemberStatus.Failed, (await _store.TransactAsync(tx => tx.GetMember(dave)))!.Status);
+        Assert.Contains("GMFAILED dave TIMEOUT", await EventsAsync());
+        Assert.Contains("#gd", _conns.Dropped);
+    }
+
+    [Fact]
+    public async Task An_introduction_whose_introducer_is_there_is_not_ended_by_our_timeout()
+    {
+        // The introducer ends it (G_ADD_ERR TIMEOUT): we do not second-guess it.
+        var dave = await ConnectedMemberAsync("dave", "#gd", Id(0x77), MemberStatus.Joining, RandomNumberGenerator.GetBytes(12), "#ga");
+
+        await _store.TransactAsync(tx => _handler.ExpireIntroductions(tx, DateTime.UtcNow.AddSeconds(1), DateTime.UtcNow, new Effects()));
+
+        Assert.Equal(MemberStatus.Joining, (await _store.TransactAsync(tx => tx.GetMember(dave)))!.Status);
     }
 
     [Fact]

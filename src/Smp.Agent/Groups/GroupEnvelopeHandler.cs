@@ -413,6 +413,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         {
             return false;
         }
+        var orphaned = Orphaned(tx, from);
         tx.SetMemberStatus(from.Id, MemberStatus.Connected);
         if (!from.HelloSent)
         {
@@ -420,9 +421,11 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
             Infos.QueueOwnInfo(tx, g.Alias, from.GroupConn, fx);
             tx.SetMemberFlags(from.Id, helloSent: true);
         }
-        if (from.IntroId is not null && from.IntroducerConn.Length > 0) _conns.Queue(tx, from.IntroducerConn, new AgentEnvelope.GCon(from.IntroId), fx);
+        if (from.IntroId is not null && IntroducerLive(tx, from)) _conns.Queue(tx, from.IntroducerConn, new AgentEnvelope.GCon(from.IntroId), fx);
         SendView(tx, g, from, fx);
         GroupEvent(tx, g, new AgentCommand.GCon(from.DirectAlias));
+        // Connected after its introducer went: what that one was to forward of ours comes from us (§6.6.1).
+        if (orphaned) Relay.ReplayOwnTo(tx, g, @from with { Status = MemberStatus.Connected }, fx);
         return true;
     }
 
@@ -496,6 +499,11 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
             case MemberStatus.Left or MemberStatus.Removed:
                 _conns.Queue(tx, introducer.GroupConn, new AgentEnvelope.GAddErr(introId, GroupAddErrorReason.MemberGone), fx);
                 return (Admission.Refused, null);
+            case MemberStatus.Joining when Orphaned(tx, known):
+                if (_log.IsEnabled(LogLevel.Debug)) _log.LogDebug("group {Me}: introduction of {Member} by {New} supersedes one whose introducer is gone", Short(g.MemberId), Short(memberId),
+                    Short(introducer.MemberId));
+                DropIntroducedConnections(tx, known, fx);
+                return (Admission.Admitted, known);
             case MemberStatus.Joining when known.IntroId is not null && introducer.MemberId is not null
                                            && tx.MemberByConn(known.IntroducerConn) is { MemberId: { } otherIntroducer }
                                            && IntroductionRule.Supersedes(introducer.MemberId, otherIntroducer):
@@ -666,7 +674,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
             return true;
         }
         if (g is null || tx.MemberByConn(conn.Alias) is not { Status: MemberStatus.Joining, IntroId: not null } member || member.IntroducerConn.Length == 0) return false;
-        _conns.Queue(tx, member.IntroducerConn, new AgentEnvelope.GAddErr(member.IntroId, GroupAddErrorReason.JoinFailed), fx);
+        if (IntroducerLive(tx, member)) _conns.Queue(tx, member.IntroducerConn, new AgentEnvelope.GAddErr(member.IntroId, GroupAddErrorReason.JoinFailed), fx);
         return GiveUp(tx, g, member, GroupAddErrorReason.JoinFailed, fx);
     }
 
@@ -687,6 +695,9 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
             CheckAllConnected(tx, g, intro.Invitee, fx);
             FinishLeaving(tx, g.Alias, fx);
         }
+        // An introduction whose introducer went ends here as it would have there: at the same timeout.
+        foreach (var m in tx.OrphanedJoiningBefore(cutoff))
+            if (tx.GetGroup(m.GroupAlias) is { } g) GiveUp(tx, g, m, GroupAddErrorReason.Timeout, fx);
     }
 
     /// <summary>G_ALL at the invitee, from its inviter only.</summary>
@@ -940,12 +951,38 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         }
     }
 
+    /// <summary>
+    /// Members <paramref name="gone"/> was introducing to us. Those whose queues are not made yet can no
+    /// longer be introduced by it: given up. Those whose queues we made or joined go on without it: the two
+    /// ends need nothing more from it to finish their handshake (seed 720: when it was their only common
+    /// member, nobody else could introduce them again). Until then they are <see cref="Orphaned"/>.
+    /// </summary>
     private void GiveUpIntroducedBy(StoreTx tx, GroupRecord g, MemberRecord gone, Effects fx)
     {
         if (gone.GroupConn.Length == 0) return;
         foreach (var m in tx.ListMembers(g.Alias).Where(m => m.Status == MemberStatus.Joining && m.IntroId is not null && m.IntroducerConn == gone.GroupConn))
+        {
+            if (m.GroupConn.Length > 0)
+            {
+                if (_log.IsEnabled(LogLevel.Debug)) _log.LogDebug("group {Me}: introduction of {Member} goes on without its introducer {Gone}", Short(g.MemberId), Short(m.MemberId), Short(gone.MemberId));
+                continue;
+            }
             GiveUp(tx, g, m, GroupAddErrorReason.MemberGone, fx);
+        }
     }
+
+    /// <summary>
+    /// A member still joining by an introduction whose introducer is gone (§6.11, "An introducer that goes"):
+    /// nobody will end that introduction. It is left out of our views, so that another member may introduce
+    /// the pair, and any new introduction of it supersedes this one.
+    /// </summary>
+    internal static bool Orphaned(StoreTx tx, MemberRecord m) =>
+        m.Status == MemberStatus.Joining && m.IntroId is not null && m.IntroducerConn.Length > 0
+        && tx.MemberByConn(m.IntroducerConn) is not { IsLive: true };
+
+    /// <summary>Whether the member that introduced <paramref name="m"/> to us can still hear of it (G_CON, G_ADD_ERR).</summary>
+    private static bool IntroducerLive(StoreTx tx, MemberRecord m) =>
+        m.IntroducerConn.Length > 0 && tx.MemberByConn(m.IntroducerConn) is { IsLive: true };
 
     /// <summary>
     /// The view we give <paramref name="to"/>: every member we know by id but it, with how we stand with it;
@@ -960,7 +997,8 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
             MemberViewState? state = m.Status switch
             {
                 MemberStatus.Connected => MemberViewState.Connected,
-                MemberStatus.Invited or MemberStatus.Joining => MemberViewState.Pending,
+                MemberStatus.Invited => MemberViewState.Pending,
+                MemberStatus.Joining => Orphaned(tx, m) ? null : MemberViewState.Pending,
                 MemberStatus.Left => MemberViewState.Left,
                 MemberStatus.Removed => MemberViewState.Removed,
                 _ => null,

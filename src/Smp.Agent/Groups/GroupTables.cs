@@ -76,6 +76,19 @@ internal static class GroupTables
         return tx.LastInsertId();
     }
 
+    /// <summary>
+    /// Members still joining by an introduction whose introducer is gone (or unknown here), whose queues
+    /// were made or joined at <paramref name="cutoff"/> or before: nobody else will end those (groups.md §6.11).
+    /// </summary>
+    public static List<MemberRecord> OrphanedJoiningBefore(this StoreTx tx, DateTime cutoff) => tx.Query($"""
+        SELECT {PrefixedMemberColumns} FROM members m JOIN connections c ON c.alias = m.group_conn
+        WHERE m.status = $j AND m.intro_id IS NOT NULL AND m.introducer_conn <> '' AND c.created_at <= $c
+          AND NOT EXISTS (SELECT 1 FROM members i WHERE i.group_conn = m.introducer_conn AND i.status IN ($v, $j, $n))
+        """, MapMember, ("$j", (int)MemberStatus.Joining), ("$v", (int)MemberStatus.Invited), ("$n", (int)MemberStatus.Connected),
+        ("$c", StoreTx.Time(cutoff)));
+
+    private static readonly string PrefixedMemberColumns = string.Join(", ", MemberColumns.Split(", ").Select(c => "m." + c));
+
     public static MemberRecord? GetMember(this StoreTx tx, long id) =>
         tx.Query($"SELECT {MemberColumns} FROM members WHERE id = $i", MapMember, ("$i", id)).FirstOrDefault();
 
