@@ -413,7 +413,9 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         {
             return false;
         }
-        var orphaned = Orphaned(tx, from);
+        // One look-up for both: whom to send G_CON, and whether we replay what the introducer was to forward.
+        var introduced = from.IntroId is not null && from.IntroducerConn.Length > 0;
+        var introducerLive = introduced && IntroducerLive(tx, from);
         tx.SetMemberStatus(from.Id, MemberStatus.Connected);
         if (!from.HelloSent)
         {
@@ -421,11 +423,11 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
             Infos.QueueOwnInfo(tx, g.Alias, from.GroupConn, fx);
             tx.SetMemberFlags(from.Id, helloSent: true);
         }
-        if (from.IntroId is not null && IntroducerLive(tx, from)) _conns.Queue(tx, from.IntroducerConn, new AgentEnvelope.GCon(from.IntroId), fx);
+        if (introducerLive) _conns.Queue(tx, from.IntroducerConn, new AgentEnvelope.GCon(from.IntroId!), fx);
         SendView(tx, g, from, fx);
         GroupEvent(tx, g, new AgentCommand.GCon(from.DirectAlias));
         // Connected after its introducer went: what that one was to forward of ours comes from us (§6.6.1).
-        if (orphaned) Relay.ReplayOwnTo(tx, g, @from with { Status = MemberStatus.Connected }, fx);
+        if (introduced && !introducerLive) Relay.ReplayOwnTo(tx, g, @from with { Status = MemberStatus.Connected }, fx);
         return true;
     }
 
@@ -977,8 +979,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     /// the pair, and any new introduction of it supersedes this one.
     /// </summary>
     internal static bool Orphaned(StoreTx tx, MemberRecord m) =>
-        m.Status == MemberStatus.Joining && m.IntroId is not null && m.IntroducerConn.Length > 0
-        && tx.MemberByConn(m.IntroducerConn) is not { IsLive: true };
+        m.Status == MemberStatus.Joining && m.IntroId is not null && m.IntroducerConn.Length > 0 && !IntroducerLive(tx, m);
 
     /// <summary>Whether the member that introduced <paramref name="m"/> to us can still hear of it (G_CON, G_ADD_ERR).</summary>
     private static bool IntroducerLive(StoreTx tx, MemberRecord m) =>
