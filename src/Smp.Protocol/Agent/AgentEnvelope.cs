@@ -27,6 +27,8 @@ public enum AgentEnvelopeKind
     GFwd = 27,
     GHist = 28,
     GView = 29,
+    GResend = 30,
+    GResent = 31,
 }
 
 /// <summary>
@@ -168,6 +170,18 @@ public abstract record AgentEnvelope(AgentEnvelopeKind Kind)
     /// first (groups.md §6.6.2).
     /// </summary>
     public sealed record GHist(byte[] AuthorMemberId, DateTimeOffset AuthorTs, GMsg Message) : AgentEnvelope(AgentEnvelopeKind.GHist);
+
+    /// <summary>
+    /// <c>G_RESEND</c> (ours), reader to author: send me your own G_MSGs again from sequence <see cref="FromSeq"/> on;
+    /// the member that was to forward them to me is gone (groups.md §6.6.1). <see cref="FromSeq"/> is at least 1.
+    /// </summary>
+    public sealed record GResend(long FromSeq) : AgentEnvelope(AgentEnvelopeKind.GResend);
+
+    /// <summary>
+    /// <c>G_RESENT</c> (ours), author to reader, after what it sent again on <c>G_RESEND</c> <see cref="FromSeq"/>:
+    /// that is all it still had from there; a gap left after it stays (groups.md §6.6.1).
+    /// </summary>
+    public sealed record GResent(long FromSeq) : AgentEnvelope(AgentEnvelopeKind.GResent);
 }
 
 /// <summary>The decrypted plaintext of an agent message body (agent.md §2).</summary>

@@ -30,17 +30,17 @@ namespace Smp.Protocol.Agent;
 ///              / "G_LEFT" / "G_MDEL" SP memberId / "G_MDELETED" SP memberId / "G_DEL"
 ///              / "G_REJECT" SP invId          ; on the direct connection: the invitation is declined
 ///              / "G_VIEW" *100(SP memberId ":" viewState) ; ours: the members the sender knows
+///              / "G_INFO" SP size EOL info     ; ours: the sender's own member info (groups.md §6.12)
+///              / "G_FWD" SP memberId SP timestamp SP size EOL gMsg   ; ours; gMsg: exactly size bytes
+///              / "G_HIST" SP memberId SP timestamp SP size EOL gMsg  ; ours
+///              / "G_RESEND" SP fromSeq         ; ours: send your own G_MSGs again from fromSeq (groups.md §6.6.1)
+///              / "G_RESENT" SP fromSeq         ; ours: the answer to G_RESEND fromSeq is complete
 /// viewState    = "C" / "P" / "L" / "R"     ; connected with the sender, pending, left, removed
-///              / "G_INFO" SP size EOL info     ; the sender's own member info (groups.md §6.12)
-/// prevHash     = "" / b64(32 bytes)        ; empty gives two SPs in a row
-/// ; G_INV, G_MSG and G_INFO end with their bytes, unlike MSG: the agentMessage's EOL follows at once (groups.md §3)
-///              / "G_FWD" SP memberId SP timestamp SP size EOL gMsg   ; gMsg: exactly size bytes
-///              / "G_HIST" SP memberId SP timestamp SP size EOL gMsg
 /// gMsg         = "G_MSG" …                 ; one whole G_MSG envelope as above, nothing before or after it
 /// prevHash     = "" / b64(32 bytes)        ; empty gives two SPs in a row
-/// ; G_INV, G_MSG, G_FWD and G_HIST end with their bytes, unlike MSG: the agentMessage's EOL follows at once (groups.md §3)
+/// ; G_INV, G_MSG, G_INFO, G_FWD and G_HIST end with their bytes, unlike MSG: the agentMessage's EOL follows at once (groups.md §4)
 /// invId, groupId, memberId, introId, groupMsgId = b64(1*64 random bytes)
-/// sndMsgId, authorSeq = 1*18DIGIT ; clvl = 1*9DIGIT ; size = 1*9DIGIT, at most the bytes left
+/// sndMsgId, authorSeq = 1*18DIGIT ; fromSeq = 1*18DIGIT, not 0 ; clvl = 1*9DIGIT ; size = 1*9DIGIT, at most the bytes left
 /// reason       = "JOIN_FAILED" / "TIMEOUT" / "DUPLICATE_MEMBER" / "MEMBER_GONE" / "INTERNAL" / token
 /// timestamp    = yyyy-MM-ddTHH:mm:ss.fffZ  ; we write 3 truncated digits, read 0 to 7
 /// senderKey, verifyKey = "rsa:" b64(DER SPKI) ; queueInfo as smp-wire.md §6
@@ -76,6 +76,8 @@ public static class AgentPlaintextCodec
     private static ReadOnlySpan<byte> GInfoKw => "G_INFO"u8;
     private static ReadOnlySpan<byte> GFwdKw => "G_FWD"u8;
     private static ReadOnlySpan<byte> GHistKw => "G_HIST"u8;
+    private static ReadOnlySpan<byte> GResendKw => "G_RESEND"u8;
+    private static ReadOnlySpan<byte> GResentKw => "G_RESENT"u8;
 
     private const int MaxSizeDigits = 9;
     private const int MaxLevelDigits = 9;
@@ -180,6 +182,8 @@ public static class AgentPlaintextCodec
             case AgentEnvelope.GInfo e: w.Write(GInfoKw); WireText.Sp(w); WireText.WriteSizedBody(w, e.Info.Span); break;
             case AgentEnvelope.GFwd e: w.Write(GFwdKw); Wrapped(w, e.AuthorMemberId, e.AuthorTs, e.Message); break;
             case AgentEnvelope.GHist e: w.Write(GHistKw); Wrapped(w, e.AuthorMemberId, e.AuthorTs, e.Message); break;
+            case AgentEnvelope.GResend e: w.Write(GResendKw); FromSeq(w, e.FromSeq); break;
+            case AgentEnvelope.GResent e: w.Write(GResentKw); FromSeq(w, e.FromSeq); break;
             default: throw new ArgumentException("unknown envelope", nameof(envelope));
         }
     }
@@ -303,6 +307,8 @@ public static class AgentPlaintextCodec
             var (author, ts, inner) = Wrapped(ref r, source);
             return new AgentEnvelope.GHist(author, ts, inner);
         }
+        if (r.Keyword(GResendKw)) return new AgentEnvelope.GResend(FromSeq(ref r));
+        if (r.Keyword(GResentKw)) return new AgentEnvelope.GResent(FromSeq(ref r));
         throw r.Fail();
     }
 
@@ -349,6 +355,20 @@ public static class AgentPlaintextCodec
         var prev = r.OptionalHash();
         r.Sp();
         return new AgentEnvelope.GMsg(msgId, seq, prev, SizedBody(ref r, source));
+    }
+
+    /// <summary><c>SP fromSeq</c> of G_RESEND and G_RESENT: an author sequence number, 1 or more.</summary>
+    private static void FromSeq(IBufferWriter<byte> w, long seq)
+    {
+        WireText.Sp(w);
+        WireText.WriteDecimal(w, seq >= 1 ? seq : throw new ArgumentException("a resend starts at sequence 1 or later", nameof(seq)));
+    }
+
+    private static long FromSeq(ref WireReader r)
+    {
+        r.Sp();
+        var seq = r.Decimal();
+        return seq >= 1 ? seq : throw r.Fail();
     }
 
     /// <summary>G_VIEW entries, counted before each is taken so a long list fails at entry 101.</summary>

@@ -212,7 +212,41 @@ public class AgentPlaintextCodecTests
         "\n1 2026-11-24T05:55:53.260Z \nG_HIST AAAA 2026-11-24T05:55:53.260Z 34\nG_FWD AAAA 2026-11-24T05:55:53.260Z 0\n\n",
         "\n1 2026-11-24T05:55:53.260Z \nG_HIST AAAA 2026-11-24 05:55:53.260Z 16\nG_MSG AAAA 1  2\nhi\n",
         "\n1 2026-11-24T05:55:53.260Z \nG_HIST  2026-11-24T05:55:53.260Z 16\nG_MSG AAAA 1  2\nhi\n",
-        "\n1 2026-11-24T05:55:53.260Z \nG_HIST AAAA 2026-11-24T05:55:53.260Z 16\nG_MSG AAAA 1  2\nhi");
+        "\n1 2026-11-24T05:55:53.260Z \nG_HIST AAAA 2026-11-24T05:55:53.260Z 16\nG_MSG AAAA 1  2\nhi",
+        // G_RESEND: one sequence number, 1 or more, up to 18 digits.
+        "\n1 2026-11-24T05:55:53.260Z \nG_RESEND\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_RESEND \n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_RESEND 0\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_RESEND -3\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_RESEND 3 4\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_RESEND 1234567890123456789\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_RESEND x\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_RESEND3\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_RESENT\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_RESENT 0\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_RESENT 2 \n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_RESENTS 2\n");
+
+    [Fact]
+    public void G_resend_and_g_resent_are_written_as_their_first_sequence_number_and_their_kinds_are_30_and_31()
+    {
+        var h = AgentSamples.Bytes(32, 9);
+        var text = $"\n7 2026-11-24T05:55:52.472Z {Convert.ToBase64String(h)}\nG_RESEND 42\n";
+        Assert.Equal(text, Text(new AgentPlaintext.Message(7, AgentSamples.Ts, h, new AgentEnvelope.GResend(42))));
+        var decoded = (AgentPlaintext.Message)AgentPlaintextCodec.Decode(Ascii(text));
+        Assert.Equal(42, Assert.IsType<AgentEnvelope.GResend>(decoded.Envelope).FromSeq);
+        Assert.Equal(999_999_999_999_999_999, Assert.IsType<AgentEnvelope.GResend>(((AgentPlaintext.Message)AgentPlaintextCodec.Decode(
+            Ascii("\n0 2026-11-24T05:55:52.472Z \nG_RESEND 999999999999999999\r\n"))).Envelope).FromSeq);
+        Assert.Equal(30, (int)AgentEnvelopeKind.GResend);
+        Assert.True(decoded.Envelope.IsGroupEnvelope);
+        Assert.Throws<ArgumentException>(() => AgentPlaintextCodec.Encode(AgentPlaintext.Message.Unchained(AgentSamples.Ts, new AgentEnvelope.GResend(0))));
+
+        const string resent = "\n0 2026-11-24T05:55:52.472Z \nG_RESENT 3\n";
+        Assert.Equal(resent, Text(AgentPlaintext.Message.Unchained(AgentSamples.Ts, new AgentEnvelope.GResent(3))));
+        Assert.Equal(3, Assert.IsType<AgentEnvelope.GResent>(((AgentPlaintext.Message)AgentPlaintextCodec.Decode(Ascii(resent))).Envelope).FromSeq);
+        Assert.Equal(31, (int)AgentEnvelopeKind.GResent);
+        Assert.Throws<ArgumentException>(() => AgentPlaintextCodec.Encode(AgentPlaintext.Message.Unchained(AgentSamples.Ts, new AgentEnvelope.GResent(-1))));
+    }
 
     [Fact]
     public void G_info_decodes_to_the_senders_bytes_and_its_kind_is_26()
