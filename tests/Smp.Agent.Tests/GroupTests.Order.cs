@@ -103,9 +103,10 @@ public sealed partial class GroupTests
     }
 
     [Fact]
-    public async Task An_authors_message_waiting_for_a_forward_goes_on_when_the_introducer_leaves()
+    public async Task An_authors_message_waiting_for_a_forward_goes_on_with_the_gap_reported_when_the_introducer_leaves_and_the_author_has_no_more()
     {
         var (alice, bob, carol, bobsCarol, carolToBob, _) = await CarolIntroducedToBobAsync(TimeSpan.FromMinutes(10));
+        // m2 is in no history: not even Carol can give it again (her G_RESENT says so).
         var (next, _) = await CarolsNextAsync(carol, 2);
         await HeldAtBobAsync(carol, carolToBob, bob, bobsCarol, next[1]);
 
@@ -113,5 +114,33 @@ public sealed partial class GroupTests
         await alice.Agent.GroupLeaveAsync("team");
 
         await ExpectGroupMessageAsync(bob, $"GMSG {bobsCarol} ERR NO_ID 2 2 S=3,", "m3");
+    }
+
+    [Fact]
+    public async Task An_authors_messages_lost_with_the_introducer_come_again_from_the_author_in_its_order_and_once()
+    {
+        // Seed 720: Carol said m2 and m3 before she heard of Bob, so only Alice, who was introducing them, could
+        // forward them to him; Alice went before her forwards reached him. Bob asks Carol for them (G_RESEND).
+        var (alice, bob, carol, bobsCarol, carolToBob, _) = await CarolIntroducedToBobAsync(TimeSpan.FromMinutes(10));
+        var (next, carolId) = await CarolsNextAsync(carol, 3);
+        await carol.Agent.Store.TransactAsync(tx =>
+        {
+            // Said by Carol as far as her agent knows (her history and chain), but only m4 ever went to Bob.
+            foreach (var m in next)
+            {
+                tx.AppendHistory("team", carolId, DateTimeOffset.UtcNow, m, AgentOptions.DefaultGroupHistorySize);
+                tx.SetGroupChain("team", m.AuthorSeq, GroupLayer.GroupMsgHash(m));
+            }
+        });
+        await HeldAtBobAsync(carol, carolToBob, bob, bobsCarol, next[2]);
+
+        await alice.Agent.GroupLeaveAsync("team");
+
+        await ExpectGroupMessageAsync(bob, $"GMSG {bobsCarol} OK S=2,", "m2");
+        await ExpectGroupMessageAsync(bob, $"GMSG {bobsCarol} OK S=3,", "m3");
+        await ExpectGroupMessageAsync(bob, $"GMSG {bobsCarol} OK S=4,", "m4");
+        // Carol gave m4 again too; Bob drops that copy, so her next message is the next he gets.
+        await carol.Agent.GroupSendAsync("team", "m5"u8.ToArray());
+        await ExpectGroupMessageAsync(bob, $"GMSG {bobsCarol} OK S=5,", "m5");
     }
 }

@@ -67,7 +67,14 @@ internal interface IConnectionOwner
     /// an envelope ahead of the chain, with what comes after it, until the layer names the connection in
     /// <see cref="Effects.Resume"/> or the hold limit ends (then it is applied whatever this says).
     /// </summary>
-    bool Waits(StoreTx tx, ConnectionRecord conn, AgentPlaintext.Message message);
+    bool Waits(StoreTx tx, ConnectionRecord conn, AgentPlaintext.Message message, Effects fx);
+
+    /// <summary>
+    /// An envelope just held ahead of its place on <paramref name="conn"/> that the layer above can use now: the one
+    /// that the envelopes waiting before it wait for (a group message the author sent again). True when the layer
+    /// applied it; it stays held all the same and is offered again in its place, where the layer drops it as a copy.
+    /// </summary>
+    bool TakesEarly(StoreTx tx, ConnectionRecord conn, AgentPlaintext.Message message, Effects fx);
 
     /// <summary>Whether <paramref name="alias"/> names something of the upper layer, so no connection may take it.</summary>
     bool OwnsAlias(StoreTx tx, string alias);

@@ -210,11 +210,13 @@ internal sealed class Receiver
                 // Ahead of the chain: an earlier envelope of the sender's window was refused (QUOTA) and comes
                 // again after this one. Or next, but the layer above waits for something before it (a forward).
                 // Held, so the client gets them in order; ACKed all the same.
-                if (env.SndMsgId > conn.LastExtSndId + 1 || Waits(tx, conn, env))
+                if (env.SndMsgId > conn.LastExtSndId + 1 || Waits(tx, conn, env, fx))
                 {
                     if (tx.HoldAhead(alias, new HeldEnvelope(env.SndMsgId, hash, m.MsgId, m.Timestamp, opened.Plaintext!), conn.LastExtSndId, _options.ReorderHoldLimit))
                     {
                         fx.Held.Add(alias);
+                        // What the held ones before it wait for may be this one: the layer above takes it now.
+                        if (conn.Owner.Length > 0 && _engine.UpperLayer.TakesEarly(tx, conn, env, fx)) ResumeWaiting(tx, fx);
                         return;
                     }
                     // Held too long or too much: that gap is real (the sender gave up on a message); what is held goes first.
@@ -272,15 +274,15 @@ internal sealed class Receiver
             // Decoded and checked when it arrived.
             var env = AgentPlaintextCodec.TryDecode(held.Plaintext, out var message) ? message as AgentPlaintext.Message : null;
             // Next in the chain, but what the layer above waits for has not come: it stays, and so does what follows.
-            if (!all && env is not null && Waits(tx, conn, env)) return;
+            if (!all && env is not null && Waits(tx, conn, env, fx)) return;
             tx.DeleteHeld(alias, held.SndId);
             if (env is not null) ApplyChained(tx, rcv, conn, env, held.Hash, held.BrokerId, held.BrokerTs, fx);
         }
     }
 
     /// <summary>The layer above's call (a client's MSG never waits): whether the next envelope waits for something before it.</summary>
-    private bool Waits(StoreTx tx, ConnectionRecord conn, AgentPlaintext.Message env) =>
-        env.Envelope is not AgentEnvelope.Msg && conn.Owner.Length > 0 && _engine.UpperLayer.Waits(tx, conn, env);
+    private bool Waits(StoreTx tx, ConnectionRecord conn, AgentPlaintext.Message env, Effects fx) =>
+        env.Envelope is not AgentEnvelope.Msg && conn.Owner.Length > 0 && _engine.UpperLayer.Waits(tx, conn, env, fx);
 
     /// <summary>Connections the layer above stopped waiting on (<see cref="Effects.Resume"/>): what is next there goes on now.</summary>
     private void ResumeWaiting(StoreTx tx, Effects fx)

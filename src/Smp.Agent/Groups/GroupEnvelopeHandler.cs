@@ -97,6 +97,8 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
             AgentEnvelope.GMsg m => OnGroupMessage(tx, g, from, message, m, fx),
             AgentEnvelope.GFwd f => Relay.OnForwarded(tx, g, from, f, fx),
             AgentEnvelope.GHist h => Relay.OnHistory(tx, g, from, h, fx),
+            AgentEnvelope.GResend r => Relay.OnResend(tx, g, from, r, fx),
+            AgentEnvelope.GResent r => Relay.OnResent(tx, g, from, r, fx),
             AgentEnvelope.GLeft => OnLeft(tx, g, from, fx),
             AgentEnvelope.GMDel d => OnRemove(tx, g, from, d.MemberId, fx),
             AgentEnvelope.GMDeleted d => OnRemoved(tx, g, from, d.MemberId, fx),
@@ -427,7 +429,13 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         SendView(tx, g, from, fx);
         GroupEvent(tx, g, new AgentCommand.GCon(from.DirectAlias));
         // Connected after its introducer went: what that one was to forward of ours comes from us (§6.6.1).
-        if (introduced && !introducerLive) Relay.ReplayOwnTo(tx, g, @from with { Status = MemberStatus.Connected }, fx);
+        // And what it was to forward to us of the member's comes from the member, asked for (G_RESEND).
+        if (introduced && !introducerLive)
+        {
+            var connected = @from with { Status = MemberStatus.Connected };
+            Relay.ReplayOwnTo(tx, g, connected, fx);
+            Relay.AskAgain(tx, connected, fx);
+        }
         return true;
     }
 
@@ -732,17 +740,46 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     }
 
     /// <summary>
-    /// A G_MSG from its author after a gap in the author's chain, while the member that introduced the author
-    /// to us is connected and may still forward what is missing (§6.6.1; seed 541: the forward came after the
-    /// author's later messages): it waits, with what follows it on that connection, until a forward or
-    /// history fills the gap, the introducer goes, or the hold limit ends.
+    /// A G_MSG from its author after a gap in the author's chain, when the author was introduced to us: it waits,
+    /// with what follows it on that connection, until the gap is filled or the hold limit ends (§6.6.1). While the
+    /// member that introduced the author is connected, a forward may still fill it (seed 541: the forward came
+    /// after the author's later messages). Once that member is gone, nobody else will: the author is asked to
+    /// send its messages again from the gap on (G_RESEND, seed 720), and what it sends again is taken ahead of
+    /// its place (<see cref="TakesEarly"/>).
     /// </summary>
-    internal static bool Waits(StoreTx tx, ConnectionRecord conn, AgentPlaintext.Message message)
+    internal bool Waits(StoreTx tx, ConnectionRecord conn, AgentPlaintext.Message message, Effects fx)
     {
         if (message.Envelope is not AgentEnvelope.GMsg m) return false;
         if (tx.MemberByConn(conn.Alias) is not { Status: MemberStatus.Connected, LastSeq: > 0, IntroducerConn.Length: > 0 } author) return false;
         if (m.AuthorSeq <= author.LastSeq + 1 || tx.GetGroup(conn.Owner) is not { Status: GroupStatus.Active }) return false;
-        return tx.MemberByConn(author.IntroducerConn) is { Status: MemberStatus.Connected };
+        if (tx.MemberByConn(author.IntroducerConn) is { Status: MemberStatus.Connected }) return true;
+        // The author said it gave all it still had: the gap stays, and the message goes on with it reported.
+        if (tx.ResendFrom(author.Id) < 0) return false;
+        Relay.AskAgain(tx, author, fx);
+        return true;
+    }
+
+    /// <summary>
+    /// The author's answer to our G_RESEND, held behind its messages that wait for it (§6.6.1): a G_MSG that is
+    /// next in the author's chain, or the G_RESENT that ends the answer. Applied now, and what waited goes on; in
+    /// its place later the G_MSG is a copy and dropped, the G_RESENT changes nothing more.
+    /// </summary>
+    internal bool TakesEarly(StoreTx tx, ConnectionRecord conn, AgentPlaintext.Message message, Effects fx)
+    {
+        if (message.Envelope is not (AgentEnvelope.GMsg or AgentEnvelope.GResent)) return false;
+        if (tx.MemberByConn(conn.Alias) is not { Status: MemberStatus.Connected } author || tx.GetGroup(conn.Owner) is not { Status: GroupStatus.Active } g) return false;
+        var asked = tx.ResendFrom(author.Id);
+        if (asked <= 0) return false;
+        bool taken;
+        if (message.Envelope is AgentEnvelope.GMsg m)
+            taken = m.AuthorSeq == author.LastSeq + 1 && m.AuthorSeq >= asked && OnGroupMessage(tx, g, author, message, m, fx);
+        else
+            taken = Relay.OnResent(tx, g, author, (AgentEnvelope.GResent)message.Envelope, fx);
+        if (!taken) return false;
+        fx.Dispatch.Add(g.Alias);
+        fx.Resume.Add(conn.Alias);
+        if (_log.IsEnabled(LogLevel.Debug)) _log.LogDebug("group {Me}: {Envelope} from {From} taken ahead of its place", Short(g.MemberId), message.Envelope.GetType().Name, Short(author.MemberId));
+        return true;
     }
 
     /// <summary>G_LEFT: the sender is gone; its connection with us goes too (step 6).</summary>
@@ -940,8 +977,9 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     }
 
     /// <summary>
-    /// For the members <paramref name="gone"/> introduced to us: their messages that waited for its forwards
-    /// (Waits) wait no longer, and ours that it was to forward to them go to them from us (§6.6.1).
+    /// For the members <paramref name="gone"/> introduced to us: ours that it was to forward to them go to them
+    /// from us, and theirs that it was to forward to us are asked of them (§6.6.1); their messages that waited
+    /// for its forwards (Waits) now wait for those.
     /// </summary>
     private void IntroducerGone(StoreTx tx, GroupRecord g, MemberRecord gone, Effects fx)
     {
@@ -950,6 +988,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         {
             fx.Resume.Add(m.GroupConn);
             Relay.ReplayOwnTo(tx, g, m, fx);
+            Relay.AskAgain(tx, m, fx);
         }
     }
 

@@ -94,7 +94,9 @@ internal sealed class GroupLayer : IConnectionOwner
 
     public bool Apply(StoreTx tx, ConnectionRecord conn, AgentPlaintext.Message message, Effects fx) => Envelopes.Apply(tx, conn, message, fx);
 
-    public bool Waits(StoreTx tx, ConnectionRecord conn, AgentPlaintext.Message message) => GroupEnvelopeHandler.Waits(tx, conn, message);
+    public bool Waits(StoreTx tx, ConnectionRecord conn, AgentPlaintext.Message message, Effects fx) => Envelopes.Waits(tx, conn, message, fx);
+
+    public bool TakesEarly(StoreTx tx, ConnectionRecord conn, AgentPlaintext.Message message, Effects fx) => Envelopes.TakesEarly(tx, conn, message, fx);
 
     public bool OwnsAlias(StoreTx tx, string alias) => tx.GroupExists(alias);
 

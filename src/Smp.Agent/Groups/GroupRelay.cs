@@ -117,6 +117,59 @@ internal sealed class GroupRelay(IConnections conns, int historySize, ILogger lo
     }
 
     /// <summary>
+    /// The member that introduced <paramref name="author"/> to us is gone, and with it the forwards of what the
+    /// author said before it reached us directly (seed 720: the introducer was removed with them still queued).
+    /// We ask the author for its messages from our chain head on (G_RESEND, §6.6.1). Not while we have nothing
+    /// of it (we cannot tell what we lack), and once only: with its introducer gone, nothing after the author's
+    /// answer can make a new gap that the author could fill.
+    /// </summary>
+    internal void AskAgain(StoreTx tx, MemberRecord author, Effects fx)
+    {
+        if (author.Status != MemberStatus.Connected || author.LastSeq == 0 || author.GroupConn.Length == 0) return;
+        if (tx.ResendFrom(author.Id) != 0) return;
+        var from = author.LastSeq + 1;
+        tx.SetResendFrom(author.Id, from);
+        if (_log.IsEnabled(LogLevel.Debug)) _log.LogDebug("G_RESEND {Seq} to {Author}", from, Short(author.MemberId));
+        _conns.Queue(tx, author.GroupConn, new AgentEnvelope.GResend(from), fx);
+    }
+
+    /// <summary>
+    /// G_RESEND: a connected member asks for our own messages again from a sequence number on (§6.6.1). They go
+    /// from our history, oldest first, as the G_MSGs they were, then G_RESENT says that was all; each message at
+    /// most once to that member, so asking again and again costs one envelope each. A sequence number beyond any
+    /// we sent is refused.
+    /// </summary>
+    internal bool OnResend(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GResend r, Effects fx)
+    {
+        if (g.Status != GroupStatus.Active || from.Status != MemberStatus.Connected || r.FromSeq > g.LastSeq + 1) return false;
+        var start = Math.Max(r.FromSeq, tx.ResentTo(from.Id) + 1);
+        foreach (var e in tx.ListHistory(g.Alias, g.MemberId).Where(e => e.Message.AuthorSeq >= start))
+        {
+            if (_log.IsEnabled(LogLevel.Debug)) _log.LogDebug("group {Me}: own G_MSG seq {Seq} sent again to {To}", Short(g.MemberId), e.Message.AuthorSeq, Short(from.MemberId));
+            _conns.Queue(tx, from.GroupConn, e.Message, fx);
+        }
+        if (start <= g.LastSeq) tx.SetResentTo(from.Id, g.LastSeq);
+        _conns.Queue(tx, from.GroupConn, new AgentEnvelope.GResent(r.FromSeq), fx);
+        return true;
+    }
+
+    /// <summary>
+    /// G_RESENT: the author's answer to our G_RESEND is complete. A gap still before its next message will not be
+    /// filled: that message goes on with the gap reported instead of waiting (GroupEnvelopeHandler.Waits). One for
+    /// a point we did not ask from is refused; a repeat changes nothing.
+    /// </summary>
+    internal bool OnResent(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GResent r, Effects fx)
+    {
+        if (g.Status != GroupStatus.Active || from.Status != MemberStatus.Connected) return false;
+        var asked = tx.ResendFrom(from.Id);
+        if (asked == -r.FromSeq) return true;
+        if (asked != r.FromSeq) return false;
+        tx.SetResendFrom(from.Id, -r.FromSeq);
+        ResumeAuthor(from, fx);
+        return true;
+    }
+
+    /// <summary>
     /// At an introducer, when G_MEM_INV has just gone to <paramref name="member"/>: the invitee's messages that
     /// arrived before the member could be told of it are replayed from the history, as G_FWD, oldest first.
     /// </summary>

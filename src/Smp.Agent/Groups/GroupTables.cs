@@ -133,6 +133,21 @@ internal static class GroupTables
         return range;
     }
 
+    /// <summary>At a reader (G_RESEND, migration 11): p, we asked the author to send again from p; -p, its answer is complete.</summary>
+    public static void SetResendFrom(this StoreTx tx, long id, long seq) =>
+        tx.Exec("UPDATE members SET resend_from = $s WHERE id = $i", ("$i", id), ("$s", seq));
+
+    /// <summary>What <see cref="SetResendFrom"/> stored; 0 when we never asked.</summary>
+    public static long ResendFrom(this StoreTx tx, long id) =>
+        tx.Query("SELECT resend_from FROM members WHERE id = $i", r => r.GetInt64(0), ("$i", id)).FirstOrDefault();
+
+    /// <summary>At an author: the last of our own sequence numbers sent again to <paramref name="id"/>; 0 when none.</summary>
+    public static long ResentTo(this StoreTx tx, long id) =>
+        tx.Query("SELECT resent_to FROM members WHERE id = $i", r => r.GetInt64(0), ("$i", id)).FirstOrDefault();
+
+    public static void SetResentTo(this StoreTx tx, long id, long seq) =>
+        tx.Exec("UPDATE members SET resent_to = $s WHERE id = $i", ("$i", id), ("$s", seq));
+
     public static void SetMemberChain(this StoreTx tx, long id, long seq, byte[] hash) =>
         tx.Exec("UPDATE members SET last_seq = $q, last_hash = $h WHERE id = $i", ("$i", id), ("$q", seq), ("$h", hash));
 

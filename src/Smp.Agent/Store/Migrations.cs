@@ -238,6 +238,13 @@ internal static class Migrations
         ALTER TABLE members ADD COLUMN replay_from INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE members ADD COLUMN replay_to INTEGER NOT NULL DEFAULT 0;
         """,
+        // 11 (groups.md §6.6.1, G_RESEND): at a reader, the sequence number p from which it asked the author to
+        // send its messages again: p while the answer is coming, -p once its G_RESENT came, 0 never asked; at an
+        // author, the last of its own sequence numbers it sent again to that member, so each goes again at most once.
+        """
+        ALTER TABLE members ADD COLUMN resend_from INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE members ADD COLUMN resent_to INTEGER NOT NULL DEFAULT 0;
+        """,
     ];
 
     public static void Apply(SqliteConnection db)
