@@ -51,7 +51,11 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         fx.Dispatch.Add(g.Alias);
         if (g.Status != GroupStatus.Leaving) return ApplyToGroup(tx, g, conn, from, message, fx);
         // Leaving (§6.7): only what the introductions we finish need; the rest is taken and dropped.
-        if (!ServesLeaving(envelope)) return true;
+        if (!ServesLeaving(envelope))
+        {
+            if (_log.IsEnabled(LogLevel.Debug)) _log.LogDebug("group {Me}: {Envelope} from {From} dropped while leaving", Short(g.MemberId), envelope.GetType().Name, Short(from.MemberId));
+            return true;
+        }
         var applied = ApplyToGroup(tx, g, conn, from, message, fx);
         FinishLeaving(tx, g.Alias, fx);
         return applied;
