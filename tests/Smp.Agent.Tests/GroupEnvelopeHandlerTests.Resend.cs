@@ -143,6 +143,24 @@ public sealed partial class GroupEnvelopeHandlerTests
     }
 
     [Fact]
+    public async Task A_leaving_author_still_answers_a_resend_what_it_said_as_a_member_is_not_lost_with_its_leave()
+    {
+        // Leaving (§6.7) keeps us while Bob, our invitee, is introduced to Alice; Alice asks for what we said.
+        await BobsIntroductionToAliceForwardedAsync();
+        foreach (var body in new[] { "one", "two" }) await SendOwnAsync(body);
+        await LeaveAsync();
+        Assert.Equal(GroupStatus.Leaving, await GroupStatusAsync());
+        _conns.Queued.Clear();
+
+        Assert.True((await ApplyAsync(new AgentEnvelope.GResend(1))).Accepted);
+
+        var queued = QueuedTo("#ga");
+        Assert.Equal([1L, 2L], queued.OfType<AgentEnvelope.GMsg>().Select(m => m.AuthorSeq));
+        Assert.Equal(new AgentEnvelope.GResent(1), queued[^1]);
+        Assert.Empty(await EventsAsync());
+    }
+
+    [Fact]
     public async Task Amplification_a_member_asking_again_and_again_gets_each_of_our_messages_once()
     {
         await ConnectedMemberAsync("bob", "#gb", Id(0xee));

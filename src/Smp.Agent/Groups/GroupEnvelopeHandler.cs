@@ -65,7 +65,9 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         e is AgentEnvelope.GJoin or AgentEnvelope.GHello or AgentEnvelope.GInvMem or AgentEnvelope.GCon or AgentEnvelope.GAddErr
             or AgentEnvelope.GMsg or AgentEnvelope.GLeft or AgentEnvelope.GMDel or AgentEnvelope.GMDeleted or AgentEnvelope.GDel
             // A leaving member may be the last one connected to two members that do not know each other yet.
-            or AgentEnvelope.GView;
+            or AgentEnvelope.GView
+            // What we said as a member is ours to give again (§6.6.1), also on our way out.
+            or AgentEnvelope.GResend;
 
     private bool ApplyToGroup(StoreTx tx, GroupRecord g, ConnectionRecord conn, MemberRecord from, AgentPlaintext.Message message, Effects fx)
     {
