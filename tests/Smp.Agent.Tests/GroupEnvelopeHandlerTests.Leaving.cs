@@ -290,8 +290,9 @@ public sealed partial class GroupEnvelopeHandlerTests
     public async Task Removed_by_our_inviter_before_our_gall_we_say_goodbye_to_the_members_we_met(bool hadGall, string remover, bool goodbye)
     {
         // Found by the simulation (seed 447): our inviter (Alice, "#ga"), removed itself, took us along; Carol,
-        // whom we had met and whom nobody else would tell, held us as a member for good. Otherwise a removal is
-        // the remover's to announce to all: a goodbye of ours could overtake it (GroupTests).
+        // whom we had met and whom nobody else would tell, held us as a member for good. Otherwise the other
+        // member, whose view we never had, hears the removal from us as a removal (G_MDEL of our id, seed 411):
+        // a goodbye could overtake the remover's G_MDEL and read as a departure (GroupTests).
         await ConnectedMemberAsync("carol", "#gc", Id(0xee));
         if (hadGall) await _store.TransactAsync(tx => tx.CloseHistoryIn("g"));
 
@@ -299,8 +300,64 @@ public sealed partial class GroupEnvelopeHandlerTests
 
         Assert.Equal(GroupStatus.Removed, await GroupStatusAsync());
         var other = remover == "#ga" ? "#gc" : "#ga";
-        Assert.Equal(goodbye ? [other + " GLeft"] : [], QueuedKinds());
+        Assert.Equal([other + (goodbye ? " GLeft" : " GMDel")], QueuedKinds());
+        if (!goodbye) Assert.Equal(OurId, Assert.IsType<AgentEnvelope.GMDel>(Assert.Single(_conns.Queued).Envelope).MemberId);
+        // Passed on, the connection stays until the member's G_MDELETED says it dropped us (§6.8 step 4).
         Assert.Equal(goodbye ? [remover, other] : [remover], _conns.Dropped);
+    }
+
+    [Theory]
+    [InlineData(MemberViewState.Connected, false)]
+    [InlineData(MemberViewState.Pending, true)]
+    public async Task Removed_we_pass_our_removal_on_only_to_members_whose_view_does_not_show_them_connected_to_the_remover(
+        MemberViewState carolHasDave, bool told)
+    {
+        // Dave removes us; Carol said she is connected to him, so his G_MDEL reaches her; Bob said nothing of him.
+        await _store.TransactAsync(tx => tx.CloseHistoryIn("g"));
+        await ConnectedMemberAsync("dave", "#gd", Id(0xdd));
+        await ConnectedMemberAsync("carol", "#gc", Id(0xee));
+        await ConnectedMemberAsync("bob", "#gb", Id(0xbb));
+        Assert.True((await ApplyAsync(ViewOf((Id(0xdd), carolHasDave)), "#gc")).Accepted);
+        Assert.True((await ApplyAsync(ViewOf(), "#gb")).Accepted);
+        _conns.Queued.Clear();
+
+        Assert.True((await ApplyAsync(new AgentEnvelope.GMDel(OurId), "#gd")).Accepted);
+
+        var passedOn = _conns.Queued.Where(q => q.Envelope is AgentEnvelope.GMDel d && d.MemberId.AsSpan().SequenceEqual(OurId)).Select(q => q.Alias);
+        Assert.Equal(told ? ["#ga", "#gc", "#gb"] : ["#ga", "#gb"], passedOn);
+    }
+
+    [Fact]
+    public async Task Dropped_by_a_follower_of_a_removal_we_pass_it_on_to_every_other_member_we_are_connected_to()
+    {
+        // The remover is not connected to us, so we cannot tell who heard it from it: all but Carol, who told us.
+        await _store.TransactAsync(tx => tx.CloseHistoryIn("g"));
+        await ConnectedMemberAsync("carol", "#gc", Id(0xee));
+        await ConnectedMemberAsync("bob", "#gb", Id(0xbb));
+
+        Assert.True((await ApplyAsync(new AgentEnvelope.GMDeleted(OurId), "#gc")).Accepted);
+
+        Assert.Equal(GroupStatus.Removed, await GroupStatusAsync());
+        Assert.Equal(["#ga GMDel", "#gb GMDel"], QueuedKinds());
+        // Told twice (by a follower, then the remover's own G_MDEL), we pass it on once.
+        _conns.Queued.Clear();
+        Assert.True((await ApplyAsync(new AgentEnvelope.GMDel(OurId), "#ga")).Accepted);
+        Assert.Empty(QueuedKinds());
+    }
+
+    [Fact]
+    public async Task A_member_passing_its_own_removal_on_is_dropped_as_removed_and_acknowledged_once()
+    {
+        await ConnectedMemberAsync("carol", "#gc", Id(0xee));
+
+        Assert.True((await ApplyAsync(new AgentEnvelope.GMDel(Id(0xee)), "#gc")).Accepted);
+
+        var carol = await _store.TransactAsync(tx => tx.MemberByDirectAlias("g", "carol")!);
+        Assert.Equal(MemberStatus.Removed, carol.Status);
+        Assert.Contains("GMDELETED carol", await EventsAsync());
+        Assert.Equal(["#gc GMDeleted"], QueuedKinds().Where(k => k.StartsWith("#gc", StringComparison.Ordinal)));
+        Assert.Contains("#gc", _conns.Dropped);
+        Assert.Equal(GroupStatus.Active, await GroupStatusAsync());
     }
 
     [Fact]

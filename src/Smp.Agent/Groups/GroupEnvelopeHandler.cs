@@ -178,9 +178,9 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     /// We were removed (§6.8 steps 3–4) by <paramref name="by"/>, who stays in the group: a group we still
     /// served is removed here, and our newcomers go with us.
     /// </summary>
-    private void EndAsRemoved(StoreTx tx, GroupRecord g, MemberRecord by, Effects fx)
+    private bool EndAsRemoved(StoreTx tx, GroupRecord g, MemberRecord by, Effects fx)
     {
-        if (!Serving(g)) return;
+        if (!Serving(g)) return false;
         tx.SetGroupStatus(g.Alias, GroupStatus.Removed);
         ReleaseNewcomers(tx, g, fx, stillIn: by.Id);
         // Members still being introduced to us would finish with one who is out, and those that know it never
@@ -188,6 +188,25 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         var removed = g with { Status = GroupStatus.Removed };
         foreach (var m in tx.ListMembers(g.Alias).Where(m => m.Status == MemberStatus.Joining && m.IntroId is not null && !m.InvitedByUs))
             GiveUp(tx, removed, m, GroupAddErrorReason.MemberGone, fx);
+        return true;
+    }
+
+    /// <summary>
+    /// Removed (§6.8 step 3), we pass it on, as G_MDEL of our own id, to each member still connected to us that
+    /// may hear it from nobody else: its last view does not show it connected to <paramref name="remover"/>
+    /// (null: we do not know the remover, so every one; the member that told us is dropped already). Otherwise a
+    /// member whose only link we were would hold us as connected for good and never get its GEMPTY (seed 411). It
+    /// reads as a removal at the member (GMDELETED), whichever of this and the remover's G_MDEL comes first.
+    /// </summary>
+    private void PassOnOurRemoval(StoreTx tx, GroupRecord g, byte[]? remover, Effects fx)
+    {
+        var removal = new AgentEnvelope.GMDel(g.MemberId);
+        foreach (var m in tx.ListMembers(g.Alias).Where(m => m.Status == MemberStatus.Connected))
+        {
+            if (remover is not null && tx.Gossips(m.Id) && tx.ViewOf(m.Id).TryGetValue(IntroductionRule.Key(remover), out var state)
+                && state == MemberViewState.Connected) continue;
+            _conns.Queue(tx, m.GroupConn, removal, fx);
+        }
     }
 
     /// <summary>
@@ -809,10 +828,11 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
             GroupEvent(tx, g, new AgentCommand.GRemoved(from.DirectAlias));
             CheckEmpty(tx, g, from);
             var takenAlong = Serving(g) && from.GroupConn == g.InviterConn && !tx.HistoryIn(g.Alias).Closed;
-            EndAsRemoved(tx, g, from, fx);
+            var ended = EndAsRemoved(tx, g, from, fx);
             // Our inviter removed us before our G_ALL, most often taking us along as it was removed itself
             // (§6.8 step 3): members we met meanwhile may hear of it from nobody else (seed 447).
             if (takenAlong) Farewell(tx, g.Alias, new AgentEnvelope.GLeft(), GroupStatus.Removed, fx);
+            else if (ended) PassOnOurRemoval(tx, g, from.MemberId, fx);
             return true;
         }
         if (!Serving(g)) return true;
@@ -829,7 +849,8 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
             // So that nobody can introduce the removed member to us later (§6.11).
             InsertTombstone(tx, g, memberId, MemberStatus.Removed);
         }
-        _conns.Queue(tx, from.GroupConn, new AgentEnvelope.GMDeleted(memberId), fx);
+        // A removed member passing its own removal on (§6.8 step 3) was told just above.
+        if (target?.Id != from.Id) _conns.Queue(tx, from.GroupConn, new AgentEnvelope.GMDeleted(memberId), fx);
         return true;
     }
 
@@ -847,7 +868,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
             CheckEmpty(tx, g, from);
             // A member only says this following a removal of us (§6.8 step 4): we are out, even if the
             // remover's own G_MDEL never comes (it was not connected to us yet).
-            EndAsRemoved(tx, g, from, fx);
+            if (EndAsRemoved(tx, g, from, fx)) PassOnOurRemoval(tx, g, null, fx);
             return true;
         }
         return tx.MemberById(g.Alias, memberId) is { Status: MemberStatus.Removed };
