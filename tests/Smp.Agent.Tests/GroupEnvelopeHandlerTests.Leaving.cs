@@ -345,6 +345,43 @@ public sealed partial class GroupEnvelopeHandlerTests
         Assert.Empty(QueuedKinds());
     }
 
+    /// <summary>Dave, being introduced to us by Alice, with the introduction's direct connection "dave" in <paramref name="direct"/>.</summary>
+    private async Task<long> DaveJoiningWithDirectAsync(ConnectionStatus direct)
+    {
+        var dave = await ConnectedMemberAsync("dave", "#gd", Id(0x77), MemberStatus.Joining, RandomNumberGenerator.GetBytes(12), "#ga");
+        await _store.TransactAsync(tx => tx.InsertConnection(new ConnectionRecord("dave", ConnectionKind.Direct, direct)));
+        return dave;
+    }
+
+    [Theory]
+    [InlineData(ConnectionStatus.Joining, true)]
+    [InlineData(ConnectionStatus.Active, false)]
+    public async Task A_member_removed_while_still_being_joined_to_us_takes_the_introductions_unfinished_direct_connection_along(
+        ConnectionStatus direct, bool dropped)
+    {
+        // Found by the simulation (seed 6219): the direct handshake with a member removed before it was up
+        // stayed, and its HELLO met AUTH (the other end had dropped its side) for HelloRetryLimit.
+        await DaveJoiningWithDirectAsync(direct);
+
+        Assert.True((await ApplyAsync(new AgentEnvelope.GMDel(Id(0x77)))).Accepted);
+
+        Assert.Contains("#gd", _conns.Dropped);
+        Assert.Equal(dropped, _conns.Dropped.Contains("dave"));
+        Assert.Equal(dropped, _conns.Abandoned.Contains("dave"));
+    }
+
+    [Fact]
+    public async Task Removing_a_member_still_being_joined_to_us_drops_the_unfinished_direct_connection_behind_what_we_tell_it()
+    {
+        var dave = await DaveJoiningWithDirectAsync(ConnectionStatus.Joining);
+
+        await _store.TransactAsync(tx => _handler.Remove(tx, tx.GetGroup("g")!, tx.GetMember(dave)!, new Effects()));
+
+        // The group connection carries our G_HELLO and G_MDEL first (§6.8 step 1); the direct one has nothing to say.
+        Assert.Equal(["#gd", "dave"], _conns.Dropped);
+        Assert.Equal(["dave"], _conns.Abandoned);
+    }
+
     [Fact]
     public async Task A_member_passing_its_own_removal_on_is_dropped_as_removed_and_acknowledged_once()
     {

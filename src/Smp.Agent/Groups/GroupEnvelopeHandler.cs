@@ -313,7 +313,11 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         else if (target is { InvitedByUs: true, Status: MemberStatus.Invited }) QueueWithdrawal(tx, target, fx);
         else toldJoining = target.Status == MemberStatus.Joining && TellJoining(tx, g, target, remove, fx);
         // What we told one still joining waits behind its handshake, which DropMemberConnection would abandon.
-        if (toldJoining) _conns.Drop(tx, target.GroupConn, abandonQueued: false, fx);
+        if (toldJoining)
+        {
+            _conns.Drop(tx, target.GroupConn, abandonQueued: false, fx);
+            DropUnfinishedDirect(tx, target, fx);
+        }
         else DropMemberConnection(tx, target, fx);
         tx.SetMemberStatus(target.Id, MemberStatus.Removed);
         foreach (var m in tx.ListMembers(g.Alias).Where(m => m.Status == MemberStatus.Connected && m.Id != target.Id)) _conns.Queue(tx, m.GroupConn, remove, fx);
@@ -558,7 +562,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     /// <summary>The group and direct connections an introduction made with a member, ended: the member is given up or made again.</summary>
     private void DropIntroducedConnections(StoreTx tx, MemberRecord member, Effects fx)
     {
-        DropMemberConnection(tx, member, fx);
+        _conns.Drop(tx, member.GroupConn, abandonQueued: member.Status != MemberStatus.Connected, fx);
         if (member.IntroId is not null && member.DirectAlias.Length > 0 && _conns.Exists(tx, member.DirectAlias))
             _conns.Drop(tx, member.DirectAlias, abandonQueued: true, fx);
     }
@@ -1110,7 +1114,21 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     }
 
     /// <summary>Queues the end of a member's group connection after whatever is already queued on it.</summary>
-    internal void DropMemberConnection(StoreTx tx, MemberRecord m, Effects fx) =>
+    internal void DropMemberConnection(StoreTx tx, MemberRecord m, Effects fx)
+    {
         // A handshake still under way has nothing worth finishing: HELLO might otherwise retry for days first.
         _conns.Drop(tx, m.GroupConn, abandonQueued: m.Status != MemberStatus.Connected, fx);
+        DropUnfinishedDirect(tx, m, fx);
+    }
+
+    /// <summary>
+    /// A member that goes while an introduction is still joining it to us takes along the direct connection that
+    /// introduction made, unless it is up already (those stay, §10): the other end gives its side up too, and
+    /// our HELLO to its deleted queue would meet AUTH for HelloRetryLimit (simulation seed 6219).
+    /// </summary>
+    private void DropUnfinishedDirect(StoreTx tx, MemberRecord m, Effects fx)
+    {
+        if (m is not { Status: MemberStatus.Joining, IntroId: not null, InvitedByUs: false } || m.DirectAlias.Length == 0) return;
+        if (_conns.Exists(tx, m.DirectAlias) && !_conns.IsDuplex(tx, m.DirectAlias)) _conns.Drop(tx, m.DirectAlias, abandonQueued: true, fx);
+    }
 }
