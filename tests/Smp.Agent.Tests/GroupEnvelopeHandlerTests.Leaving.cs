@@ -345,29 +345,45 @@ public sealed partial class GroupEnvelopeHandlerTests
         Assert.Empty(QueuedKinds());
     }
 
-    /// <summary>Dave, being introduced to us by Alice, with the introduction's direct connection "dave" in <paramref name="direct"/>.</summary>
-    private async Task<long> DaveJoiningWithDirectAsync(ConnectionStatus direct)
+    /// <summary>Dave, introduced to us by Alice (group connection in <paramref name="group"/>), with the introduction's direct connection "dave" in <paramref name="direct"/>.</summary>
+    private async Task<long> DaveJoiningWithDirectAsync(ConnectionStatus direct, MemberStatus group = MemberStatus.Joining)
     {
-        var dave = await ConnectedMemberAsync("dave", "#gd", Id(0x77), MemberStatus.Joining, RandomNumberGenerator.GetBytes(12), "#ga");
+        var dave = await ConnectedMemberAsync("dave", "#gd", Id(0x77), group, RandomNumberGenerator.GetBytes(12), "#ga");
         await _store.TransactAsync(tx => tx.InsertConnection(new ConnectionRecord("dave", ConnectionKind.Direct, direct)));
         return dave;
     }
 
     [Theory]
-    [InlineData(ConnectionStatus.Joining, true)]
-    [InlineData(ConnectionStatus.Active, false)]
-    public async Task A_member_removed_while_still_being_joined_to_us_takes_the_introductions_unfinished_direct_connection_along(
-        ConnectionStatus direct, bool dropped)
+    [InlineData(ConnectionStatus.Joining, false, true)]
+    [InlineData(ConnectionStatus.Joining, true, true)]
+    [InlineData(ConnectionStatus.Active, false, false)]
+    [InlineData(ConnectionStatus.Active, true, false)]
+    public async Task A_member_removed_before_its_introductions_direct_connection_was_up_takes_it_along(
+        ConnectionStatus direct, bool groupUp, bool dropped)
     {
         // Found by the simulation (seed 6219): the direct handshake with a member removed before it was up
         // stayed, and its HELLO met AUTH (the other end had dropped its side) for HelloRetryLimit.
-        await DaveJoiningWithDirectAsync(direct);
+        await DaveJoiningWithDirectAsync(direct, groupUp ? MemberStatus.Connected : MemberStatus.Joining);
 
         Assert.True((await ApplyAsync(new AgentEnvelope.GMDel(Id(0x77)))).Accepted);
 
         Assert.Contains("#gd", _conns.Dropped);
         Assert.Equal(dropped, _conns.Dropped.Contains("dave"));
         Assert.Equal(dropped, _conns.Abandoned.Contains("dave"));
+    }
+
+    [Fact]
+    public async Task Removed_by_a_member_whose_introductions_direct_connection_is_not_up_we_drop_our_side_as_it_drops_its()
+    {
+        // Seed 6315: Dave removed us right after our group connection came up; he drops the unfinished direct
+        // connection, so our HELLO on it would meet AUTH for days.
+        await _store.TransactAsync(tx => tx.CloseHistoryIn("g"));
+        await DaveJoiningWithDirectAsync(ConnectionStatus.Joining, MemberStatus.Connected);
+
+        Assert.True((await ApplyAsync(new AgentEnvelope.GMDel(OurId), "#gd")).Accepted);
+
+        Assert.Equal(GroupStatus.Removed, await GroupStatusAsync());
+        Assert.Contains("dave", _conns.Abandoned);
     }
 
     [Fact]

@@ -1122,13 +1122,14 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     }
 
     /// <summary>
-    /// A member that goes while an introduction is still joining it to us takes along the direct connection that
-    /// introduction made, unless it is up already (those stay, §10): the other end gives its side up too, and
-    /// our HELLO to its deleted queue would meet AUTH for HelloRetryLimit (simulation seed 6219).
+    /// A member met through an introduction that goes takes along the direct connection that introduction made,
+    /// unless it is up already (those stay, §10). Both ends decide alike, whichever of them ends the relation
+    /// and whether or not the group connection was up: one end keeping its side would send HELLO to a queue
+    /// the other deleted and meet AUTH for HelloRetryLimit (simulation seeds 6219 and 6315).
     /// </summary>
     private void DropUnfinishedDirect(StoreTx tx, MemberRecord m, Effects fx)
     {
-        if (m is not { Status: MemberStatus.Joining, IntroId: not null, InvitedByUs: false } || m.DirectAlias.Length == 0) return;
+        if (m is not { IntroId: not null, InvitedByUs: false } || m.DirectAlias.Length == 0) return;
         if (_conns.Exists(tx, m.DirectAlias) && !_conns.IsDuplex(tx, m.DirectAlias)) _conns.Drop(tx, m.DirectAlias, abandonQueued: true, fx);
     }
 }
