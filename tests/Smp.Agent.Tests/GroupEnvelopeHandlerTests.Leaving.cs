@@ -71,18 +71,27 @@ public sealed partial class GroupEnvelopeHandlerTests
         Assert.Empty(await EventsAsync());
     }
 
-    [Fact]
-    public async Task A_leaving_member_takes_no_new_introduction()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_leaving_member_takes_no_new_introduction_and_tells_its_introducer_it_is_gone(bool weMakeTheQueues)
     {
+        // Seed 6402: two leavers each introducing its newcomer to the other dropped the other's introduction
+        // quietly, so each waited for the other for the introduction timeout. The introducer hears MEMBER_GONE.
         await BobsIntroductionToAliceForwardedAsync();
         await LeaveAsync();
         var before = await SnapshotAsync();
 
         var introId = RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize);
-        Assert.True((await ApplyAsync(new AgentEnvelope.GMem(introId, Id(0x42), 1))).Accepted);
+        AgentEnvelope introduction = weMakeTheQueues
+            ? new AgentEnvelope.GMem(introId, Id(0x42), 1)
+            : new AgentEnvelope.GMemInv(introId, Id(0x42), 1, Queue(), Queue());
+        Assert.True((await ApplyAsync(introduction)).Accepted);
 
         Assert.Equal(before, await SnapshotAsync());
-        Assert.Empty(_conns.Queued);
+        var (alias, envelope) = Assert.Single(_conns.Queued);
+        Assert.Equal("#ga", alias);
+        Assert.Equal(new AgentEnvelope.GAddErr(introId, GroupAddErrorReason.MemberGone), envelope);
     }
 
     [Fact]

@@ -54,6 +54,11 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         if (!ServesLeaving(envelope))
         {
             if (_log.IsEnabled(LogLevel.Debug)) _log.LogDebug("group {Me}: {Envelope} from {From} dropped while leaving", Short(g.MemberId), envelope.GetType().Name, Short(from.MemberId));
+            // An introduction of us we will not take ends at its introducer now: else it waits for us, and when it
+            // is leaving too, each of two leavers introducing its newcomer to the other waits for ever (seed 6402).
+            var introId = envelope switch { AgentEnvelope.GMem m => m.IntroductionId, AgentEnvelope.GMemInv i => i.IntroductionId, _ => null };
+            if (introId is not null && from.Status == MemberStatus.Connected)
+                _conns.Queue(tx, from.GroupConn, new AgentEnvelope.GAddErr(introId, GroupAddErrorReason.MemberGone), fx);
             return true;
         }
         var applied = ApplyToGroup(tx, g, conn, from, message, fx);
