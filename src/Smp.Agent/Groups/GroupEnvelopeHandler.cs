@@ -567,7 +567,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     /// <summary>The group and direct connections an introduction made with a member, ended: the member is given up or made again.</summary>
     private void DropIntroducedConnections(StoreTx tx, MemberRecord member, Effects fx)
     {
-        _conns.Drop(tx, member.GroupConn, abandonQueued: member.Status != MemberStatus.Connected, fx);
+        DropGroupConnection(tx, member, fx);
         if (member.IntroId is not null && member.DirectAlias.Length > 0 && _conns.Exists(tx, member.DirectAlias))
             _conns.Drop(tx, member.DirectAlias, abandonQueued: true, fx);
     }
@@ -1121,10 +1121,13 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     /// <summary>Queues the end of a member's group connection after whatever is already queued on it.</summary>
     internal void DropMemberConnection(StoreTx tx, MemberRecord m, Effects fx)
     {
-        // A handshake still under way has nothing worth finishing: HELLO might otherwise retry for days first.
-        _conns.Drop(tx, m.GroupConn, abandonQueued: m.Status != MemberStatus.Connected, fx);
+        DropGroupConnection(tx, m, fx);
         DropUnfinishedDirect(tx, m, fx);
     }
+
+    private void DropGroupConnection(StoreTx tx, MemberRecord m, Effects fx) =>
+        // A handshake still under way has nothing worth finishing: HELLO might otherwise retry for days first.
+        _conns.Drop(tx, m.GroupConn, abandonQueued: m.Status != MemberStatus.Connected, fx);
 
     /// <summary>
     /// A member met through an introduction that goes takes along the direct connection that introduction made,
