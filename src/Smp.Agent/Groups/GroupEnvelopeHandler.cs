@@ -127,7 +127,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     }
 
     /// <summary>Whether the group is ours to run introductions in: active, or leaving once they end (§6.7).</summary>
-    private static bool Serving(GroupRecord g) => g.Status is GroupStatus.Active or GroupStatus.Leaving;
+    internal static bool Serving(GroupRecord g) => g.Status is GroupStatus.Active or GroupStatus.Leaving;
 
     /// <summary>
     /// GLEAVE (§6.7). Members we invited who already joined, and whose introductions to the others are not
@@ -208,8 +208,9 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         var removal = new AgentEnvelope.GMDel(g.MemberId);
         foreach (var m in tx.ListMembers(g.Alias).Where(m => m.Status == MemberStatus.Connected))
         {
-            if (remover is not null && tx.Gossips(m.Id) && tx.ViewOf(m.Id).TryGetValue(IntroductionRule.Key(remover), out var state)
-                && state == MemberViewState.Connected) continue;
+            // A member that never sent a view has none here (ViewOf is empty), so it is told.
+            if (remover is not null && tx.ViewOf(m.Id).TryGetValue(IntroductionRule.Key(remover), out var state) && state == MemberViewState.Connected)
+                continue;
             _conns.Queue(tx, m.GroupConn, removal, fx);
         }
     }

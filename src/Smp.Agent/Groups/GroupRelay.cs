@@ -141,7 +141,7 @@ internal sealed class GroupRelay(IConnections conns, int historySize, ILogger lo
     /// </summary>
     internal bool OnResend(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GResend r, Effects fx)
     {
-        if (g.Status is not (GroupStatus.Active or GroupStatus.Leaving) || from.Status != MemberStatus.Connected || r.FromSeq > g.LastSeq + 1) return false;
+        if (!GroupEnvelopeHandler.Serving(g) || from.Status != MemberStatus.Connected || r.FromSeq > g.LastSeq + 1) return false;
         var start = Math.Max(r.FromSeq, tx.ResentTo(from.Id) + 1);
         foreach (var e in tx.ListHistory(g.Alias, g.MemberId).Where(e => e.Message.AuthorSeq >= start))
         {
