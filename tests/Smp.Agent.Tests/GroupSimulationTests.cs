@@ -136,6 +136,12 @@ public sealed class GroupSimulationTests(ITestOutputHelper output)
         departed[0] = departed[0] with { Members = [Rec("b", IdB), Rec("c", IdC, GroupMemberStatus.Left)] };
         departed[1] = departed[1] with { Members = [Rec("a", IdA), Rec("c", IdC, GroupMemberStatus.Left)] };
         Assert.Equal(["departed"], Invariants(departed));
+        // Removed while connected to nobody live, it cannot be told (groups.md §10), and holds nobody: alone.
+        var alone = departed.ToList();
+        alone[2] = alone[2] with { Members = [Rec("a", IdA, GroupMemberStatus.Removed), Rec("b", IdB, GroupMemberStatus.Failed)] };
+        Assert.Empty(Invariants(alone));
+        alone[2] = alone[2] with { Members = [Rec("a", IdA, GroupMemberStatus.Removed), Rec("b", IdB, GroupMemberStatus.Joining)] };
+        Assert.Equal(["departed"], Invariants(alone));
         var stuck = Settled();
         stuck[1] = stuck[1] with { Jobs = ["#gxyz SendMessage (attempts 9)"] };
         Assert.Equal(["jobs"], Invariants(stuck));

@@ -9,7 +9,7 @@ namespace Smp.Agent.Simulation;
 /// <list type="bullet">
 /// <item><c>pairs</c>: at every member, every other member has exactly one CONNECTED record, and its direct alias is an established connection.</item>
 /// <item><c>agreement</c>: every member sees the same set of member ids (its own and those of its CONNECTED records).</item>
-/// <item><c>departed</c>: an agent that left or was removed no longer has the group active.</item>
+/// <item><c>departed</c>: an agent that left or was removed no longer has the group active, unless it holds no live member: one removed while connected to nobody live cannot be told, and is alone (groups.md §10).</item>
 /// <item><c>jobs</c>: every agent's outbox is empty.</item>
 /// <item><c>messages.missing</c>, <c>messages.duplicate</c>, <c>messages.order</c>: see <see cref="GroupSimOptions.FullMessageInvariant"/>.</item>
 /// </list>
@@ -52,7 +52,7 @@ public static class GroupSimChecker
             v.Add(new("agreement", string.Join("; ", distinct.Select(g => $"{string.Join(",", g.Select(kv => kv.Key))} see {{{g.Key}}}"))));
 
         // departed
-        foreach (var z in agents.Where(a => !a.Member && a.GroupStatus == "active"))
+        foreach (var z in agents.Where(a => !a.Member && a.GroupStatus == "active" && a.Members.Any(m => m.Status.IsLive())))
             v.Add(new("departed", $"{z.Name} left or was removed but still has the group active, with {z.Members.Count(m => m.Status == GroupMemberStatus.Connected)} connected"));
 
         // jobs

@@ -228,6 +228,13 @@ public sealed class GroupSimulation : IAsyncDisposable
     {
         if (!inviter.Member || invitee.Member) return false;
         await EnsureDirectAsync(inviter, invitee, ct);
+        // One removed while connected to nobody live was never told, and holds the group with nobody in it
+        // (its client got GEMPTY, groups.md §10): its user leaves it before joining again.
+        if (await GroupStatusAsync(invitee) == GroupStatus.Active && !(await invitee.Agent.GroupMembersAsync(Gid, ct)).Any(m => m.Status.IsLive()))
+        {
+            Note($"{invitee.Name}, removed and alone, leaves the group before it is added again");
+            await invitee.Agent.GroupLeaveAsync(Gid, ct);
+        }
         // A member that was removed joins again only once it knows it was removed (otherwise its GJOIN is
         // refused GROUP DUPLICATE, rightly): wait for that, bounded.
         await WaitUntilAsync(async () => (await GroupStatusAsync(invitee)) is not (GroupStatus.Active or GroupStatus.Leaving), _o.SettleQuiet,
@@ -289,12 +296,26 @@ public sealed class GroupSimulation : IAsyncDisposable
     /// </summary>
     private readonly HashSet<int> _uncertain = [];
 
+    /// <summary>
+    /// What the remover was connected to when it removed each target (agent indices), since the last settle;
+    /// under <see cref="_departures"/>. Its G_MDEL goes out on those connections only.
+    /// </summary>
+    private readonly Dictionary<int, HashSet<int>> _removalLinks = [];
+
+    /// <summary>
+    /// Targets of removals whose remover left before the next settle; under <see cref="_departures"/>. When every
+    /// member the remover was connected to (the target not among them) is gone by the settle, its G_MDEL may have
+    /// reached nobody live, and nobody is left to carry it (groups.md §10, "Removal is not confirmed").
+    /// </summary>
+    private readonly List<int> _removedByLeavers = [];
+
     private async Task<bool> LeaveAsync(SimAgent m, CancellationToken ct)
     {
         lock (_departures)
         {
             if (!m.Member || FewMembers) return false;
             m.Member = false;
+            if (_removedBy.Remove(m.Index, out var ours)) _removedByLeavers.AddRange(ours);
         }
         await m.Agent.GroupLeaveAsync(Gid, ct);
         return true;
@@ -311,6 +332,7 @@ public sealed class GroupSimulation : IAsyncDisposable
             Note($"{remover.Name} has no live record of {target.Name} to remove");
             return false;
         }
+        var links = await ConnectedAgentsAsync(remover, ct);
         lock (_departures)
         {
             if (FewMembers) return false;
@@ -341,6 +363,7 @@ public sealed class GroupSimulation : IAsyncDisposable
             {
                 if (!_removedBy.TryGetValue(remover.Index, out var list)) _removedBy[remover.Index] = list = [];
                 list.Add(target.Index);
+                _removalLinks[target.Index] = links;
             }
         }
         return true;
@@ -452,6 +475,16 @@ public sealed class GroupSimulation : IAsyncDisposable
     private static async Task<byte[]?> OwnMemberIdAsync(SimAgent a) =>
         await a.Agent.Store.TransactAsync(tx => tx.GetGroup(Gid) is { Status: GroupStatus.Active } g ? g.MemberId : null);
 
+    /// <summary>The agents whose current member id <paramref name="a"/> holds as CONNECTED.</summary>
+    private async Task<HashSet<int>> ConnectedAgentsAsync(SimAgent a, CancellationToken ct)
+    {
+        var connected = (await a.Agent.GroupMembersAsync(Gid, ct)).Where(m => m.Status == GroupMemberStatus.Connected && m.MemberId is not null).ToList();
+        var links = new HashSet<int>();
+        foreach (var x in _agents.Where(x => x != a))
+            if (await OwnMemberIdAsync(x) is { } id && connected.Any(m => m.MemberId.AsSpan().SequenceEqual(id))) links.Add(x.Index);
+        return links;
+    }
+
     private static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan patience, string what, CancellationToken ct)
     {
         var deadline = Stopwatch.GetTimestamp() + (long)(patience.TotalSeconds * Stopwatch.Frequency);
@@ -540,7 +573,13 @@ public sealed class GroupSimulation : IAsyncDisposable
     private async Task ResolveUncertainRemovalsAsync()
     {
         List<int> uncertain;
-        lock (_departures) uncertain = [.. _uncertain];
+        lock (_departures)
+        {
+            foreach (var t in _removedByLeavers)
+                if (_removalLinks.TryGetValue(t, out var links) && !links.Contains(t) && links.All(i => !_agents[i].Member) && _uncertain.Add(t))
+                    Note($"{_agents[t].Name}'s remover left connected only to members that are gone: its removal may have reached nobody");
+            uncertain = [.. _uncertain];
+        }
         foreach (var i in uncertain)
         {
             var active = await GroupStatusAsync(_agents[i]) == GroupStatus.Active;
@@ -568,6 +607,8 @@ public sealed class GroupSimulation : IAsyncDisposable
                 {
                     _removedBy.Clear();
                     _uncertain.Clear();
+                    _removalLinks.Clear();
+                    _removedByLeavers.Clear();
                 }
                 _settlePoints.Add(Tick());
                 _log($"seed {_schedule.Seed}: settled {label} in {Stopwatch.GetElapsedTime(started).TotalSeconds:F1} s");
