@@ -492,6 +492,19 @@ public sealed partial class GroupEnvelopeHandlerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_introduction_refused_as_member_gone_is_not_tried_again_at_once()
+    {
+        // Seed 7004: the member being introduced was leaving and refused (§6.7); introduced again at once, the
+        // other end took the new G_MEM and held the departed member as joining after the introducer left too.
+        var (_, makerConn, _) = await MissingPairAsync();
+        var mem = (AgentEnvelope.GMem)Assert.Single(QueuedOf<AgentEnvelope.GMem>()).Envelope;
+
+        Assert.True((await ApplyAsync(new AgentEnvelope.GAddErr(mem.IntroductionId, GroupAddErrorReason.MemberGone), makerConn)).Accepted);
+
+        Assert.Single(QueuedOf<AgentEnvelope.GMem>());
+    }
+
+    [Fact]
     public async Task A_tombstone_in_a_view_ends_a_connected_member_here_and_is_passed_on()
     {
         var bobId = Id(0xee);

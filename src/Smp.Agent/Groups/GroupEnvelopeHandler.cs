@@ -938,7 +938,10 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     /// </summary>
     private void Retry(StoreTx tx, GroupRecord g, IntroductionRecord intro, GroupAddErrorReason reason, Effects fx)
     {
-        if (reason == GroupAddErrorReason.DuplicateMember) return;
+        // A duplicate is being introduced by another; MEMBER_GONE says one of the two left or was removed (a
+        // leaver refusing an introduction of itself, §6.7): its G_LEFT or a tombstone follows, and an introduction
+        // started again now would leave the other holding a departed member as joining (seed 7004).
+        if (reason is GroupAddErrorReason.DuplicateMember or GroupAddErrorReason.MemberGone) return;
         if (tx.GetMember(intro.Invitee) is { } a && tx.GetMember(intro.Member) is { } b) ConsiderPair(tx, g, a, b, fx);
     }
 
