@@ -74,11 +74,13 @@ public sealed partial class GroupEnvelopeHandlerTests
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
-    public async Task A_leaving_member_takes_no_new_introduction_and_tells_its_introducer_it_is_gone(bool weMakeTheQueues)
+    public async Task A_leaving_member_takes_no_introduction_from_a_member_with_a_smaller_id_and_tells_it_it_is_gone(bool weMakeTheQueues)
     {
         // Seed 6402: two leavers each introducing its newcomer to the other dropped the other's introduction
         // quietly, so each waited for the other for the introduction timeout. The introducer hears MEMBER_GONE.
         await BobsIntroductionToAliceForwardedAsync();
+        await ConnectedMemberAsync("zed", "#gz", Id(0x00));
+        Assert.True((await ApplyAsync(ViewOf(), "#gz")).Accepted);
         await LeaveAsync();
         var before = await SnapshotAsync();
 
@@ -86,12 +88,92 @@ public sealed partial class GroupEnvelopeHandlerTests
         AgentEnvelope introduction = weMakeTheQueues
             ? new AgentEnvelope.GMem(introId, Id(0x42), 1)
             : new AgentEnvelope.GMemInv(introId, Id(0x42), 1, Queue(), Queue());
-        Assert.True((await ApplyAsync(introduction)).Accepted);
+        Assert.True((await ApplyAsync(introduction, "#gz")).Accepted);
 
         Assert.Equal(before, await SnapshotAsync());
         var (alias, envelope) = Assert.Single(_conns.Queued);
-        Assert.Equal("#ga", alias);
+        Assert.Equal("#gz", alias);
         Assert.Equal(new AgentEnvelope.GAddErr(introId, GroupAddErrorReason.MemberGone), envelope);
+    }
+
+    [Fact]
+    public async Task A_leaving_member_with_the_smaller_id_takes_an_introduction_of_itself_and_stays_until_it_has_brought_the_newcomers_together()
+    {
+        // Seed 7004: we and Carol leave at once, each while introducing its newcomer (Bob, Dave) to the other.
+        // Of the two, we have the smaller id: we take Dave, and as nobody else is connected to Bob and Dave, we
+        // introduce them before we go (groups.md §6.7).
+        var bobIntro = await BobsIntroductionToAliceForwardedAsync();
+        await ConnectedMemberAsync("carol", "#gc", Id(0xff));
+        Assert.True((await ApplyAsync(ViewOf((AliceId, MemberViewState.Pending)), "#gb")).Accepted);
+        await LeaveAsync();
+
+        var daveId = Id(0xdd);
+        var daveIntro = RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize);
+        Assert.True((await ApplyAsync(new AgentEnvelope.GMemInv(daveIntro, daveId, 1, Queue(), Queue()), "#gc")).Accepted);
+        var dave = (await _store.TransactAsync(tx => tx.MemberById("g", daveId)))!;
+        Assert.Equal(MemberStatus.Joining, dave.Status);
+        Assert.Contains(_conns.Queued, q => q.Alias == dave.GroupConn && q.Envelope is AgentEnvelope.GHello);
+        Assert.DoesNotContain(_conns.Queued, q => q.Envelope is AgentEnvelope.GAddErr);
+
+        // Bob's introduction to Alice, the duty the leave began with, ends: the leave waits for Dave.
+        Assert.True((await ApplyAsync(new AgentEnvelope.GCon(bobIntro), "#gb")).Accepted);
+        Assert.True((await ApplyAsync(new AgentEnvelope.GCon(bobIntro))).Accepted);
+        Assert.Equal(GroupStatus.Leaving, await GroupStatusAsync());
+        // Dave says hello: connected, and the leave waits for his view still.
+        Assert.True((await ApplyAsync(new AgentEnvelope.GHello(daveId), dave.GroupConn)).Accepted);
+        Assert.Equal(MemberStatus.Connected, (await _store.TransactAsync(tx => tx.GetMember(dave.Id)))!.Status);
+        Assert.Contains(_conns.Queued, q => q.Alias == "#gc" && q.Envelope is AgentEnvelope.GCon c && c.IntroductionId.AsSpan().SequenceEqual(daveIntro));
+        Assert.Equal(GroupStatus.Leaving, await GroupStatusAsync());
+
+        // His view leaves Bob out, and Bob's leaves him out: we introduce them, and leave once they are connected.
+        Assert.True((await ApplyAsync(ViewOf((Id(0xff), MemberViewState.Connected)), dave.GroupConn)).Accepted);
+        var (_, envelope) = Assert.Single(QueuedOf<AgentEnvelope.GMem>());
+        var mem = (AgentEnvelope.GMem)envelope;
+        Assert.Equal(GroupStatus.Leaving, await GroupStatusAsync());
+        Assert.True((await ApplyAsync(new AgentEnvelope.GCon(mem.IntroductionId), "#gb")).Accepted);
+        Assert.True((await ApplyAsync(new AgentEnvelope.GCon(mem.IntroductionId), dave.GroupConn)).Accepted);
+
+        Assert.Equal(GroupStatus.Left, await GroupStatusAsync());
+        Assert.Contains(_conns.Queued, q => q.Alias == dave.GroupConn && q.Envelope is AgentEnvelope.GLeft);
+        Assert.Contains(_conns.Queued, q => q.Alias == "#gb" && q.Envelope is AgentEnvelope.GLeft);
+        Assert.Empty(await EventsAsync());
+    }
+
+    [Fact]
+    public async Task A_bridge_whose_introducer_went_holds_the_leave_only_until_the_introduction_timeout()
+    {
+        await ConnectedMemberAsync("carol", "#gc", Id(0xff));
+        var bobIntro = await BobsIntroductionToAliceForwardedAsync();
+        await LeaveAsync();
+        Assert.True((await ApplyAsync(new AgentEnvelope.GMemInv(RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize), Id(0xdd), 1, Queue(), Queue()), "#gc")).Accepted);
+        Assert.True((await ApplyAsync(new AgentEnvelope.GCon(bobIntro), "#gb")).Accepted);
+        Assert.True((await ApplyAsync(new AgentEnvelope.GCon(bobIntro))).Accepted);
+        // Carol goes; the queues were made, so Dave's introduction goes on without her (§6.11).
+        Assert.True((await ApplyAsync(new AgentEnvelope.GLeft(), "#gc")).Accepted);
+        Assert.Equal(GroupStatus.Leaving, await GroupStatusAsync());
+
+        await _store.TransactAsync(tx => _handler.ExpireIntroductions(tx, DateTime.UtcNow.AddSeconds(1), DateTime.UtcNow, new Effects()));
+
+        Assert.Equal(GroupStatus.Left, await GroupStatusAsync());
+    }
+
+    [Fact]
+    public async Task A_bridge_that_cannot_connect_no_longer_holds_the_leave()
+    {
+        // As above, but Dave's queue is gone for good before he connects: the leave goes on without him.
+        await ConnectedMemberAsync("carol", "#gc", Id(0xff));
+        var bobIntro = await BobsIntroductionToAliceForwardedAsync();
+        await LeaveAsync();
+        var daveId = Id(0xdd);
+        Assert.True((await ApplyAsync(new AgentEnvelope.GMemInv(RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize), daveId, 1, Queue(), Queue()), "#gc")).Accepted);
+        Assert.True((await ApplyAsync(new AgentEnvelope.GCon(bobIntro), "#gb")).Accepted);
+        Assert.True((await ApplyAsync(new AgentEnvelope.GCon(bobIntro))).Accepted);
+        Assert.Equal(GroupStatus.Leaving, await GroupStatusAsync());
+
+        var dave = (await _store.TransactAsync(tx => tx.MemberById("g", daveId)))!;
+        await _store.TransactAsync(tx => _handler.ConnectionFailed(tx, tx.GetConnection(dave.GroupConn)!, new Effects()));
+
+        Assert.Equal(GroupStatus.Left, await GroupStatusAsync());
     }
 
     [Fact]

@@ -53,4 +53,12 @@ public sealed class IntroductionRuleTests
         Assert.False(IntroductionRule.Supersedes(Id(2), Id(1)));
         Assert.True(IntroductionRule.Supersedes(Id(2), Id(2)));
     }
+
+    [Fact]
+    public void Of_two_leavers_introducing_their_newcomers_to_each_other_exactly_one_stays_as_the_bridge()
+    {
+        Assert.True(IntroductionRule.BridgesWhileLeaving(Id(1), Id(2)));
+        Assert.False(IntroductionRule.BridgesWhileLeaving(Id(2), Id(1)));
+        Assert.True(IntroductionRule.BridgesWhileLeaving(Id(0x7f), Id(0x80)));
+    }
 }

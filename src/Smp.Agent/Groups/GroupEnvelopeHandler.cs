@@ -53,10 +53,26 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         // Leaving (§6.7): only what the introductions we finish need; the rest is taken and dropped.
         if (!ServesLeaving(envelope))
         {
+            var (introId, introduced) = envelope switch
+            {
+                AgentEnvelope.GMem m => (m.IntroductionId, m.MemberId),
+                AgentEnvelope.GMemInv i => (i.IntroductionId, i.MemberId),
+                _ => (null, null),
+            };
+            // Of two leavers each introducing its newcomer to the other, the one with the smaller id takes the
+            // other's introduction and stays until it can introduce the newcomers to each other: nobody else is
+            // connected to both (seed 7004). It stays only for that member (its bridge duty, HasDuties).
+            if (introId is not null && from.Status == MemberStatus.Connected && IntroductionRule.BridgesWhileLeaving(g.MemberId, from.MemberId!))
+            {
+                var taken = ApplyToGroup(tx, g, conn, from, message, fx);
+                if (tx.MemberById(g.Alias, introduced!) is { IsLive: true } bridge && bridge.IntroId.AsSpan().SequenceEqual(introId)) tx.SetBridge(bridge.Id);
+                if (_log.IsEnabled(LogLevel.Debug)) _log.LogDebug("group {Me}: introduction of {Member} by {From} taken while leaving, as a bridge", Short(g.MemberId), Short(introduced), Short(from.MemberId));
+                FinishLeaving(tx, g.Alias, fx);
+                return taken;
+            }
             if (_log.IsEnabled(LogLevel.Debug)) _log.LogDebug("group {Me}: {Envelope} from {From} dropped while leaving", Short(g.MemberId), envelope.GetType().Name, Short(from.MemberId));
             // An introduction of us we will not take ends at its introducer now: else it waits for us, and when it
             // is leaving too, each of two leavers introducing its newcomer to the other waits for ever (seed 6402).
-            var introId = envelope switch { AgentEnvelope.GMem m => m.IntroductionId, AgentEnvelope.GMemInv i => i.IntroductionId, _ => null };
             if (introId is not null && from.Status == MemberStatus.Connected)
                 _conns.Queue(tx, from.GroupConn, new AgentEnvelope.GAddErr(introId, GroupAddErrorReason.MemberGone), fx);
             return true;
@@ -273,7 +289,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     /// </summary>
     private static bool HasDuties(StoreTx tx, string gid) =>
         tx.ListMembers(gid).Any(m => m.InvitedByUs && (m.Status == MemberStatus.Invited && Answered(tx, m) || m.Status == MemberStatus.Connected && !m.AllSent))
-        || tx.HasUnresolvedIntroductions(gid);
+        || tx.HasUnresolvedIntroductions(gid) || tx.AwaitsBridge(gid);
 
     /// <summary>A leaving group whose last duty just ended leaves now.</summary>
     internal void FinishLeaving(StoreTx tx, string gid, Effects fx)
@@ -493,7 +509,8 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     /// </summary>
     private bool OnMember(StoreTx tx, GroupRecord g, ConnectionRecord conn, MemberRecord from, AgentEnvelope.GMem m, Effects fx)
     {
-        if (g.Status != GroupStatus.Active || from.Status != MemberStatus.Connected) return false;
+        // Leaving: only as a bridge (§6.7), which Apply decides.
+        if (!Serving(g) || from.Status != MemberStatus.Connected) return false;
         if (g.InviterConn != conn.Alias && !tx.Gossips(from.Id)) return false;
         var (admission, existing) = Admit(tx, g, from, m.MemberId, m.IntroductionId, fx);
         if (admission != Admission.Admitted) return admission == Admission.RefusedQuietly;
@@ -599,7 +616,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     /// <summary>G_MEM_INV at an existing member: join the newcomer's group and direct queues (step 4).</summary>
     private bool OnNewMember(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GMemInv inv, Effects fx)
     {
-        if (g.Status != GroupStatus.Active || from.Status != MemberStatus.Connected) return false;
+        if (!Serving(g) || from.Status != MemberStatus.Connected) return false;
         if (!RsaPublicKey.TryParse(inv.GroupQueueInfo.EncryptionKey, out var groupKey)) return false;
         using var gk = groupKey!;
         if (!RsaPublicKey.TryParse(inv.DirectQueueInfo.EncryptionKey, out var directKey)) return false;
@@ -720,7 +737,10 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         }
         if (g is null || tx.MemberByConn(conn.Alias) is not { Status: MemberStatus.Joining, IntroId: not null } member || member.IntroducerConn.Length == 0) return false;
         if (IntroducerLive(tx, member)) _conns.Queue(tx, member.IntroducerConn, new AgentEnvelope.GAddErr(member.IntroId, GroupAddErrorReason.JoinFailed), fx);
-        return GiveUp(tx, g, member, GroupAddErrorReason.JoinFailed, fx);
+        var told = GiveUp(tx, g, member, GroupAddErrorReason.JoinFailed, fx);
+        // A bridge we stayed for (§6.7) that cannot connect is no duty any more.
+        FinishLeaving(tx, g.Alias, fx);
+        return told;
     }
 
     /// <summary>
@@ -742,7 +762,11 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         }
         // An introduction whose introducer went ends here as it would have there: at the same timeout.
         foreach (var m in tx.OrphanedJoiningBefore(cutoff))
-            if (tx.GetGroup(m.GroupAlias) is { } g) GiveUp(tx, g, m, GroupAddErrorReason.Timeout, fx);
+            if (tx.GetGroup(m.GroupAlias) is { } g)
+            {
+                GiveUp(tx, g, m, GroupAddErrorReason.Timeout, fx);
+                FinishLeaving(tx, g.Alias, fx);
+            }
     }
 
     /// <summary>G_ALL at the invitee, from its inviter only.</summary>

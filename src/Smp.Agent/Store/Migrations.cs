@@ -245,6 +245,11 @@ internal static class Migrations
         ALTER TABLE members ADD COLUMN resend_from INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE members ADD COLUMN resent_to INTEGER NOT NULL DEFAULT 0;
         """,
+        // 12 (groups.md §6.7): 1 for a member whose introduction to us we took while leaving, as the bridge
+        // between the newcomers; the leave waits until it is connected and has sent its view.
+        """
+        ALTER TABLE members ADD COLUMN bridge INTEGER NOT NULL DEFAULT 0;
+        """,
     ];
 
     public static void Apply(SqliteConnection db)
