@@ -140,6 +140,23 @@ public sealed partial class GroupEnvelopeHandlerTests
     }
 
     [Fact]
+    public async Task A_leaving_member_refuses_as_gone_an_introduction_it_could_not_take_even_as_the_bridge()
+    {
+        // Carol has the larger id but never sent us a view, so her G_MEM is not one we take (§7): refused as
+        // any introduction while leaving, so that she does not wait for us.
+        await BobsIntroductionToAliceForwardedAsync();
+        await ConnectedMemberAsync("carol", "#gc", Id(0xff));
+        await LeaveAsync();
+        var before = await SnapshotAsync();
+        var introId = RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize);
+
+        Assert.True((await ApplyAsync(new AgentEnvelope.GMem(introId, Id(0x42), 1), "#gc")).Accepted);
+
+        Assert.Equal(before, await SnapshotAsync());
+        Assert.Equal(("#gc", (AgentEnvelope)new AgentEnvelope.GAddErr(introId, GroupAddErrorReason.MemberGone)), Assert.Single(_conns.Queued));
+    }
+
+    [Fact]
     public async Task A_bridge_whose_introducer_went_holds_the_leave_only_until_the_introduction_timeout()
     {
         await ConnectedMemberAsync("carol", "#gc", Id(0xff));

@@ -61,14 +61,15 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
             };
             // Of two leavers each introducing its newcomer to the other, the one with the smaller id takes the
             // other's introduction and stays until it can introduce the newcomers to each other: nobody else is
-            // connected to both (seed 7004). It stays only for that member (its bridge duty, HasDuties).
-            if (introId is not null && from.Status == MemberStatus.Connected && IntroductionRule.BridgesWhileLeaving(g.MemberId, from.MemberId!))
+            // connected to both (seed 7004). It stays only for that member (its bridge duty, HasDuties). One
+            // it cannot take (§7) is refused below, quietly as everything while leaving.
+            if (introId is not null && from.Status == MemberStatus.Connected && IntroductionRule.BridgesWhileLeaving(g.MemberId, from.MemberId!)
+                && ApplyToGroup(tx, g, conn, from, message, fx))
             {
-                var taken = ApplyToGroup(tx, g, conn, from, message, fx);
                 if (tx.MemberById(g.Alias, introduced!) is { IsLive: true } bridge && bridge.IntroId.AsSpan().SequenceEqual(introId)) tx.SetBridge(bridge.Id);
                 if (_log.IsEnabled(LogLevel.Debug)) _log.LogDebug("group {Me}: introduction of {Member} by {From} taken while leaving, as a bridge", Short(g.MemberId), Short(introduced), Short(from.MemberId));
                 FinishLeaving(tx, g.Alias, fx);
-                return taken;
+                return true;
             }
             if (_log.IsEnabled(LogLevel.Debug)) _log.LogDebug("group {Me}: {Envelope} from {From} dropped while leaving", Short(g.MemberId), envelope.GetType().Name, Short(from.MemberId));
             // An introduction of us we will not take ends at its introducer now: else it waits for us, and when it

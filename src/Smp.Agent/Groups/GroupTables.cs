@@ -141,10 +141,6 @@ internal static class GroupTables
         "SELECT 1 FROM members WHERE group_alias = $g AND bridge = 1 AND (status = $j OR (status = $c AND gossips = 0)) LIMIT 1", _ => true,
         ("$g", groupAlias), ("$j", (int)MemberStatus.Joining), ("$c", (int)MemberStatus.Connected)).FirstOrDefault();
 
-    /// <summary>Whether we took <paramref name="id"/>'s introduction while leaving.</summary>
-    public static bool IsBridge(this StoreTx tx, long id) =>
-        tx.Query("SELECT bridge FROM members WHERE id = $i", r => r.GetInt32(0) != 0, ("$i", id)).FirstOrDefault();
-
     /// <summary>At a reader (G_RESEND, migration 11): p, we asked the author to send again from p; -p, its answer is complete.</summary>
     public static void SetResendFrom(this StoreTx tx, long id, long seq) =>
         tx.Exec("UPDATE members SET resend_from = $s WHERE id = $i", ("$i", id), ("$s", seq));
