@@ -59,11 +59,12 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
                 AgentEnvelope.GMemInv i => (i.IntroductionId, i.MemberId),
                 _ => (null, null),
             };
+            var introducesUs = introId is not null && from.Status == MemberStatus.Connected;
             // Of two leavers each introducing its newcomer to the other, the one with the smaller id takes the
             // other's introduction and stays until it can introduce the newcomers to each other: nobody else is
             // connected to both (seed 7004). It stays only for that member (its bridge duty, HasDuties). One
             // it cannot take (§7) is refused below, quietly as everything while leaving.
-            if (introId is not null && from.Status == MemberStatus.Connected && IntroductionRule.BridgesWhileLeaving(g.MemberId, from.MemberId!)
+            if (introducesUs && IntroductionRule.BridgesWhileLeaving(g.MemberId, from.MemberId!)
                 && ApplyToGroup(tx, g, conn, from, message, fx))
             {
                 if (tx.MemberById(g.Alias, introduced!) is { IsLive: true } bridge && bridge.IntroId.AsSpan().SequenceEqual(introId)) tx.SetBridge(bridge.Id);
@@ -74,8 +75,8 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
             if (_log.IsEnabled(LogLevel.Debug)) _log.LogDebug("group {Me}: {Envelope} from {From} dropped while leaving", Short(g.MemberId), envelope.GetType().Name, Short(from.MemberId));
             // An introduction of us we will not take ends at its introducer now: else it waits for us, and when it
             // is leaving too, each of two leavers introducing its newcomer to the other waits for ever (seed 6402).
-            if (introId is not null && from.Status == MemberStatus.Connected)
-                _conns.Queue(tx, from.GroupConn, new AgentEnvelope.GAddErr(introId, GroupAddErrorReason.MemberGone), fx);
+            if (introducesUs)
+                _conns.Queue(tx, from.GroupConn, new AgentEnvelope.GAddErr(introId!, GroupAddErrorReason.MemberGone), fx);
             return true;
         }
         var applied = ApplyToGroup(tx, g, conn, from, message, fx);

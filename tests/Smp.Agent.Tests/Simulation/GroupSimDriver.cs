@@ -325,14 +325,15 @@ public sealed class GroupSimulation : IAsyncDisposable
     {
         if (!remover.Member || !target.Member) return false;
         var targetId = await OwnMemberIdAsync(target);
-        var record = targetId is null ? null : (await remover.Agent.GroupMembersAsync(Gid, ct))
+        var members = await remover.Agent.GroupMembersAsync(Gid, ct);
+        var record = targetId is null ? null : members
             .FirstOrDefault(m => m.MemberId is { } id && id.AsSpan().SequenceEqual(targetId) && m.Status is GroupMemberStatus.Invited or GroupMemberStatus.Joining or GroupMemberStatus.Connected);
         if (record is null)
         {
             Note($"{remover.Name} has no live record of {target.Name} to remove");
             return false;
         }
-        var links = await ConnectedAgentsAsync(remover, ct);
+        var links = await ConnectedAgentsAsync(remover, members);
         lock (_departures)
         {
             if (FewMembers) return false;
@@ -475,10 +476,10 @@ public sealed class GroupSimulation : IAsyncDisposable
     private static async Task<byte[]?> OwnMemberIdAsync(SimAgent a) =>
         await a.Agent.Store.TransactAsync(tx => tx.GetGroup(Gid) is { Status: GroupStatus.Active } g ? g.MemberId : null);
 
-    /// <summary>The agents whose current member id <paramref name="a"/> holds as CONNECTED.</summary>
-    private async Task<HashSet<int>> ConnectedAgentsAsync(SimAgent a, CancellationToken ct)
+    /// <summary>The agents whose current member id <paramref name="a"/> holds as CONNECTED in its <paramref name="members"/>.</summary>
+    private async Task<HashSet<int>> ConnectedAgentsAsync(SimAgent a, IEnumerable<GroupMemberInfo> members)
     {
-        var connected = (await a.Agent.GroupMembersAsync(Gid, ct)).Where(m => m.Status == GroupMemberStatus.Connected && m.MemberId is not null).ToList();
+        var connected = members.Where(m => m.Status == GroupMemberStatus.Connected && m.MemberId is not null).ToList();
         var links = new HashSet<int>();
         foreach (var x in _agents.Where(x => x != a))
             if (await OwnMemberIdAsync(x) is { } id && connected.Any(m => m.MemberId.AsSpan().SequenceEqual(id))) links.Add(x.Index);
