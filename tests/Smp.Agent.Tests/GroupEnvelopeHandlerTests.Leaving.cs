@@ -96,6 +96,43 @@ public sealed partial class GroupEnvelopeHandlerTests
         Assert.Equal(new AgentEnvelope.GAddErr(introId, GroupAddErrorReason.MemberGone), envelope);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_leaving_member_takes_its_invitees_introduction_of_itself_whatever_the_ids(bool weMakeTheQueues)
+    {
+        // Seed 720: Zed, whom we invited, brought in Dave and introduces us to him by the rule while we leave.
+        // Zed's id is the smaller, but we take it as a bridge: if Zed goes, we may be all that links Dave to
+        // the members only we know.
+        await BobsIntroductionToAliceForwardedAsync();
+        await _store.TransactAsync(tx =>
+        {
+            tx.InsertConnection(new ConnectionRecord("#gz", ConnectionKind.Group, ConnectionStatus.Active, Owner: "g"));
+            tx.InsertConnection(new ConnectionRecord("zed", ConnectionKind.Direct, ConnectionStatus.Active));
+            return tx.InsertMember(new MemberRecord(0, "g", Id(0x00), "zed", "#gz", 1, MemberStatus.Connected, true,
+                RandomNumberGenerator.GetBytes(AgentEnvelope.InvitationIdSize), null, "", true, false, 0, []));
+        });
+        Assert.True((await ApplyAsync(ViewOf(), "#gz")).Accepted);
+        await LeaveAsync();
+        Assert.Equal(GroupStatus.Leaving, await GroupStatusAsync());
+
+        var daveId = Id(0x42);
+        var introId = RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize);
+        AgentEnvelope introduction = weMakeTheQueues
+            ? new AgentEnvelope.GMem(introId, daveId, 1)
+            : new AgentEnvelope.GMemInv(introId, daveId, 1, Queue(), Queue());
+        Assert.True((await ApplyAsync(introduction, "#gz")).Accepted);
+
+        var dave = (await _store.TransactAsync(tx => tx.MemberById("g", daveId)))!;
+        Assert.Equal((MemberStatus.Joining, "#gz"), (dave.Status, dave.IntroducerConn));
+        Assert.True(await _store.TransactAsync(tx => tx.AwaitsBridge("g")));
+        Assert.DoesNotContain(_conns.Queued, q => q.Envelope is AgentEnvelope.GAddErr);
+        // Our queues for him are made by a job (G_MEM), or we answer his (G_MEM_INV).
+        if (!weMakeTheQueues) Assert.Contains(_conns.Queued, q => q.Alias == dave.GroupConn && q.Envelope is AgentEnvelope.GHello);
+        Assert.Equal(GroupStatus.Leaving, await GroupStatusAsync());
+        Assert.Empty(await EventsAsync());
+    }
+
     [Fact]
     public async Task A_leaving_member_with_the_smaller_id_takes_an_introduction_of_itself_and_stays_until_it_has_brought_the_newcomers_together()
     {

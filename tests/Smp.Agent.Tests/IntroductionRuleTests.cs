@@ -57,8 +57,15 @@ public sealed class IntroductionRuleTests
     [Fact]
     public void Of_two_leavers_introducing_their_newcomers_to_each_other_exactly_one_stays_as_the_bridge()
     {
-        Assert.True(IntroductionRule.BridgesWhileLeaving(Id(1), Id(2)));
-        Assert.False(IntroductionRule.BridgesWhileLeaving(Id(2), Id(1)));
-        Assert.True(IntroductionRule.BridgesWhileLeaving(Id(0x7f), Id(0x80)));
+        Assert.True(IntroductionRule.BridgesWhileLeaving(Id(1), Id(2), introducerIsOurInvitee: false));
+        Assert.False(IntroductionRule.BridgesWhileLeaving(Id(2), Id(1), introducerIsOurInvitee: false));
+        Assert.True(IntroductionRule.BridgesWhileLeaving(Id(0x7f), Id(0x80), introducerIsOurInvitee: false));
+    }
+
+    [Fact]
+    public void A_leaver_stays_as_the_bridge_for_its_own_invitee_whatever_the_ids()
+    {
+        Assert.True(IntroductionRule.BridgesWhileLeaving(Id(2), Id(1), introducerIsOurInvitee: true));
+        Assert.True(IntroductionRule.BridgesWhileLeaving(Id(1), Id(2), introducerIsOurInvitee: true));
     }
 }

@@ -62,9 +62,10 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
             var introducesUs = introId is not null && from.Status == MemberStatus.Connected;
             // Of two leavers each introducing its newcomer to the other, the one with the smaller id takes the
             // other's introduction and stays until it can introduce the newcomers to each other: nobody else is
-            // connected to both (seed 7004). It stays only for that member (its bridge duty, HasDuties). One
-            // it cannot take (§7) is refused below, quietly as everything while leaving.
-            if (introducesUs && IntroductionRule.BridgesWhileLeaving(g.MemberId, from.MemberId!)
+            // connected to both (seed 7004). So it does for our invitee, who may be the only link to members it
+            // brought in (seed 720). It stays only for that member (its bridge duty, HasDuties). One it cannot
+            // take (§7) is refused below, quietly as everything while leaving.
+            if (introducesUs && IntroductionRule.BridgesWhileLeaving(g.MemberId, from.MemberId!, from.InvitedByUs)
                 && ApplyToGroup(tx, g, conn, from, message, fx))
             {
                 if (tx.MemberById(g.Alias, introduced!) is { IsLive: true } bridge && bridge.IntroId.AsSpan().SequenceEqual(introId)) tx.SetBridge(bridge.Id);

@@ -36,10 +36,12 @@ internal static class IntroductionRule
 
     /// <summary>
     /// Whether a leaving member takes an introduction of itself from <paramref name="introducer"/> and stays as
-    /// a bridge (groups.md §6.7): only when its id is the smaller, so that of two leavers each introducing its
-    /// newcomer to the other exactly one does, and the newcomers meet through it.
+    /// a bridge (groups.md §6.7): from a member it invited, whose newcomers may have nobody else to reach the
+    /// group through (seed 720), and otherwise only when its id is the smaller, so that of two leavers each
+    /// introducing its newcomer to the other exactly one does, and the newcomers meet through it (seed 7004).
     /// </summary>
-    public static bool BridgesWhileLeaving(byte[] self, byte[] introducer) => Compare(self, introducer) < 0;
+    public static bool BridgesWhileLeaving(byte[] self, byte[] introducer, bool introducerIsOurInvitee) =>
+        introducerIsOurInvitee || Compare(self, introducer) < 0;
 
     /// <summary>Of a pair being introduced, the member with the smaller id makes the queues (gets <c>G_MEM</c>).</summary>
     public static bool MakesQueues(byte[] member, byte[] other) => Compare(member, other) < 0;
