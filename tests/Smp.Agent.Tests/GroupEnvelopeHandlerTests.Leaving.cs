@@ -133,6 +133,78 @@ public sealed partial class GroupEnvelopeHandlerTests
         Assert.Empty(await EventsAsync());
     }
 
+    /// <summary>
+    /// Seed 8312's start: Alice, our inviter, has not said hello yet (our join is not done), and Carol, whom we
+    /// invited meanwhile, joined us and had her G_ALL with nobody to meet. Carol's view names nobody else.
+    /// </summary>
+    private async Task<byte[]> CarolJoinedWhileOurInviterIsJoiningAsync()
+    {
+        var carolId = Id(0xcc);
+        await _store.TransactAsync(tx =>
+        {
+            tx.SetMemberStatus(tx.MemberById("g", AliceId)!.Id, MemberStatus.Joining);
+            tx.InsertConnection(new ConnectionRecord("#gc", ConnectionKind.Group, ConnectionStatus.Active, Owner: "g"));
+            tx.InsertConnection(new ConnectionRecord("carol", ConnectionKind.Direct, ConnectionStatus.Active));
+            var carol = tx.InsertMember(new MemberRecord(0, "g", carolId, "carol", "#gc", 2, MemberStatus.Connected, true,
+                RandomNumberGenerator.GetBytes(AgentEnvelope.InvitationIdSize), null, "", true, true, 0, []));
+            tx.SetMemberFlags(carol, allSent: true);
+        });
+        Assert.True((await ApplyAsync(ViewOf(), "#gc")).Accepted);
+        return carolId;
+    }
+
+    [Fact]
+    public async Task Leaving_before_our_inviter_said_hello_waits_to_introduce_it_to_our_invitee()
+    {
+        await CarolJoinedWhileOurInviterIsJoiningAsync();
+        await LeaveAsync();
+        Assert.Equal(GroupStatus.Leaving, await GroupStatusAsync());
+        Assert.Empty(_conns.Queued);
+
+        // Alice's hello makes her connected; the leave waits for her view still.
+        Assert.True((await ApplyAsync(new AgentEnvelope.GHello(AliceId))).Accepted);
+        Assert.Equal(GroupStatus.Leaving, await GroupStatusAsync());
+        Assert.DoesNotContain(_conns.Queued, q => q.Envelope is AgentEnvelope.GLeft);
+
+        // Her view leaves Carol out, and Carol's leaves her out: we introduce them and go once they are connected.
+        Assert.True((await ApplyAsync(ViewOf((Id(0x01), MemberViewState.Connected)))).Accepted);
+        var (_, envelope) = Assert.Single(QueuedOf<AgentEnvelope.GMem>());
+        var introId = ((AgentEnvelope.GMem)envelope).IntroductionId;
+        Assert.Equal(GroupStatus.Leaving, await GroupStatusAsync());
+        Assert.True((await ApplyAsync(new AgentEnvelope.GCon(introId), "#gc")).Accepted);
+        Assert.True((await ApplyAsync(new AgentEnvelope.GCon(introId))).Accepted);
+
+        Assert.Equal(GroupStatus.Left, await GroupStatusAsync());
+        Assert.Contains(_conns.Queued, q => q.Alias == "#gc" && q.Envelope is AgentEnvelope.GLeft);
+        Assert.Contains(_conns.Queued, q => q.Alias == "#ga" && q.Envelope is AgentEnvelope.GLeft);
+        Assert.Empty(await EventsAsync());
+    }
+
+    [Fact]
+    public async Task Leaving_before_our_inviter_said_hello_with_no_invitee_connected_goes_at_once()
+    {
+        await _store.TransactAsync(tx => tx.SetMemberStatus(tx.MemberById("g", AliceId)!.Id, MemberStatus.Joining));
+
+        await LeaveAsync();
+
+        Assert.Equal(GroupStatus.Left, await GroupStatusAsync());
+        Assert.Equal(["#ga GLeft"], QueuedKinds());
+    }
+
+    [Fact]
+    public async Task A_join_that_fails_while_we_wait_for_it_to_leave_takes_our_invitee_along_quietly()
+    {
+        var carolId = await CarolJoinedWhileOurInviterIsJoiningAsync();
+        await LeaveAsync();
+
+        await _store.TransactAsync(tx => _handler.ConnectionFailed(tx, tx.GetConnection("#ga")!, new Effects()));
+
+        Assert.Equal(GroupStatus.Left, await GroupStatusAsync());
+        Assert.Contains(_conns.Queued, q => q.Alias == "#gc" && q.Envelope is AgentEnvelope.GMDel d && d.MemberId.AsSpan().SequenceEqual(carolId));
+        Assert.Equal(MemberStatus.Removed, (await _store.TransactAsync(tx => tx.MemberById("g", carolId)))!.Status);
+        Assert.Empty(await EventsAsync());
+    }
+
     [Fact]
     public async Task A_leaving_member_with_the_smaller_id_takes_an_introduction_of_itself_and_stays_until_it_has_brought_the_newcomers_together()
     {
@@ -325,6 +397,37 @@ public sealed partial class GroupEnvelopeHandlerTests
         Assert.True((await ApplyAsync(new AgentEnvelope.GAddErr(introId, GroupAddErrorReason.JoinFailed), "#gc")).Accepted);
 
         Assert.Equal(GroupStatus.Left, await GroupStatusAsync());
+        Assert.Empty(await EventsAsync());
+    }
+
+    [Fact]
+    public async Task An_invitee_whose_join_comes_while_we_leave_before_our_inviter_said_hello_keeps_us_for_that_hello()
+    {
+        await _store.TransactAsync(tx => tx.SetMemberStatus(tx.MemberById("g", AliceId)!.Id, MemberStatus.Joining));
+        var (carol, invId) = await CarolInvitedAsync(ConnectionStatus.Joining);
+        var carolId = (await _store.TransactAsync(tx => tx.GetMember(carol)))!.MemberId!;
+        await LeaveAsync();
+
+        // Nobody to meet yet: G_ALL at once. Gone now, we would leave her in a group nobody knows she is in.
+        Assert.True((await ApplyAsync(new AgentEnvelope.GJoin(invId, carolId), "#gc")).Accepted);
+
+        Assert.Contains(_conns.Queued, q => q.Alias == "#gc" && q.Envelope is AgentEnvelope.GAll);
+        Assert.Equal(GroupStatus.Leaving, await GroupStatusAsync());
+        Assert.DoesNotContain(_conns.Queued, q => q.Envelope is AgentEnvelope.GLeft);
+    }
+
+    [Fact]
+    public async Task Our_invitation_withdrawn_while_we_wait_for_our_inviters_hello_to_leave_takes_our_invitee_along()
+    {
+        var carolId = await CarolJoinedWhileOurInviterIsJoiningAsync();
+        var ourInvitation = RandomNumberGenerator.GetBytes(AgentEnvelope.InvitationIdSize);
+        await _store.TransactAsync(tx => tx.Exec("UPDATE members SET inv_id = $i WHERE direct_alias = 'alice'", ("$i", ourInvitation)));
+        await LeaveAsync();
+
+        Assert.True((await ApplyAsync(new AgentEnvelope.GReject(ourInvitation), "alice")).Accepted);
+
+        Assert.Equal(GroupStatus.Left, await GroupStatusAsync());
+        Assert.Contains(_conns.Queued, q => q.Alias == "#gc" && q.Envelope is AgentEnvelope.GMDel d && d.MemberId.AsSpan().SequenceEqual(carolId));
         Assert.Empty(await EventsAsync());
     }
 

@@ -157,6 +157,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     {
         foreach (var m in tx.ListMembers(g.Alias).Where(m => m.InvitedByUs && m.Status == MemberStatus.Invited && !Answered(tx, m)))
             Withdraw(tx, m, fx);
+        StayForJoiningInviter(tx, g.Alias);
         if (!HasDuties(tx, g.Alias))
         {
             Farewell(tx, g.Alias, new AgentEnvelope.GLeft(), GroupStatus.Left, fx);
@@ -181,12 +182,15 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     {
         if (inviter.DirectAlias != conn.Alias || tx.GetGroup(inviter.GroupAlias) is not { } g || g.InviterConn != inviter.GroupConn) return false;
         if (inviter.Status == MemberStatus.Connected) return false;
-        if (g.Status != GroupStatus.Active || inviter.Status != MemberStatus.Joining) return true;
+        if (g.Status is not (GroupStatus.Active or GroupStatus.Leaving) || inviter.Status != MemberStatus.Joining) return true;
         JoinFailed(tx, g, inviter, fx);
         return true;
     }
 
-    /// <summary>Our join of a group ends without our inviter ever connecting: the group is over here.</summary>
+    /// <summary>
+    /// Our join of a group ends without our inviter ever connecting: the group is over here. Also while we
+    /// leave (waiting for that join, <see cref="StayForJoiningInviter"/>); our client, which has left, hears nothing.
+    /// </summary>
     private void JoinFailed(StoreTx tx, GroupRecord g, MemberRecord inviter, Effects fx)
     {
         // Members we invited meanwhile joined a group that knows neither of us: they go with us (§6.7).
@@ -294,10 +298,27 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         tx.ListMembers(gid).Any(m => m.InvitedByUs && (m.Status == MemberStatus.Invited && Answered(tx, m) || m.Status == MemberStatus.Connected && !m.AllSent))
         || tx.HasUnresolvedIntroductions(gid) || tx.AwaitsBridge(gid);
 
+    /// <summary>
+    /// Our own join is not done (no G_HELLO from our inviter yet) while a member we invited is connected: it had
+    /// its G_ALL with nobody to meet, and once our inviter is connected and its view is in, we are the one to
+    /// introduce them (§6.11). So our inviter is a bridge we stay for; gone before, we would leave our invitee
+    /// in a group nobody else knows it is in (seed 8312). If our join fails instead, the invitee goes with us.
+    /// </summary>
+    private static void StayForJoiningInviter(StoreTx tx, string gid)
+    {
+        if (tx.GetGroup(gid) is not { InviterConn.Length: > 0 } g) return;
+        var members = tx.ListMembers(gid);
+        if (members.FirstOrDefault(m => m.GroupConn == g.InviterConn && m.Status == MemberStatus.Joining) is { } inviter
+            && members.Any(m => m.InvitedByUs && m.Status == MemberStatus.Connected))
+            tx.SetBridge(inviter.Id);
+    }
+
     /// <summary>A leaving group whose last duty just ended leaves now.</summary>
     internal void FinishLeaving(StoreTx tx, string gid, Effects fx)
     {
-        if (tx.GetGroup(gid) is { Status: GroupStatus.Leaving } && !HasDuties(tx, gid))
+        if (tx.GetGroup(gid) is not { Status: GroupStatus.Leaving }) return;
+        StayForJoiningInviter(tx, gid);
+        if (!HasDuties(tx, gid))
             Farewell(tx, gid, new AgentEnvelope.GLeft(), GroupStatus.Left, fx);
     }
 
@@ -733,7 +754,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
             FinishLeaving(tx, g.Alias, fx);
             return false;
         }
-        if (g is { Status: GroupStatus.Active } && g.InviterConn == conn.Alias && tx.MemberByConn(conn.Alias) is { Status: MemberStatus.Joining } inviter)
+        if (g is { Status: GroupStatus.Active or GroupStatus.Leaving } && g.InviterConn == conn.Alias && tx.MemberByConn(conn.Alias) is { Status: MemberStatus.Joining } inviter)
         {
             JoinFailed(tx, g, inviter, fx);
             return true;

@@ -517,7 +517,16 @@ public sealed class GroupSimulation : IAsyncDisposable
                 a.Member = false;
                 Note($"{a.Name}'s join ended: its group is {group.Status.ToString().ToLowerInvariant()}");
             }
-            List<GroupMemberInfo> members = group is { Status: GroupStatus.Active } ? await a.Agent.GroupMembersAsync(Gid, ct) : [];
+            List<GroupMemberInfo> members = [];
+            try
+            {
+                if (group is { Status: GroupStatus.Active }) members = await a.Agent.GroupMembersAsync(Gid, ct);
+            }
+            catch (AgentProtocolException e) when (e.Error.ToString() == "GROUP NOT_MEMBER")
+            {
+                // The group ended between the two reads (a join failing, a removal arriving): no members, as if
+                // read a moment later; the next snapshot sees its new status (seed 8320).
+            }
             var duplex = await a.Agent.Store.TransactAsync(tx => members.Select(m => a.Agent.Connections.IsDuplex(tx, m.Alias)).ToList(), ct);
             // The group connection's chain at this end (agent.md §1.3): what a lost envelope looks like in a report.
             var chains = await a.Agent.Store.TransactAsync(tx => members.Select(m =>
