@@ -839,6 +839,26 @@ public sealed partial class GroupEnvelopeHandlerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_leaving_member_still_keeps_a_forwarded_message_and_passes_it_on_to_a_member_it_introduces_the_author_to()
+    {
+        // Seed 720: a0, leaving, dropped what a4 forwarded of a3's, and then introduced a3 to a2 with nothing
+        // of a3's to replay: a2 never had a3's first messages. Kept now, passed on, and the client hears nothing.
+        var carolId = Id(0x33);
+        var carol = await ConnectedMemberAsync("carol", "#gc", carolId, introId: RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize), introducerConn: "#ga");
+        var bob = await ConnectedMemberAsync("bob", "#gb", Id(0x44));
+        await _store.TransactAsync(tx => tx.InsertIntroduction(new IntroductionRecord("g", RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize),
+            bob, carol, IntroductionStatus.Forwarded, false, false)));
+        await LeaveAsync();
+        Assert.Equal(GroupStatus.Leaving, await GroupStatusAsync());
+
+        Assert.True((await ApplyAsync(new AgentEnvelope.GFwd(carolId, DateTimeOffset.UtcNow, Message(1, [], "before you came")))).Accepted);
+
+        Assert.Equal(["#gb before you came"], await ForwardsAsync());
+        Assert.Single(await _store.TransactAsync(tx => tx.ListHistory("g", carolId)));
+        Assert.Empty(await EventsAsync());
+    }
+
+    [Fact]
     public async Task A_message_is_not_forwarded_once_its_author_reported_the_connection()
     {
         var introId = await BobsIntroductionToAliceForwardedAsync();

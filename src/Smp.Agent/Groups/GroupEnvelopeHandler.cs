@@ -87,7 +87,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
 
     private static bool ServesLeaving(AgentEnvelope e) =>
         e is AgentEnvelope.GJoin or AgentEnvelope.GHello or AgentEnvelope.GInvMem or AgentEnvelope.GCon or AgentEnvelope.GAddErr
-            or AgentEnvelope.GMsg or AgentEnvelope.GLeft or AgentEnvelope.GMDel or AgentEnvelope.GMDeleted or AgentEnvelope.GDel
+            or AgentEnvelope.GMsg or AgentEnvelope.GFwd or AgentEnvelope.GLeft or AgentEnvelope.GMDel or AgentEnvelope.GMDeleted or AgentEnvelope.GDel
             // A leaving member may be the last one connected to two members that do not know each other yet.
             or AgentEnvelope.GView
             // What we said as a member is ours to give again (§6.6.1), also on our way out.

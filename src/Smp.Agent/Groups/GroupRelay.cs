@@ -205,7 +205,8 @@ internal sealed class GroupRelay(IConnections conns, int historySize, ILogger lo
     /// </summary>
     internal bool OnForwarded(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GFwd f, Effects fx)
     {
-        if (g.Status != GroupStatus.Active || from.Status != MemberStatus.Connected || !FitsRelayed(f.Message)) return false;
+        // Leaving, we still keep it and pass it on to members we introduce its author to (§6.7; seed 720).
+        if (!GroupEnvelopeHandler.Serving(g) || from.Status != MemberStatus.Connected || !FitsRelayed(f.Message)) return false;
         var author = tx.MemberById(g.Alias, f.AuthorMemberId);
         if (author is null || author.Status is not (MemberStatus.Joining or MemberStatus.Connected)) return false;
         if (author.IntroducerConn.Length == 0)
