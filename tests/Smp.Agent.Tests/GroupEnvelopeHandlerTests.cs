@@ -822,16 +822,23 @@ public sealed partial class GroupEnvelopeHandlerTests : IAsyncLifetime
         Assert.Equal(["#gb before bob came"], await ForwardsAsync());
     }
 
-    [Fact]
-    public async Task A_forwarded_message_is_forwarded_on_to_a_member_we_introduce_its_author_to()
+    /// <summary>Alice introduced Carol (id 0x33) to us and forwards her messages; we introduce Carol to Bob.</summary>
+    private async Task<byte[]> CarolByAliceBeingIntroducedToBobAsync()
     {
-        // Alice introduced Carol to us and still forwards her messages; we introduce Carol to Bob. What Carol said
-        // before she knew either of us reaches us only through Alice, and Bob only through us.
         var carolId = Id(0x33);
         var carol = await ConnectedMemberAsync("carol", "#gc", carolId, introId: RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize), introducerConn: "#ga");
         var bob = await ConnectedMemberAsync("bob", "#gb", Id(0x44));
         await _store.TransactAsync(tx => tx.InsertIntroduction(new IntroductionRecord("g", RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize),
             bob, carol, IntroductionStatus.Forwarded, false, false)));
+        return carolId;
+    }
+
+    [Fact]
+    public async Task A_forwarded_message_is_forwarded_on_to_a_member_we_introduce_its_author_to()
+    {
+        // Alice introduced Carol to us and still forwards her messages; we introduce Carol to Bob. What Carol said
+        // before she knew either of us reaches us only through Alice, and Bob only through us.
+        var carolId = await CarolByAliceBeingIntroducedToBobAsync();
 
         Assert.True((await ApplyAsync(new AgentEnvelope.GFwd(carolId, DateTimeOffset.UtcNow, Message(1, [], "before you came")))).Accepted);
 
@@ -843,11 +850,7 @@ public sealed partial class GroupEnvelopeHandlerTests : IAsyncLifetime
     {
         // Seed 720: a0, leaving, dropped what a4 forwarded of a3's, and then introduced a3 to a2 with nothing
         // of a3's to replay: a2 never had a3's first messages. Kept now, passed on, and the client hears nothing.
-        var carolId = Id(0x33);
-        var carol = await ConnectedMemberAsync("carol", "#gc", carolId, introId: RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize), introducerConn: "#ga");
-        var bob = await ConnectedMemberAsync("bob", "#gb", Id(0x44));
-        await _store.TransactAsync(tx => tx.InsertIntroduction(new IntroductionRecord("g", RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize),
-            bob, carol, IntroductionStatus.Forwarded, false, false)));
+        var carolId = await CarolByAliceBeingIntroducedToBobAsync();
         await LeaveAsync();
         Assert.Equal(GroupStatus.Leaving, await GroupStatusAsync());
 
