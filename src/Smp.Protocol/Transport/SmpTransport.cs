@@ -30,6 +30,14 @@ public sealed class SmpTransport : IAsyncDisposable
 
     public int BlockSize => _send.BlockSize;
 
+    /// <summary>
+    /// Room for two blocks, and a new segment whenever less than a block is free: after the odd-sized handshake
+    /// a block then lands in one segment, read by one call when it has all arrived, and is decrypted where it
+    /// lies. With the default 4 KiB segments every block straddled two (two reads and a copy per block).
+    /// </summary>
+    private static readonly StreamPipeReaderOptions ReaderOptions = new(
+        bufferSize: 2 * Handshake.DefaultBlockSize, minimumReadSize: Handshake.DefaultBlockSize, leaveOpen: true);
+
     /// <summary>Largest transmission that fits one block.</summary>
     public int MaxTransmission => _send.MaxTransmission;
 
@@ -38,7 +46,7 @@ public sealed class SmpTransport : IAsyncDisposable
     {
         await stream.WriteAsync(Handshake.EncodeServerHeader(blockSize, serverKeyDer), ct).ConfigureAwait(false);
         await stream.FlushAsync(ct).ConfigureAwait(false);
-        var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(leaveOpen: true));
+        var reader = PipeReader.Create(stream, ReaderOptions);
         var encrypted = await ReadExactlyAsync(reader, serverKey.KeySize / 8, ct).ConfigureAwait(false);
         if (!SmpRsa.TryDecrypt(serverKey, encrypted, out var plain))
             throw new SmpTransportException(TransportError.Handshake, "client keys do not decrypt");
@@ -54,7 +62,7 @@ public sealed class SmpTransport : IAsyncDisposable
     /// <summary>Client side: header in (key hash checked), session keys out, welcome in.</summary>
     public static async Task<SmpTransport> ConnectAsync(Stream stream, byte[]? keyHash, CancellationToken ct)
     {
-        var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(leaveOpen: true));
+        var reader = PipeReader.Create(stream, ReaderOptions);
         var header = await ReadExactlyAsync(reader, Handshake.HeaderSize, ct).ConfigureAwait(false);
         Handshake.DecodeServerHeader(header, out var blockSize, out var keyLength);
         var serverKeyDer = await ReadExactlyAsync(reader, keyLength, ct).ConfigureAwait(false);
@@ -108,9 +116,18 @@ public sealed class SmpTransport : IAsyncDisposable
             var buffer = result.Buffer;
             if (BlockFramer.TryReadBlock(ref buffer, BlockSize, out var block))
             {
-                block.CopyTo(_receiveBlock);
+                bool decrypted;
+                if (block.IsSingleSegment)
+                {
+                    decrypted = _receive.TryDecrypt(block.FirstSpan, plaintext.Span);
+                }
+                else
+                {
+                    block.CopyTo(_receiveBlock);
+                    decrypted = _receive.TryDecrypt(_receiveBlock, plaintext.Span);
+                }
                 _reader.AdvanceTo(buffer.Start);
-                return _receive.TryDecrypt(_receiveBlock, plaintext.Span);
+                return decrypted;
             }
             _reader.AdvanceTo(buffer.Start, buffer.End);
             if (result.IsCompleted || result.IsCanceled) throw new SmpTransportException(TransportError.Closed);
