@@ -29,7 +29,7 @@ public class TransportFramingTests
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         var toServer = new Pipe();
         var toClient = new Pipe();
-        var serverStream = new DuplexStream(new ChunkedReadStream(toServer.Reader.AsStream(), chunk), toClient.Writer.AsStream());
+        var serverStream = new DuplexStream(toServer.Reader.AsStream(), toClient.Writer.AsStream(), chunk);
         var clientStream = new DuplexStream(toClient.Reader.AsStream(), toServer.Writer.AsStream());
 
         var accepting = SmpTransport.AcceptAsync(serverStream, ServerKey.Value.Key, ServerKey.Value.Der, Handshake.DefaultBlockSize, cts.Token);
@@ -47,23 +47,8 @@ public class TransportFramingTests
         }
     }
 
-    /// <summary>A read stream that returns at most <c>chunk</c> bytes per read, as a slow or fragmented link would.</summary>
-    private sealed class ChunkedReadStream(Stream inner, int chunk) : Stream
-    {
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, Math.Min(count, chunk));
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) => inner.ReadAsync(buffer[..Math.Min(buffer.Length, chunk)], ct);
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    }
-
-    private sealed class DuplexStream(Stream read, Stream write) : Stream
+    /// <summary>Reads from one stream, writes to another; a read returns at most <c>chunk</c> bytes, as a fragmented link would.</summary>
+    private sealed class DuplexStream(Stream read, Stream write, int chunk = int.MaxValue) : Stream
     {
         public override bool CanRead => true;
         public override bool CanSeek => false;
@@ -72,8 +57,8 @@ public class TransportFramingTests
         public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
         public override void Flush() => write.Flush();
         public override Task FlushAsync(CancellationToken ct) => write.FlushAsync(ct);
-        public override int Read(byte[] buffer, int offset, int count) => read.Read(buffer, offset, count);
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) => read.ReadAsync(buffer, ct);
+        public override int Read(byte[] buffer, int offset, int count) => read.Read(buffer, offset, Math.Min(count, chunk));
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) => read.ReadAsync(buffer[..Math.Min(buffer.Length, chunk)], ct);
         public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
         public override void SetLength(long value) => throw new NotSupportedException();
         public override void Write(byte[] buffer, int offset, int count) => write.Write(buffer, offset, count);
