@@ -136,6 +136,39 @@ public sealed class HostileInputTests
         await AssertServesAsync(s);
     }
 
+    [Fact]
+    public async Task A_client_that_floods_commands_and_never_reads_the_replies_is_disconnected_at_the_write_timeout()
+    {
+        // Replies are written by the session's read loop itself when nothing is queued (issue 9): one that
+        // cannot be written holds that loop, and only that client's, until the write timeout ends the session.
+        await using var s = await TestServer.StartAsync(o =>
+        {
+            o.SocketSendBufferSize = 4096;
+            o.WriteTimeout = TimeSpan.FromSeconds(1);
+        });
+        var stalled = await TestClient.ConnectAsync(s.Server, receiveBuffer: 4096);
+        stalled.PauseReading();
+        var flood = Task.Run(async () =>
+        {
+            for (var i = 0; i < 400; i++) await stalled.SendAsync(null, stalled.NextCorrId(), [], SmpCommand.PingCommand);
+        });
+        await using var healthy = await s.ConnectAsync();
+        Assert.IsType<SmpCommand.Pong>(await healthy.CommandAsync(null, [], SmpCommand.PingCommand));
+
+        using var deadline = new CancellationTokenSource(TestClient.Timeout);
+        while (s.Server.Stats.Connections > 1) await Task.Delay(10, deadline.Token);
+        try
+        {
+            // All written before the close, or cut off by it: either way it ends.
+            await flood.WaitAsync(deadline.Token);
+        }
+        catch (Exception e) when (e is IOException or SocketException or Smp.Protocol.Transport.SmpTransportException)
+        {
+        }
+        await stalled.DisposeAsync();
+        await AssertServesAsync(s);
+    }
+
     private static NetworkStream GetStream(TestClient c) =>
         (NetworkStream)typeof(Smp.Protocol.Transport.SmpTransport)
             .GetField("_stream", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!
