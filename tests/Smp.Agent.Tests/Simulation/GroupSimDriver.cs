@@ -6,6 +6,7 @@ using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Smp.Agent.Groups;
+using Smp.Agent.Store;
 using Smp.Agent.Smp;
 using Smp.Agent.Tests;
 using Smp.Protocol.Agent;
@@ -450,6 +451,7 @@ public sealed class GroupSimulation : IAsyncDisposable
         // output delivered before it reads the next).
         if (!first) await a.Agent.SubscribeAllAsync(a.Session);
         a.StartReader(_o.HistoryNotification);
+        a.MarkUp();
     }
 
     public async ValueTask DisposeAsync()
@@ -471,10 +473,30 @@ public sealed class GroupSimulation : IAsyncDisposable
 
     // --- settling and observing ---
 
-    private static async Task<GroupStatus?> GroupStatusAsync(SimAgent a) => await a.Agent.Store.TransactAsync(tx => tx.GetGroup(Gid)?.Status);
+    private static Task<GroupStatus?> GroupStatusAsync(SimAgent a) => ReadStoreAsync(a, tx => tx.GetGroup(Gid)?.Status);
 
-    private static async Task<byte[]?> OwnMemberIdAsync(SimAgent a) =>
-        await a.Agent.Store.TransactAsync(tx => tx.GetGroup(Gid) is { Status: GroupStatus.Active } g ? g.MemberId : null);
+    private static Task<byte[]?> OwnMemberIdAsync(SimAgent a) =>
+        ReadStoreAsync(a, tx => tx.GetGroup(Gid) is { Status: GroupStatus.Active } g ? g.MemberId : null);
+
+    /// <summary>
+    /// Reads another agent's store while operations of the same round may restart it: a read that meets the
+    /// store disposed by a stop waits for the agent to be up again and reads its new store (seed 8933).
+    /// </summary>
+    private static async Task<T> ReadStoreAsync<T>(SimAgent a, Func<StoreTx, T> read)
+    {
+        while (true)
+        {
+            await a.Up;
+            var agent = a.Agent;
+            try
+            {
+                return await agent.Store.TransactAsync(read);
+            }
+            catch (ObjectDisposedException) when (!ReferenceEquals(agent, a.Agent) || !a.Up.IsCompleted)
+            {
+            }
+        }
+    }
 
     /// <summary>The agents whose current member id <paramref name="a"/> holds as CONNECTED in its <paramref name="members"/>.</summary>
     private async Task<HashSet<int>> ConnectedAgentsAsync(SimAgent a, IEnumerable<GroupMemberInfo> members)
@@ -726,9 +748,17 @@ internal sealed class SimAgent(int index)
         });
     }
 
+    private TaskCompletionSource _up = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes while the agent runs; a new one is waited for from the start of a stop to the next start.</summary>
+    public Task Up => Volatile.Read(ref _up).Task;
+
+    public void MarkUp() => Volatile.Read(ref _up).TrySetResult();
+
     public async Task StopAsync()
     {
         if (_stop is null) return;
+        Volatile.Write(ref _up, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
         await _stop.CancelAsync();
         await _reader!;
         _stop.Dispose();
