@@ -139,8 +139,7 @@ public sealed class HostileInputTests
     [Fact]
     public async Task A_client_that_floods_commands_and_never_reads_the_replies_is_disconnected_at_the_write_timeout()
     {
-        // Replies are written by the session's read loop itself when nothing is queued (issue 9): one that
-        // cannot be written holds that loop, and only that client's, until the write timeout ends the session.
+        // Its replies fill its queue and then the socket: the write timeout ends the session, and only its.
         await using var s = await TestServer.StartAsync(o =>
         {
             o.SocketSendBufferSize = 4096;

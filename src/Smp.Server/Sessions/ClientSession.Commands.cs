@@ -19,7 +19,7 @@ internal sealed partial class ClientSession
             switch (command)
             {
                 case SmpCommand.Ping:
-                    Reply(Encode(t.CorrId, t.QueueId, SmpCommand.PongResponse));
+                    Send(Encode(t.CorrId, t.QueueId, SmpCommand.PongResponse));
                     break;
                 case SmpCommand.New c:
                     New(t, c);
@@ -55,7 +55,7 @@ internal sealed partial class ClientSession
         var reply = Encode(t.CorrId, t.QueueId, err);
         // An echoed queue id can make the reply longer than the request was; it is dropped rather than the reply.
         if (reply.Length > _transport!.MaxTransmission) reply = Encode(t.CorrId, [], err);
-        Reply(reply);
+        Send(reply);
     }
 
     private static SmpProtocolException Error(SmpErrorCode code) => new(code);
@@ -81,7 +81,7 @@ internal sealed partial class ClientSession
             // The creating connection is subscribed (server-ref.md §3, NEW); nobody else can be yet.
             q.Subscriber = this;
             AddSubscription(q);
-            Reply(Encode(t.CorrId, t.QueueId, new SmpCommand.Ids(q.RecipientId, q.SenderId)));
+            Send(Encode(t.CorrId, t.QueueId, new SmpCommand.Ids(q.RecipientId, q.SenderId)));
         }
     }
 
@@ -121,7 +121,7 @@ internal sealed partial class ClientSession
                 subscriber.Send([], rid, ToMsg(q.Head!));
                 _state.Counters.Delivered();
             }
-            Reply(t.CorrId, t.QueueId, SmpCommand.OkResponse);
+            Send(t.CorrId, t.QueueId, SmpCommand.OkResponse);
         }
     }
 
@@ -149,21 +149,21 @@ internal sealed partial class ClientSession
                 case SmpCommand.Key:
                     if (q.SenderKey is not null) throw Error(SmpErrorCode.Auth);
                     _state.Store.Secure(q, senderKey!);
-                    Reply(t.CorrId, t.QueueId, SmpCommand.OkResponse);
+                    Send(t.CorrId, t.QueueId, SmpCommand.OkResponse);
                     break;
                 case SmpCommand.Ack:
                     Acknowledge(q, t.CorrId);
                     break;
                 case SmpCommand.Off:
                     _state.Store.Suspend(q);
-                    Reply(t.CorrId, t.QueueId, SmpCommand.OkResponse);
+                    Send(t.CorrId, t.QueueId, SmpCommand.OkResponse);
                     break;
                 case SmpCommand.Del:
                     _state.Store.Delete(q);
                     _state.Counters.Removed(q.MessageCount);
                     q.Subscriber?.RemoveSubscription(q);
                     q.Subscriber = null;
-                    Reply(t.CorrId, t.QueueId, SmpCommand.OkResponse);
+                    Send(t.CorrId, t.QueueId, SmpCommand.OkResponse);
                     break;
                 default:
                     throw Error(SmpErrorCode.CmdProhibited);
@@ -209,7 +209,7 @@ internal sealed partial class ClientSession
         _state.Counters.Expired(q.DropExpired(_state.ExpiryCutoff));
         if (q.Head is not { } head)
         {
-            Reply(corrId, q.RecipientId, SmpCommand.OkResponse);
+            Send(corrId, q.RecipientId, SmpCommand.OkResponse);
             return;
         }
         q.Delivered = true;
@@ -217,11 +217,11 @@ internal sealed partial class ClientSession
         var msg = ToMsg(head);
         if (corrId.Length + MsgLength(q.RecipientId.Length, head.Body.Length) <= _transport!.MaxTransmission)
         {
-            Reply(corrId, q.RecipientId, msg);
+            Send(corrId, q.RecipientId, msg);
             return;
         }
-        Reply(corrId, q.RecipientId, SmpCommand.OkResponse);
-        Reply([], q.RecipientId, msg);
+        Send(corrId, q.RecipientId, SmpCommand.OkResponse);
+        Send([], q.RecipientId, msg);
     }
 
     private static SmpCommand.Msg ToMsg(StoredMessage m) => new(m.Id, m.Timestamp, m.Body);

@@ -25,10 +25,6 @@ internal sealed partial class ClientSession
     private readonly Channel<Outgoing> _outgoing = Channel.CreateUnbounded<Outgoing>(new UnboundedChannelOptions { SingleReader = true });
     private readonly ArrayBufferWriter<byte> _signed = new(4096);
     private readonly SemaphoreSlim _drained = new(0, 1);
-    /// <summary>Held by whoever writes to the transport: the write loop while it drains, or the read loop for its own replies.</summary>
-    private readonly SemaphoreSlim _writeGate = new(1, 1);
-    /// <summary>Replies of the command being run, written by the read loop after it (only the read loop touches this).</summary>
-    private readonly List<Outgoing> _replies = new(2);
     private readonly HashSet<QueueRecord> _subscriptions = new(ReferenceEqualityComparer.Instance);
     private readonly int _capacity;
     private int _queued;
@@ -102,7 +98,6 @@ internal sealed partial class ClientSession
             else await stream.DisposeAsync().ConfigureAwait(false);
             _cts.Dispose();
             _drained.Dispose();
-            _writeGate.Dispose();
             _state.Counters.Disconnected();
         }
     }
@@ -114,63 +109,20 @@ internal sealed partial class ClientSession
     private async Task ReadLoopAsync(SmpTransport transport, CancellationToken ct)
     {
         var plaintext = new byte[transport.BlockSize - BlockCipher.TagSize];
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var scratch = new ArrayBufferWriter<byte>(transport.BlockSize);
-        try
+        while (!ct.IsCancellationRequested)
         {
-            while (!ct.IsCancellationRequested)
+            // Back-pressure on our own replies: stop reading while this client is behind.
+            while (Volatile.Read(ref _queued) >= ReadPauseLevel) await _drained.WaitAsync(ct).ConfigureAwait(false);
+            if (!await transport.ReadAsync(plaintext, ct).ConfigureAwait(false))
             {
-                // Back-pressure on our own replies: stop reading while this client is behind.
-                while (Volatile.Read(ref _queued) >= ReadPauseLevel) await _drained.WaitAsync(ct).ConfigureAwait(false);
-                if (!await transport.ReadAsync(plaintext, ct).ConfigureAwait(false))
-                {
-                    // smp-wire.md §2: a block that does not decrypt is answered, and the session goes on.
-                    Reply(Encode([], [], new SmpCommand.Err(SmpErrorCode.Block)));
-                }
-                else
-                {
-                    // Bodies are slices of the plaintext buffer; Execute copies what it keeps before the next read.
-                    var t = SmpTransmissionCodec.ParseFromClient(plaintext, plaintext);
-                    Execute(t);
-                }
-                await FlushRepliesAsync(transport, scratch, timeout, ct).ConfigureAwait(false);
+                // smp-wire.md §2: a block that does not decrypt is answered, and the session goes on.
+                Send(Encode([], [], new SmpCommand.Err(SmpErrorCode.Block)));
+                continue;
             }
+            // Bodies are slices of the plaintext buffer; Execute copies what it keeps before the next read.
+            var t = SmpTransmissionCodec.ParseFromClient(plaintext, plaintext);
+            Execute(t);
         }
-        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-        {
-            _logger.LogDebug("client took no data within the write timeout; disconnecting");
-            Abort();
-        }
-    }
-
-    /// <summary>
-    /// The replies of the command just run, outside every queue lock. Written here when nothing is queued for
-    /// the write loop and it is not writing: no thread hop for an OK (issue 9). Otherwise queued behind what is
-    /// there, so that this client gets its transmissions in the order they were made.
-    /// </summary>
-    private async ValueTask FlushRepliesAsync(SmpTransport transport, ArrayBufferWriter<byte> scratch, CancellationTokenSource timeout, CancellationToken ct)
-    {
-        if (_replies.Count == 0) return;
-        if (_writeGate.Wait(0))
-        {
-            try
-            {
-                // The write loop takes items, and counts them out of _queued, only while it holds the gate: none is
-                // on its way out now, and 0 means nothing is queued (the single-reader channel cannot count).
-                if (Volatile.Read(ref _queued) == 0)
-                {
-                    foreach (var item in _replies) await WriteOneAsync(transport, item, scratch, timeout).ConfigureAwait(false);
-                    _replies.Clear();
-                    return;
-                }
-            }
-            finally
-            {
-                _writeGate.Release();
-            }
-        }
-        foreach (var item in _replies) Enqueue(item);
-        _replies.Clear();
     }
 
     private async Task WriteLoopAsync(SmpTransport transport, CancellationToken ct)
@@ -179,29 +131,27 @@ internal sealed partial class ClientSession
         var scratch = new ArrayBufferWriter<byte>(transport.BlockSize);
         try
         {
-            while (await _outgoing.Reader.WaitToReadAsync(ct).ConfigureAwait(false))
+            await foreach (var item in _outgoing.Reader.ReadAllAsync(ct).ConfigureAwait(false))
             {
-                await _writeGate.WaitAsync(ct).ConfigureAwait(false);
-                try
+                ReadOnlyMemory<byte> transmission = item.Bytes;
+                if (item.Command is { } command)
                 {
-                    while (_outgoing.Reader.TryRead(out var item))
-                    {
-                        await WriteOneAsync(transport, item, scratch, timeout).ConfigureAwait(false);
-                        if (Interlocked.Decrement(ref _queued) < ReadPauseLevel && _drained.CurrentCount == 0)
-                        {
-                            try
-                            {
-                                _drained.Release();
-                            }
-                            catch (SemaphoreFullException)
-                            {
-                            }
-                        }
-                    }
+                    scratch.ResetWrittenCount();
+                    SmpTransmissionCodec.Write(scratch, null, item.CorrId, item.QueueId, command);
+                    transmission = scratch.WrittenMemory;
                 }
-                finally
+                timeout.CancelAfter(_state.Options.WriteTimeout);
+                await transport.WriteAsync(transmission, timeout.Token).ConfigureAwait(false);
+                if (!timeout.TryReset()) throw new OperationCanceledException(timeout.Token);
+                if (Interlocked.Decrement(ref _queued) < ReadPauseLevel && _drained.CurrentCount == 0)
                 {
-                    _writeGate.Release();
+                    try
+                    {
+                        _drained.Release();
+                    }
+                    catch (SemaphoreFullException)
+                    {
+                    }
                 }
             }
         }
@@ -215,21 +165,6 @@ internal sealed partial class ClientSession
         }
     }
 
-    /// <summary>One transmission out, within the write timeout; a reply made of parts is serialised into <paramref name="scratch"/>.</summary>
-    private async ValueTask WriteOneAsync(SmpTransport transport, Outgoing item, ArrayBufferWriter<byte> scratch, CancellationTokenSource timeout)
-    {
-        ReadOnlyMemory<byte> transmission = item.Bytes;
-        if (item.Command is { } command)
-        {
-            scratch.ResetWrittenCount();
-            SmpTransmissionCodec.Write(scratch, null, item.CorrId, item.QueueId, command);
-            transmission = scratch.WrittenMemory;
-        }
-        timeout.CancelAfter(_state.Options.WriteTimeout);
-        await transport.WriteAsync(transmission, timeout.Token).ConfigureAwait(false);
-        if (!timeout.TryReset()) throw new OperationCanceledException(timeout.Token);
-    }
-
     /// <summary>
     /// Queues one transmission for this client without waiting; may be called under a queue lock from any
     /// session. A full queue disconnects the client.
@@ -241,12 +176,6 @@ internal sealed partial class ClientSession
     /// into its own buffer, so a MSG body goes from the store to the cipher without a copy.
     /// </summary>
     public void Send(byte[] corrId, byte[] queueId, SmpCommand command) => Enqueue(new Outgoing(null, corrId, queueId, command));
-
-    /// <summary>A reply of the command this session's read loop is running; written after the command (<see cref="FlushRepliesAsync"/>).</summary>
-    private void Reply(byte[] transmission) => _replies.Add(new Outgoing(transmission, [], [], null));
-
-    /// <summary>As <see cref="Send(byte[], byte[], SmpCommand)"/>, for a reply of the command being run.</summary>
-    private void Reply(byte[] corrId, byte[] queueId, SmpCommand command) => _replies.Add(new Outgoing(null, corrId, queueId, command));
 
     private void Enqueue(Outgoing item)
     {
