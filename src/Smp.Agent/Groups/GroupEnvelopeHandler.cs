@@ -157,7 +157,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     {
         foreach (var m in tx.ListMembers(g.Alias).Where(m => m.InvitedByUs && m.Status == MemberStatus.Invited && !Answered(tx, m)))
             Withdraw(tx, m, fx);
-        StayForJoiningInviter(tx, g.Alias);
+        StayForJoiningInviter(tx, g);
         if (!HasDuties(tx, g.Alias))
         {
             Farewell(tx, g.Alias, new AgentEnvelope.GLeft(), GroupStatus.Left, fx);
@@ -304,10 +304,10 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     /// introduce them (§6.11). So our inviter is a bridge we stay for; gone before, we would leave our invitee
     /// in a group nobody else knows it is in (seed 8312). If our join fails instead, the invitee goes with us.
     /// </summary>
-    private static void StayForJoiningInviter(StoreTx tx, string gid)
+    private static void StayForJoiningInviter(StoreTx tx, GroupRecord g)
     {
-        if (tx.GetGroup(gid) is not { InviterConn.Length: > 0 } g) return;
-        var members = tx.ListMembers(gid);
+        if (g.InviterConn.Length == 0) return;
+        var members = tx.ListMembers(g.Alias);
         if (members.FirstOrDefault(m => m.GroupConn == g.InviterConn && m.Status == MemberStatus.Joining) is { } inviter
             && members.Any(m => m.InvitedByUs && m.Status == MemberStatus.Connected))
             tx.SetBridge(inviter.Id);
@@ -316,8 +316,8 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     /// <summary>A leaving group whose last duty just ended leaves now.</summary>
     internal void FinishLeaving(StoreTx tx, string gid, Effects fx)
     {
-        if (tx.GetGroup(gid) is not { Status: GroupStatus.Leaving }) return;
-        StayForJoiningInviter(tx, gid);
+        if (tx.GetGroup(gid) is not { Status: GroupStatus.Leaving } g) return;
+        StayForJoiningInviter(tx, g);
         if (!HasDuties(tx, gid))
             Farewell(tx, gid, new AgentEnvelope.GLeft(), GroupStatus.Left, fx);
     }
