@@ -7,12 +7,8 @@ namespace Smp.Agent.Tests;
 /// <summary>An author's messages in its order when some of them come forwarded (groups.md §6.6.1).</summary>
 public sealed partial class GroupTests
 {
-    /// <summary>
-    /// Alice's team with Bob, then Carol, whom Alice introduced to Bob; Carol has said "one" to all. Returns
-    /// Bob's alias for Carol and the group connections Carol→Bob (at Carol) and Alice→Bob (at Alice).
-    /// </summary>
-    private async Task<(Person Alice, Person Bob, Person Carol, string BobsCarol, string CarolToBob, string AliceToBob)> CarolIntroducedToBobAsync(
-        TimeSpan bobHoldLimit)
+    /// <summary>Alice's new team "team"; Bob (with that hold limit) and Carol are her contacts, not in it yet.</summary>
+    private async Task<(Person Alice, Person Bob, Person Carol)> TeamOfAliceWithBobAndCarolInvitableAsync(TimeSpan bobHoldLimit)
     {
         var server = await _h.StartServerAsync();
         var alice = await PersonAsync("alice", server);
@@ -22,6 +18,17 @@ public sealed partial class GroupTests
         await ConnectAsync(alice, bob);
         await ConnectAsync(alice, carol);
         await alice.Agent.GroupNewAsync(alice.Session, "team", "t"u8.ToArray());
+        return (alice, bob, carol);
+    }
+
+    /// <summary>
+    /// Alice's team with Bob, then Carol, whom Alice introduced to Bob; Carol has said "one" to all. Returns
+    /// Bob's alias for Carol and the group connections Carol→Bob (at Carol) and Alice→Bob (at Alice).
+    /// </summary>
+    private async Task<(Person Alice, Person Bob, Person Carol, string BobsCarol, string CarolToBob, string AliceToBob)> CarolIntroducedToBobAsync(
+        TimeSpan bobHoldLimit)
+    {
+        var (alice, bob, carol) = await TeamOfAliceWithBobAndCarolInvitableAsync(bobHoldLimit);
         await AddAsync(alice, "team", bob, []);
         var carolEvents = new List<AgentOutput>();
         await AddAsync(alice, "team", carol, carolEvents);
@@ -142,5 +149,29 @@ public sealed partial class GroupTests
         // Carol gave m4 again too; Bob drops that copy, so her next message is the next he gets.
         await carol.Agent.GroupSendAsync("team", "m5"u8.ToArray());
         await ExpectGroupMessageAsync(bob, $"GMSG {bobsCarol} OK S=5,", "m5");
+    }
+
+    [Fact]
+    public async Task A_newcomer_with_nothing_of_an_author_yet_holds_its_first_direct_message_until_the_forwards_before_it_came()
+    {
+        // Seed 8433: Carol, Alice's invitee, had said nothing Alice kept when Bob joined; Carol's third message
+        // reached Bob directly before Alice's forwards of her first two. Alice's G_HEAD told Bob that Carol's
+        // chain starts at her first message, so the third waits for them.
+        var (alice, bob, carol) = await TeamOfAliceWithBobAndCarolInvitableAsync(TimeSpan.FromMinutes(10));
+        await AddAsync(alice, "team", carol, []);
+        var bobEvents = new List<AgentOutput>();
+        await AddAsync(alice, "team", bob, bobEvents);
+        static bool IsNewGcon(AgentOutput o) => o.Alias == "team" && o.Text().StartsWith("GCON ", StringComparison.Ordinal) && o.Text() != "GCON alice";
+        var bobsCarol = bobEvents.Single(IsNewGcon).Text()[5..];
+        var carolsBob = (await carol.Session.ExpectAsync(IsNewGcon)).Text()[5..];
+        var (next, carolId) = await CarolsNextAsync(carol, 3);
+
+        await HeldAtBobAsync(carol, await GroupConnOfAsync(carol, carolsBob), bob, bobsCarol, next[2]);
+        var aliceToBob = await GroupConnOfAsync(alice, "bob");
+        foreach (var m in next.Take(2)) await alice.Agent.QueueEnvelopeAsync(aliceToBob, new AgentEnvelope.GFwd(carolId, DateTimeOffset.UtcNow, m));
+
+        await ExpectGroupMessageAsync(bob, $"GFMSG {bobsCarol} OK S=1,", "m1");
+        await ExpectGroupMessageAsync(bob, $"GFMSG {bobsCarol} OK S=2,", "m2");
+        await ExpectGroupMessageAsync(bob, $"GMSG {bobsCarol} OK S=3,", "m3");
     }
 }

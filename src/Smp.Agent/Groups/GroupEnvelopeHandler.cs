@@ -91,7 +91,9 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
             // A leaving member may be the last one connected to two members that do not know each other yet.
             or AgentEnvelope.GView
             // What we said as a member is ours to give again (§6.6.1), also on our way out.
-            or AgentEnvelope.GResend;
+            or AgentEnvelope.GResend
+            // Only sets a chain head: a leaver still delivers what it is forwarded (§6.6.1).
+            or AgentEnvelope.GHead;
 
     private bool ApplyToGroup(StoreTx tx, GroupRecord g, ConnectionRecord conn, MemberRecord from, AgentPlaintext.Message message, Effects fx)
     {
@@ -105,6 +107,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
                     AgentEnvelope.GHist h => $" of {Short(h.AuthorMemberId)} seq {h.Message.AuthorSeq}",
                     AgentEnvelope.GMem m => $" of {Short(m.MemberId)}",
                     AgentEnvelope.GMemInv m => $" of {Short(m.MemberId)}",
+                    AgentEnvelope.GHead h => $" of {Short(h.AuthorMemberId)} seq {h.LastSeq}",
                     _ => "",
                 }, Short(from.MemberId), from.Status, applied ? "applied" : "refused");
         return applied;
@@ -129,6 +132,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
             AgentEnvelope.GHist h => Relay.OnHistory(tx, g, from, h, fx),
             AgentEnvelope.GResend r => Relay.OnResend(tx, g, from, r, fx),
             AgentEnvelope.GResent r => Relay.OnResent(tx, g, from, r, fx),
+            AgentEnvelope.GHead h => Relay.OnHead(tx, g, from, h),
             AgentEnvelope.GLeft => OnLeft(tx, g, from, fx),
             AgentEnvelope.GMDel d => OnRemove(tx, g, from, d.MemberId, fx),
             AgentEnvelope.GMDeleted d => OnRemoved(tx, g, from, d.MemberId, fx),
@@ -448,7 +452,8 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         _conns.Queue(tx, from.GroupConn, new AgentEnvelope.GHello(g.MemberId), fx);
         Infos.QueueOwnInfo(tx, g.Alias, from.GroupConn, fx);
         GroupEvent(tx, g, new AgentCommand.GCon(from.DirectAlias));
-        foreach (var m in tx.ListMembers(g.Alias).Where(m => m.Status == MemberStatus.Connected && m.Id != from.Id && m.MemberId is not null))
+        var introduced = tx.ListMembers(g.Alias).Where(m => m.Status == MemberStatus.Connected && m.Id != from.Id && m.MemberId is not null).ToList();
+        foreach (var m in introduced)
         {
             var introId = RandomNumberGenerator.GetBytes(AgentEnvelope.IntroductionIdSize);
             tx.InsertIntroduction(new IntroductionRecord(g.Alias, introId, from.Id, m.Id, IntroductionStatus.Pending, false, false));
@@ -456,7 +461,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         }
         SendView(tx, g, from, fx);
         // After the G_MEMs, so the newcomer knows the authors we are connected to; before G_ALL (§6.6.2).
-        Relay.SendHistory(tx, g, from, fx);
+        Relay.SendHistory(tx, g, from, introduced, fx);
         CheckAllConnected(tx, g, from.Id, fx);
         return true;
     }
@@ -633,7 +638,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         _conns.Queue(tx, member.GroupConn, new AgentEnvelope.GMemInv(inv.IntroductionId, from.MemberId!, from.Clvl, inv.GroupQueueInfo, inv.DirectQueueInfo), fx);
         tx.UpdateIntroduction(g.Alias, inv.IntroductionId, IntroductionStatus.Forwarded);
         // Now the member knows the invitee: what the invitee sent before is replayed to it (§6.6.1).
-        Relay.ReplayTo(tx, g, from, member, fx);
+        if (!Relay.ReplayTo(tx, g, from, member, fx)) Relay.TellHead(tx, g, from, member, fx);
         return true;
     }
 
@@ -811,7 +816,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         if (!tx.MarkGroupMsgSeen(from.Id, m.GroupMsgId)) return true;
         // The first message we get from an author is its chain's start for us: a member who joined later
         // cannot have had the earlier ones, so a gap before it is not a loss (groups.md: messages).
-        var integrity = from.LastSeq == 0 ? MsgIntegrity.Ok : MsgIntegrity.Check(from.LastSeq, from.LastHash, m.AuthorSeq, m.PrevHash);
+        var integrity = !from.HasChainHead ? MsgIntegrity.Ok : MsgIntegrity.Check(from.LastSeq, from.LastHash, m.AuthorSeq, m.PrevHash);
         tx.SetMemberChain(from.Id, Math.Max(m.AuthorSeq, from.LastSeq), GroupLayer.GroupMsgHash(m));
         GroupEvent(tx, g, new AgentCommand.GMsg(from.DirectAlias, integrity, m.AuthorSeq, message.Timestamp, m.Body));
         if (from.MemberId is { } author)
@@ -833,7 +838,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
     internal bool Waits(StoreTx tx, ConnectionRecord conn, AgentPlaintext.Message message, Effects fx)
     {
         if (message.Envelope is not AgentEnvelope.GMsg m) return false;
-        if (tx.MemberByConn(conn.Alias) is not { Status: MemberStatus.Connected, LastSeq: > 0, IntroducerConn.Length: > 0 } author) return false;
+        if (tx.MemberByConn(conn.Alias) is not { Status: MemberStatus.Connected, HasChainHead: true, IntroducerConn.Length: > 0 } author) return false;
         if (m.AuthorSeq <= author.LastSeq + 1 || tx.GetGroup(conn.Owner) is not { Status: GroupStatus.Active }) return false;
         if (tx.MemberByConn(author.IntroducerConn) is { Status: MemberStatus.Connected }) return true;
         // The author said it gave all it still had: the gap stays, and the message goes on with it reported.
@@ -1003,7 +1008,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
         // Both were members already, so each may have said what the other missed: the maker knows the joiner
         // from the G_MEM on, so it gets the joiner's kept messages now; the joiner gets the maker's at
         // G_MEM_INV (§6.6.1). A newcomer's introductions need neither: its history has them (§6.6.2).
-        Relay.ReplayTo(tx, g, joiner, maker, fx);
+        if (!Relay.ReplayTo(tx, g, joiner, maker, fx)) Relay.TellHead(tx, g, joiner, maker, fx);
     }
 
     /// <summary>A member another says has left or was removed: final here too (§6.11). True when something changed.</summary>

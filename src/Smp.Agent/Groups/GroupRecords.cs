@@ -50,9 +50,16 @@ internal sealed record GroupRecord(
 
 internal sealed record MemberRecord(
     long Id, string GroupAlias, byte[]? MemberId, string DirectAlias, string GroupConn, int Clvl, MemberStatus Status,
-    bool InvitedByUs, byte[]? InvId, byte[]? IntroId, string IntroducerConn, bool HelloSent, bool AllSent, long LastSeq, byte[] LastHash)
+    bool InvitedByUs, byte[]? InvId, byte[]? IntroId, string IntroducerConn, bool HelloSent, bool AllSent, long LastSeq, byte[] LastHash,
+    bool ChainKnown = false)
 {
     public bool IsLive => Status is MemberStatus.Invited or MemberStatus.Joining or MemberStatus.Connected;
+
+    /// <summary>
+    /// Whether <see cref="LastSeq"/> is where the member's chain stands for us: we have one of its messages, or its
+    /// introducer told us its position (G_HEAD, groups.md §6.6.1). Without it, its first message starts the chain.
+    /// </summary>
+    public bool HasChainHead => LastSeq > 0 || ChainKnown;
 }
 
 internal sealed record InvitationRecord(

@@ -125,7 +125,7 @@ internal sealed class GroupRelay(IConnections conns, int historySize, ILogger lo
     /// </summary>
     internal void AskAgain(StoreTx tx, MemberRecord author, Effects fx)
     {
-        if (author.Status != MemberStatus.Connected || author.LastSeq == 0 || author.GroupConn.Length == 0) return;
+        if (author.Status != MemberStatus.Connected || !author.HasChainHead || author.GroupConn.Length == 0) return;
         if (tx.ResendFrom(author.Id) != 0) return;
         var from = author.LastSeq + 1;
         tx.SetResendFrom(author.Id, from);
@@ -173,28 +173,63 @@ internal sealed class GroupRelay(IConnections conns, int historySize, ILogger lo
     /// At an introducer, when G_MEM_INV has just gone to <paramref name="member"/>: the invitee's messages that
     /// arrived before the member could be told of it are replayed from the history, as G_FWD, oldest first.
     /// </summary>
-    internal void ReplayTo(StoreTx tx, GroupRecord g, MemberRecord invitee, MemberRecord member, Effects fx)
+    internal bool ReplayTo(StoreTx tx, GroupRecord g, MemberRecord invitee, MemberRecord member, Effects fx)
     {
-        if (invitee.MemberId is null) return;
+        if (invitee.MemberId is null) return false;
+        var replayed = false;
         foreach (var e in tx.ListHistory(g.Alias, invitee.MemberId))
         {
             var fwd = new AgentEnvelope.GFwd(e.AuthorId, e.AuthorTs, e.Message);
             if (!Connections.Envelopes.Fits(fwd)) continue;
             if (_log.IsEnabled(LogLevel.Debug)) _log.LogDebug("group {Me}: G_FWD of {Author} seq {Seq} replayed to {To}", Short(g.MemberId), Short(e.AuthorId), e.Message.AuthorSeq, Short(member.MemberId));
             _conns.Queue(tx, member.GroupConn, fwd, fx);
+            replayed = true;
         }
+        return replayed;
+    }
+
+    /// <summary>
+    /// At an introducer that gives <paramref name="to"/> none of <paramref name="author"/>'s messages (no history or
+    /// replay of them): G_HEAD, where the author's chain stands here. Without it, a member with nothing of the
+    /// author takes the author's first direct message as its chain's start, and forwards of earlier ones that come
+    /// after it are out of order (seed 8433, §6.6.1). Our invitee's messages all come to us, from its first, so
+    /// with none of them yet its next one is its first; of another member with none, we cannot say.
+    /// </summary>
+    internal void TellHead(StoreTx tx, GroupRecord g, MemberRecord author, MemberRecord to, Effects fx)
+    {
+        if (author.MemberId is null || !(author.HasChainHead || author.InvitedByUs) || (author.LastSeq == 0) != (author.LastHash.Length == 0)) return;
+        if (_log.IsEnabled(LogLevel.Debug)) _log.LogDebug("group {Me}: G_HEAD of {Author} seq {Seq} to {To}", Short(g.MemberId), Short(author.MemberId), author.LastSeq, Short(to.MemberId));
+        _conns.Queue(tx, to.GroupConn, new AgentEnvelope.GHead(author.MemberId, author.LastSeq, author.LastHash), fx);
+    }
+
+    /// <summary>
+    /// G_HEAD: the author's chain position from the member that introduced it to us, while we have nothing of the
+    /// author. Once we have (a direct message came first, or history), it changes nothing; from another member, or
+    /// about our inviter or invitee (nobody introduces those), it is refused.
+    /// </summary>
+    internal bool OnHead(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GHead h)
+    {
+        if (!GroupEnvelopeHandler.Serving(g) || from.Status != MemberStatus.Connected || g.MemberId.AsSpan().SequenceEqual(h.AuthorMemberId)) return false;
+        var author = tx.MemberById(g.Alias, h.AuthorMemberId);
+        if (author is null || author.Status is not (MemberStatus.Joining or MemberStatus.Connected)
+            || author.IntroducerConn.Length == 0 || author.IntroducerConn != from.GroupConn)
+            return false;
+        if (!author.HasChainHead) tx.SetChainHead(author.Id, h.LastSeq, h.LastHash);
+        return true;
     }
 
     /// <summary>At the inviter, on the newcomer's G_JOIN: the group's last messages as G_HIST, oldest first.</summary>
-    internal void SendHistory(StoreTx tx, GroupRecord g, MemberRecord newcomer, Effects fx)
+    internal void SendHistory(StoreTx tx, GroupRecord g, MemberRecord newcomer, IReadOnlyList<MemberRecord> introduced, Effects fx)
     {
-        if (HistorySize <= 0) return;
-        var history = tx.ListHistory(g.Alias);
-        foreach (var e in history.Skip(Math.Max(0, history.Count - HistorySize)))
+        var history = HistorySize <= 0 ? [] : tx.ListHistory(g.Alias);
+        var sent = history.Skip(Math.Max(0, history.Count - HistorySize))
+            .Select(e => new AgentEnvelope.GHist(e.AuthorId, e.AuthorTs, e.Message)).Where(Connections.Envelopes.Fits).ToList();
+        // Members the newcomer gets no history of: where their chains stand here, so that it can tell a gap (§6.6.1).
+        foreach (var m in introduced)
+            if (m.MemberId is { } id && !sent.Any(h => h.AuthorMemberId.AsSpan().SequenceEqual(id))) TellHead(tx, g, m, newcomer, fx);
+        foreach (var hist in sent)
         {
-            var hist = new AgentEnvelope.GHist(e.AuthorId, e.AuthorTs, e.Message);
-            if (!Connections.Envelopes.Fits(hist)) continue;
-            if (_log.IsEnabled(LogLevel.Debug)) _log.LogDebug("group {Me}: G_HIST of {Author} seq {Seq} to {To}", Short(g.MemberId), Short(e.AuthorId), e.Message.AuthorSeq, Short(newcomer.MemberId));
+            if (_log.IsEnabled(LogLevel.Debug)) _log.LogDebug("group {Me}: G_HIST of {Author} seq {Seq} to {To}", Short(g.MemberId), Short(hist.AuthorMemberId), hist.Message.AuthorSeq, Short(newcomer.MemberId));
             _conns.Queue(tx, newcomer.GroupConn, hist, fx);
         }
     }
@@ -274,7 +309,7 @@ internal sealed class GroupRelay(IConnections conns, int historySize, ILogger lo
     /// </summary>
     private static MsgIntegrity Chain(StoreTx tx, MemberRecord author, AgentEnvelope.GMsg m)
     {
-        var integrity = author.LastSeq == 0 ? MsgIntegrity.Ok : MsgIntegrity.Check(author.LastSeq, author.LastHash, m.AuthorSeq, m.PrevHash);
+        var integrity = !author.HasChainHead ? MsgIntegrity.Ok : MsgIntegrity.Check(author.LastSeq, author.LastHash, m.AuthorSeq, m.PrevHash);
         if (m.AuthorSeq > author.LastSeq) tx.SetMemberChain(author.Id, m.AuthorSeq, GroupLayer.GroupMsgHash(m));
         return integrity;
     }

@@ -59,11 +59,12 @@ internal static class GroupTables
     // --- members ---
 
     private const string MemberColumns =
-        "id, group_alias, member_id, direct_alias, group_conn, clvl, status, invited_by_us, inv_id, intro_id, introducer_conn, hello_sent, all_sent, last_seq, last_hash";
+        "id, group_alias, member_id, direct_alias, group_conn, clvl, status, invited_by_us, inv_id, intro_id, introducer_conn, hello_sent, all_sent, last_seq, last_hash, chain_known";
 
     private static MemberRecord MapMember(SqliteDataReader r) => new(
         r.GetInt64(0), r.GetString(1), StoreTx.BlobOrNull(r, 2), r.GetString(3), r.GetString(4), r.GetInt32(5), (MemberStatus)r.GetInt32(6),
-        r.GetInt32(7) != 0, StoreTx.BlobOrNull(r, 8), StoreTx.BlobOrNull(r, 9), r.GetString(10), r.GetInt32(11) != 0, r.GetInt32(12) != 0, r.GetInt64(13), (byte[])r[14]);
+        r.GetInt32(7) != 0, StoreTx.BlobOrNull(r, 8), StoreTx.BlobOrNull(r, 9), r.GetString(10), r.GetInt32(11) != 0, r.GetInt32(12) != 0, r.GetInt64(13), (byte[])r[14],
+        r.GetInt32(15) != 0);
 
     public static long InsertMember(this StoreTx tx, MemberRecord m)
     {
@@ -155,6 +156,10 @@ internal static class GroupTables
 
     public static void SetResentTo(this StoreTx tx, long id, long seq) =>
         tx.Exec("UPDATE members SET resent_to = $s WHERE id = $i", ("$i", id), ("$s", seq));
+
+    /// <summary>The member's chain position as its introducer gave it (G_HEAD, migration 13): known from now on.</summary>
+    public static void SetChainHead(this StoreTx tx, long id, long seq, byte[] hash) =>
+        tx.Exec("UPDATE members SET last_seq = $q, last_hash = $h, chain_known = 1 WHERE id = $i", ("$i", id), ("$q", seq), ("$h", hash));
 
     public static void SetMemberChain(this StoreTx tx, long id, long seq, byte[] hash) =>
         tx.Exec("UPDATE members SET last_seq = $q, last_hash = $h WHERE id = $i", ("$i", id), ("$q", seq), ("$h", hash));

@@ -250,6 +250,11 @@ internal static class Migrations
         """
         ALTER TABLE members ADD COLUMN bridge INTEGER NOT NULL DEFAULT 0;
         """,
+        // 13 (groups.md §6.6.1, G_HEAD): 1 when last_seq/last_hash is the member's real chain position for us
+        // although we have none of its messages (last_seq 0 then means "its first message comes next").
+        """
+        ALTER TABLE members ADD COLUMN chain_known INTEGER NOT NULL DEFAULT 0;
+        """,
     ];
 
     public static void Apply(SqliteConnection db)

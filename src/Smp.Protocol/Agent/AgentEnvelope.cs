@@ -29,6 +29,7 @@ public enum AgentEnvelopeKind
     GView = 29,
     GResend = 30,
     GResent = 31,
+    GHead = 32,
 }
 
 /// <summary>
@@ -182,6 +183,14 @@ public abstract record AgentEnvelope(AgentEnvelopeKind Kind)
     /// that is all it still had from there; a gap left after it stays (groups.md §6.6.1).
     /// </summary>
     public sealed record GResent(long FromSeq) : AgentEnvelope(AgentEnvelopeKind.GResent);
+
+    /// <summary>
+    /// <c>G_HEAD</c> (ours), introducer to a member it introduces the author to, when it gives none of the author's
+    /// messages as history or replay: the last of the author's messages it has, <see cref="LastSeq"/> (0: none yet)
+    /// with its hash (empty with 0). What the author says after that reaches the member forwarded or directly, so a
+    /// gap after it is one to wait for (groups.md §6.6.1).
+    /// </summary>
+    public sealed record GHead(byte[] AuthorMemberId, long LastSeq, byte[] LastHash) : AgentEnvelope(AgentEnvelopeKind.GHead);
 }
 
 /// <summary>The decrypted plaintext of an agent message body (agent.md §2).</summary>

@@ -35,12 +35,13 @@ namespace Smp.Protocol.Agent;
 ///              / "G_HIST" SP memberId SP timestamp SP size EOL gMsg  ; ours
 ///              / "G_RESEND" SP fromSeq         ; ours: send your own G_MSGs again from fromSeq (groups.md §6.6.1)
 ///              / "G_RESENT" SP fromSeq         ; ours: the answer to G_RESEND fromSeq is complete
+///              / "G_HEAD" SP memberId SP lastSeq SP prevHash ; ours: the author's last message I have (groups.md §6.6.1)
 /// viewState    = "C" / "P" / "L" / "R"     ; connected with the sender, pending, left, removed
 /// gMsg         = "G_MSG" …                 ; one whole G_MSG envelope as above, nothing before or after it
 /// prevHash     = "" / b64(32 bytes)        ; empty gives two SPs in a row
 /// ; G_INV, G_MSG, G_INFO, G_FWD and G_HIST end with their bytes, unlike MSG: the agentMessage's EOL follows at once (groups.md §4)
 /// invId, groupId, memberId, introId, groupMsgId = b64(1*64 random bytes)
-/// sndMsgId, authorSeq = 1*18DIGIT ; fromSeq = 1*18DIGIT, not 0 ; clvl = 1*9DIGIT ; size = 1*9DIGIT, at most the bytes left
+/// sndMsgId, authorSeq, lastSeq = 1*18DIGIT ; in G_HEAD, prevHash is empty exactly when lastSeq is 0 ; fromSeq = 1*18DIGIT, not 0 ; clvl = 1*9DIGIT ; size = 1*9DIGIT, at most the bytes left
 /// reason       = "JOIN_FAILED" / "TIMEOUT" / "DUPLICATE_MEMBER" / "MEMBER_GONE" / "INTERNAL" / token
 /// timestamp    = yyyy-MM-ddTHH:mm:ss.fffZ  ; we write 3 truncated digits, read 0 to 7
 /// senderKey, verifyKey = "rsa:" b64(DER SPKI) ; queueInfo as smp-wire.md §6
@@ -63,6 +64,7 @@ public static class AgentPlaintextCodec
     private static ReadOnlySpan<byte> GInvMemKw => "G_INV_MEM"u8;
     private static ReadOnlySpan<byte> GMemInvKw => "G_MEM_INV"u8;
     private static ReadOnlySpan<byte> GHelloKw => "G_HELLO"u8;
+    private static ReadOnlySpan<byte> GHeadKw => "G_HEAD"u8;
     private static ReadOnlySpan<byte> GConKw => "G_CON"u8;
     private static ReadOnlySpan<byte> GAddErrKw => "G_ADD_ERR"u8;
     private static ReadOnlySpan<byte> GAllKw => "G_ALL"u8;
@@ -184,6 +186,12 @@ public static class AgentPlaintextCodec
             case AgentEnvelope.GHist e: w.Write(GHistKw); Wrapped(w, e.AuthorMemberId, e.AuthorTs, e.Message); break;
             case AgentEnvelope.GResend e: w.Write(GResendKw); FromSeq(w, e.FromSeq); break;
             case AgentEnvelope.GResent e: w.Write(GResentKw); FromSeq(w, e.FromSeq); break;
+            case AgentEnvelope.GHead e:
+                if (e.LastSeq < 0 || (e.LastSeq == 0) != (e.LastHash.Length == 0)) throw new ArgumentException("a chain head is 0 with no hash, or a sequence with its hash", nameof(envelope));
+                w.Write(GHeadKw); Id(w, e.AuthorMemberId);
+                WireText.Sp(w); WireText.WriteDecimal(w, e.LastSeq);
+                WireText.Sp(w); WriteHash(w, e.LastHash);
+                break;
             default: throw new ArgumentException("unknown envelope", nameof(envelope));
         }
     }
@@ -309,6 +317,16 @@ public static class AgentPlaintextCodec
         }
         if (r.Keyword(GResendKw)) return new AgentEnvelope.GResend(FromSeq(ref r));
         if (r.Keyword(GResentKw)) return new AgentEnvelope.GResent(FromSeq(ref r));
+        if (r.Keyword(GHeadKw))
+        {
+            var author = Id(ref r);
+            r.Sp();
+            var seq = r.Decimal();
+            r.Sp();
+            var hash = r.OptionalHash();
+            if ((seq == 0) != (hash.Length == 0)) throw r.Fail();
+            return new AgentEnvelope.GHead(author, seq, hash);
+        }
         throw r.Fail();
     }
 
