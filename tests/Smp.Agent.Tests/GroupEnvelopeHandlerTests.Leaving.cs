@@ -180,6 +180,39 @@ public sealed partial class GroupEnvelopeHandlerTests
         Assert.Empty(await EventsAsync());
     }
 
+    private Task ExpireAsync(DateTime cutoff) =>
+        _store.TransactAsync(tx => _handler.ExpireIntroductions(tx, cutoff, DateTime.UtcNow, new Effects()));
+
+    [Fact]
+    public async Task A_leave_waiting_for_an_inviter_that_never_says_hello_ends_at_the_introduction_timeout()
+    {
+        await CarolJoinedWhileOurInviterIsJoiningAsync();
+        await LeaveAsync();
+        await ExpireAsync(DateTime.UtcNow.AddHours(-1));
+        Assert.Equal(GroupStatus.Leaving, await GroupStatusAsync());
+
+        await ExpireAsync(DateTime.UtcNow.AddSeconds(1));
+
+        Assert.Equal(GroupStatus.Left, await GroupStatusAsync());
+        Assert.Contains(_conns.Queued, q => q.Alias == "#gc" && q.Envelope is AgentEnvelope.GLeft);
+        Assert.Empty(await EventsAsync());
+    }
+
+    [Fact]
+    public async Task A_leave_waiting_for_a_connected_bridge_that_never_sends_its_view_ends_at_the_introduction_timeout()
+    {
+        // An agent that sends no views (AgentOptions.GroupViews off) would hold it for ever.
+        await CarolJoinedWhileOurInviterIsJoiningAsync();
+        await LeaveAsync();
+        Assert.True((await ApplyAsync(new AgentEnvelope.GHello(AliceId))).Accepted);
+        Assert.Equal(GroupStatus.Leaving, await GroupStatusAsync());
+
+        await ExpireAsync(DateTime.UtcNow.AddSeconds(1));
+
+        Assert.Equal(GroupStatus.Left, await GroupStatusAsync());
+        Assert.Contains(_conns.Queued, q => q.Alias == "#ga" && q.Envelope is AgentEnvelope.GLeft);
+    }
+
     [Fact]
     public async Task Leaving_before_our_inviter_said_hello_with_no_invitee_connected_goes_at_once()
     {

@@ -21,4 +21,9 @@ public sealed class GroupStoredNumbersTests
         Assert.Equal([(IntroductionStatus.Pending, 1), (IntroductionStatus.InvitationsReceived, 2), (IntroductionStatus.Forwarded, 3),
                 (IntroductionStatus.Connected, 4), (IntroductionStatus.Failed, 5)],
             Enum.GetValues<IntroductionStatus>().Select(s => (s, (int)s)));
+
+    [Fact]
+    public void Bridge_states_keep_their_numbers() =>
+        Assert.Equal([(BridgeState.None, 0), (BridgeState.Awaited, 1), (BridgeState.GivenUp, 2)],
+            Enum.GetValues<BridgeState>().Select(s => (s, (int)s)));
 }

@@ -796,6 +796,13 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
                 GiveUp(tx, g, m, GroupAddErrorReason.Timeout, fx);
                 FinishLeaving(tx, g.Alias, fx);
             }
+        // A bridge that does not come (a joining inviter that never says hello, a member that never sends a view)
+        // holds a leave no longer than an introduction (§6.7).
+        foreach (var (gid, member) in tx.BridgesAwaitedBefore(cutoff))
+        {
+            tx.GiveUpBridge(member);
+            FinishLeaving(tx, gid, fx);
+        }
     }
 
     /// <summary>G_ALL at the invitee, from its inviter only.</summary>

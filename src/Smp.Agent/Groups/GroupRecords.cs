@@ -45,6 +45,14 @@ internal enum IntroductionStatus
     Failed = 5,
 }
 
+/// <summary>A member as a bridge of our leave (<c>members.bridge</c>, groups.md §6.7). Stored numbers, frozen.</summary>
+internal enum BridgeState
+{
+    None = 0,
+    Awaited = 1,
+    GivenUp = 2,
+}
+
 internal sealed record GroupRecord(
     string Alias, byte[] GroupId, byte[] MemberId, int Clvl, byte[] Info, GroupStatus Status, string InviterConn, long LastSeq, byte[] LastHash);
 

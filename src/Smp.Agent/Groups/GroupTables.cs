@@ -134,13 +134,30 @@ internal static class GroupTables
         return range;
     }
 
-    /// <summary>A member introduced to us while we leave, whom we stay for as a bridge (migration 12, groups.md §6.7).</summary>
-    public static void SetBridge(this StoreTx tx, long id) => tx.Exec("UPDATE members SET bridge = 1 WHERE id = $i", ("$i", id));
+    /// <summary>
+    /// A member introduced to us while we leave, whom we stay for as a bridge (migration 12, groups.md §6.7). One we
+    /// stopped waiting for at the introduction timeout stays given up.
+    /// </summary>
+    public static void SetBridge(this StoreTx tx, long id) => tx.Exec("UPDATE members SET bridge = $a WHERE id = $i AND bridge = $n",
+        ("$i", id), ("$a", (int)BridgeState.Awaited), ("$n", (int)BridgeState.None));
+
+    public static void GiveUpBridge(this StoreTx tx, long id) =>
+        tx.Exec("UPDATE members SET bridge = $g WHERE id = $i", ("$i", id), ("$g", (int)BridgeState.GivenUp));
+
+    /// <summary>
+    /// Bridges that leaving groups still wait for (<see cref="AwaitsBridge"/>) whose group connection was made at
+    /// <paramref name="cutoff"/> or before.
+    /// </summary>
+    public static List<(string Group, long Member)> BridgesAwaitedBefore(this StoreTx tx, DateTime cutoff) => tx.Query("""
+        SELECT m.group_alias, m.id FROM members m JOIN groups g ON g.alias = m.group_alias JOIN connections c ON c.alias = m.group_conn
+        WHERE g.status = $l AND m.bridge = $a AND (m.status = $j OR (m.status = $c AND m.gossips = 0)) AND c.created_at <= $t
+        """, r => (r.GetString(0), r.GetInt64(1)), ("$l", (int)GroupStatus.Leaving), ("$a", (int)BridgeState.Awaited), ("$j", (int)MemberStatus.Joining),
+        ("$c", (int)MemberStatus.Connected), ("$t", StoreTx.Time(cutoff)));
 
     /// <summary>Whether a bridge member of the group is still being joined, or connected without its view yet.</summary>
     public static bool AwaitsBridge(this StoreTx tx, string groupAlias) => tx.Query(
-        "SELECT 1 FROM members WHERE group_alias = $g AND bridge = 1 AND (status = $j OR (status = $c AND gossips = 0)) LIMIT 1", _ => true,
-        ("$g", groupAlias), ("$j", (int)MemberStatus.Joining), ("$c", (int)MemberStatus.Connected)).FirstOrDefault();
+        "SELECT 1 FROM members WHERE group_alias = $g AND bridge = $a AND (status = $j OR (status = $c AND gossips = 0)) LIMIT 1", _ => true,
+        ("$a", (int)BridgeState.Awaited), ("$g", groupAlias), ("$j", (int)MemberStatus.Joining), ("$c", (int)MemberStatus.Connected)).FirstOrDefault();
 
     /// <summary>At a reader (G_RESEND, migration 11): p, we asked the author to send again from p; -p, its answer is complete.</summary>
     public static void SetResendFrom(this StoreTx tx, long id, long seq) =>
