@@ -538,6 +538,14 @@ public sealed class GroupSimulation : IAsyncDisposable
             {
                 a.Member = false;
                 Note($"{a.Name}'s join ended: its group is {group.Status.ToString().ToLowerInvariant()}");
+                // Taken along as its inviter was removed: what it removed meanwhile may have reached nobody, as for
+                // a remover that is removed itself (seed 10308: its only connection was to the removed inviter).
+                lock (_departures)
+                    if (_removedBy.Remove(a.Index, out var ours))
+                    {
+                        _uncertain.UnionWith(ours);
+                        Note($"{a.Name}'s removals of {string.Join(", ", ours.Select(i => _agents[i].Name))} may not have reached anyone");
+                    }
             }
             List<GroupMemberInfo> members = [];
             try
