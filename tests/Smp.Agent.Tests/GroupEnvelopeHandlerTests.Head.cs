@@ -12,7 +12,9 @@ namespace Smp.Agent.Tests;
 /// </summary>
 public sealed partial class GroupEnvelopeHandlerTests
 {
-    private static AgentEnvelope.GHead HeadOf(byte[] author, long seq = 0, byte[]? hash = null) => new(author, seq, hash ?? []);
+    private static AgentEnvelope.GHead HeadOf(byte[] author, long seq = 0, byte[]? hash = null) => new([new(author, seq, hash ?? [])]);
+
+    private List<ChainHeadEntry> HeadsQueuedTo(string conn) => QueuedTo(conn).OfType<AgentEnvelope.GHead>().SelectMany(h => h.Heads).ToList();
 
     private Task<MemberRecord> MemberAsync(string conn) => _store.TransactAsync(tx => tx.MemberByConn(conn)!);
 
@@ -117,6 +119,20 @@ public sealed partial class GroupEnvelopeHandlerTests
     }
 
     [Fact]
+    public async Task A_g_head_with_one_forged_entry_is_refused_whole_and_changes_nothing()
+    {
+        await ConnectedMemberAsync("carol", "#gc", Id(0xcc));
+        await BobIntroducedByAliceWhoSaidAsync(0);
+        var before = await SnapshotAsync();
+
+        // Bob's entry is Alice's to give; Carol's (no introducer) is nobody's; a repeated entry is not a head either.
+        Assert.False((await ApplyAsync(new AgentEnvelope.GHead([new(Id(0xee), 0, []), new(Id(0xcc), 0, [])]))).Accepted);
+        Assert.False((await ApplyAsync(new AgentEnvelope.GHead([new(Id(0xee), 0, []), new(Id(0xee), 0, [])]))).Accepted);
+
+        Assert.Equal(before, await SnapshotAsync());
+    }
+
+    [Fact]
     public async Task A_g_head_about_ourselves_an_unknown_member_or_a_member_nobody_introduced_to_us_is_refused()
     {
         await ConnectedMemberAsync("carol", "#gc", Id(0xcc));
@@ -133,15 +149,31 @@ public sealed partial class GroupEnvelopeHandlerTests
     }
 
     [Fact]
-    public async Task A_g_head_about_a_member_that_has_left_is_refused_and_changes_nothing()
+    public async Task A_g_head_about_a_member_that_has_failed_or_left_meanwhile_changes_nothing_quietly()
     {
+        // Seen in GroupConvergenceTests: the introduction lost a race, its queues met AUTH, then the G_HEAD came.
         await BobIntroducedByAliceWhoSaidAsync(0);
-        await _store.TransactAsync(tx => tx.SetMemberStatus(tx.MemberByConn("#gb")!.Id, MemberStatus.Left));
+        await _store.TransactAsync(tx => tx.SetMemberStatus(tx.MemberByConn("#gb")!.Id, MemberStatus.Failed));
         var before = await SnapshotAsync();
 
-        Assert.False((await ApplyAsync(HeadOf(Id(0xee)))).Accepted);
+        Assert.True((await ApplyAsync(HeadOf(Id(0xee)))).Accepted);
 
         Assert.Equal(before, await SnapshotAsync());
+    }
+
+    [Fact]
+    public async Task A_g_head_from_a_member_with_views_about_an_author_another_introduced_changes_nothing_quietly()
+    {
+        await ConnectedMemberAsync("carol", "#gc", Id(0xcc));
+        Assert.True((await ApplyAsync(ViewOf(), "#gc")).Accepted);
+        await BobIntroducedByAliceWhoSaidAsync(0);
+        var before = await SnapshotAsync();
+
+        // Carol lost a race to introduce Bob to us: not hers to give.
+        Assert.True((await ApplyAsync(HeadOf(Id(0xee)), "#gc")).Accepted);
+
+        Assert.Equal(before, await SnapshotAsync());
+        Assert.False(await WaitsAsync(BobsMessages(3)[2]));
     }
 
     [Fact]
@@ -193,17 +225,16 @@ public sealed partial class GroupEnvelopeHandlerTests
         Assert.True((await ApplyAsync(new AgentEnvelope.GJoin(invId, bobId), conn: "#gb")).Accepted);
 
         var toBob = QueuedTo("#gb");
-        var heads = toBob.OfType<AgentEnvelope.GHead>().ToList();
-        Assert.Equal(2, heads.Count);
-        var carols = Assert.Single(heads, h => h.AuthorMemberId.SequenceEqual(carolId));
+        // One envelope for all of them, after the G_MEMs that give the newcomer records of the authors.
+        var head = Assert.IsType<AgentEnvelope.GHead>(Assert.Single(toBob, e => e is AgentEnvelope.GHead));
+        Assert.True(toBob.IndexOf(head) > toBob.FindLastIndex(e => e is AgentEnvelope.GMem));
+        Assert.Equal(2, head.Heads.Count);
+        var carols = Assert.Single(head.Heads, h => h.MemberId.SequenceEqual(carolId));
         Assert.Equal((0L, 0), (carols.LastSeq, carols.LastHash.Length));
-        var erins = Assert.Single(heads, h => h.AuthorMemberId.SequenceEqual(erinId));
+        var erins = Assert.Single(head.Heads, h => h.MemberId.SequenceEqual(erinId));
         Assert.Equal(7, erins.LastSeq);
         Assert.Equal(erinsHash, erins.LastHash);
         Assert.Equal([1L, 2L], toBob.OfType<AgentEnvelope.GHist>().Select(h => h.Message.AuthorSeq));
-        // After the G_MEM that gives the newcomer a record of the author, before G_ALL.
-        var lastMem = toBob.FindLastIndex(e => e is AgentEnvelope.GMem);
-        Assert.All(heads, h => Assert.True(toBob.IndexOf(h) > lastMem));
     }
 
     [Fact]
@@ -216,8 +247,8 @@ public sealed partial class GroupEnvelopeHandlerTests
 
         var toAlice = QueuedTo("#ga");
         Assert.IsType<AgentEnvelope.GMemInv>(toAlice[0]);
-        var head = Assert.IsType<AgentEnvelope.GHead>(Assert.Single(toAlice, e => e is AgentEnvelope.GHead));
-        Assert.Equal(bobId, head.AuthorMemberId);
+        var head = Assert.Single(HeadsQueuedTo("#ga"));
+        Assert.Equal(bobId, head.MemberId);
         Assert.Equal(0, head.LastSeq);
     }
 
@@ -240,6 +271,32 @@ public sealed partial class GroupEnvelopeHandlerTests
 
         Assert.Single(QueuedOf<AgentEnvelope.GMem>());
         Assert.Empty(QueuedOf<AgentEnvelope.GHead>());
+    }
+
+    [Fact]
+    public async Task Heads_of_more_members_than_one_envelope_holds_go_in_several_each_within_the_padded_size()
+    {
+        var ids = new List<byte[]>();
+        await _store.TransactAsync(tx =>
+        {
+            for (var i = 0; i < 45; i++)
+            {
+                var id = RandomNumberGenerator.GetBytes(AgentEnvelope.MemberIdSize);
+                ids.Add(id);
+                tx.InsertConnection(new ConnectionRecord($"#g{i}", ConnectionKind.Group, ConnectionStatus.Active, Owner: "g"));
+                var m = tx.InsertMember(new MemberRecord(0, "g", id, $"m{i}", $"#g{i}", 2, MemberStatus.Connected, false, null, null, "", true, true, 0, []));
+                tx.SetMemberChain(m, 1_000_000 + i, AgentSamplesHash($"m{i}"));
+            }
+        });
+        var (invId, bobId) = await BobInvitedAsync();
+        _conns.Queued.Clear();
+
+        Assert.True((await ApplyAsync(new AgentEnvelope.GJoin(invId, bobId), conn: "#gb")).Accepted);
+
+        var heads = QueuedTo("#gb").OfType<AgentEnvelope.GHead>().ToList();
+        Assert.True(heads.Count > 1);
+        Assert.All(heads, h => Assert.True(global::Smp.Agent.Connections.Envelopes.Fits(h)));
+        Assert.Equal(ids.Select(Convert.ToHexString).Order(), heads.SelectMany(h => h.Heads).Select(h => Convert.ToHexString(h.MemberId)).Order());
     }
 
     private static byte[] AgentSamplesHash(string s) => AgentPlaintextCodec.Hash(Encoding.ASCII.GetBytes(s));

@@ -107,7 +107,7 @@ internal sealed class GroupEnvelopeHandler(IConnections conns, bool views = true
                     AgentEnvelope.GHist h => $" of {Short(h.AuthorMemberId)} seq {h.Message.AuthorSeq}",
                     AgentEnvelope.GMem m => $" of {Short(m.MemberId)}",
                     AgentEnvelope.GMemInv m => $" of {Short(m.MemberId)}",
-                    AgentEnvelope.GHead h => $" of {Short(h.AuthorMemberId)} seq {h.LastSeq}",
+                    AgentEnvelope.GHead h => $" of {string.Join(", ", h.Heads.Select(e => $"{Short(e.MemberId)} seq {e.LastSeq}"))}",
                     _ => "",
                 }, Short(from.MemberId), from.Status, applied ? "applied" : "refused");
         return applied;

@@ -197,24 +197,58 @@ internal sealed class GroupRelay(IConnections conns, int historySize, ILogger lo
     /// </summary>
     internal void TellHead(StoreTx tx, GroupRecord g, MemberRecord author, MemberRecord to, Effects fx)
     {
-        if (author.MemberId is null || !(author.HasChainHead || author.InvitedByUs) || (author.LastSeq == 0) != (author.LastHash.Length == 0)) return;
-        if (_log.IsEnabled(LogLevel.Debug)) _log.LogDebug("group {Me}: G_HEAD of {Author} seq {Seq} to {To}", Short(g.MemberId), Short(author.MemberId), author.LastSeq, Short(to.MemberId));
-        _conns.Queue(tx, to.GroupConn, new AgentEnvelope.GHead(author.MemberId, author.LastSeq, author.LastHash), fx);
+        if (HeadOf(author) is { } head) QueueHeads(tx, g, [head], to, fx);
+    }
+
+    private static ChainHeadEntry? HeadOf(MemberRecord author) =>
+        author.MemberId is null || !(author.HasChainHead || author.InvitedByUs) || (author.LastSeq == 0) != (author.LastHash.Length == 0)
+            ? null : new ChainHeadEntry(author.MemberId, author.LastSeq, author.LastHash);
+
+    /// <summary>As few G_HEADs as hold the entries, each within an envelope.</summary>
+    private void QueueHeads(StoreTx tx, GroupRecord g, List<ChainHeadEntry> heads, MemberRecord to, Effects fx)
+    {
+        var batch = new List<ChainHeadEntry>();
+        foreach (var head in heads)
+        {
+            if (batch.Count > 0 && (batch.Count == AgentEnvelope.MaxHeadEntries || !Connections.Envelopes.Fits(new AgentEnvelope.GHead([.. batch, head]))))
+            {
+                QueueHeadBatch(tx, g, batch, to, fx);
+                batch = [];
+            }
+            batch.Add(head);
+        }
+        if (batch.Count > 0) QueueHeadBatch(tx, g, batch, to, fx);
+    }
+
+    private void QueueHeadBatch(StoreTx tx, GroupRecord g, List<ChainHeadEntry> batch, MemberRecord to, Effects fx)
+    {
+        if (_log.IsEnabled(LogLevel.Debug))
+            _log.LogDebug("group {Me}: G_HEAD of {Heads} to {To}", Short(g.MemberId), string.Join(", ", batch.Select(h => $"{Short(h.MemberId)} seq {h.LastSeq}")), Short(to.MemberId));
+        _conns.Queue(tx, to.GroupConn, new AgentEnvelope.GHead(batch), fx);
     }
 
     /// <summary>
-    /// G_HEAD: the author's chain position from the member that introduced it to us, while we have nothing of the
-    /// author. Once we have (a direct message came first, or history), it changes nothing; from another member, or
-    /// about our inviter or invitee (nobody introduces those), it is refused.
+    /// G_HEAD: each author's chain position from the member that introduced it to us, taken while we have nothing
+    /// of that author; once we have (a direct message came first, or history), it changes nothing. Nor does an
+    /// entry about an author that failed or went meanwhile, or, from a member that speaks G_VIEW, one about an
+    /// author another member introduced to us (it lost a race to introduce it, §6.11). An entry about an unknown
+    /// member, our inviter or invitee (nobody introduces those), an author twice, or another's author from a
+    /// member without views refuses the whole envelope.
     /// </summary>
     internal bool OnHead(StoreTx tx, GroupRecord g, MemberRecord from, AgentEnvelope.GHead h)
     {
-        if (!GroupEnvelopeHandler.Serving(g) || from.Status != MemberStatus.Connected || g.MemberId.AsSpan().SequenceEqual(h.AuthorMemberId)) return false;
-        var author = tx.MemberById(g.Alias, h.AuthorMemberId);
-        if (author is null || author.Status is not (MemberStatus.Joining or MemberStatus.Connected)
-            || author.IntroducerConn.Length == 0 || author.IntroducerConn != from.GroupConn)
-            return false;
-        if (!author.HasChainHead) tx.SetChainHead(author.Id, h.LastSeq, h.LastHash);
+        if (!GroupEnvelopeHandler.Serving(g) || from.Status != MemberStatus.Connected) return false;
+        var authors = new List<(MemberRecord Author, ChainHeadEntry Head)>();
+        foreach (var head in h.Heads)
+        {
+            var author = tx.MemberById(g.Alias, head.MemberId);
+            if (author is null || author.IntroducerConn.Length == 0 || authors.Any(a => a.Author.Id == author.Id)) return false;
+            if (author.IntroducerConn != from.GroupConn && !tx.Gossips(from.Id)) return false;
+            authors.Add((author, head));
+        }
+        foreach (var (author, head) in authors)
+            if (author is { Status: MemberStatus.Joining or MemberStatus.Connected, HasChainHead: false } && author.IntroducerConn == from.GroupConn)
+                tx.SetChainHead(author.Id, head.LastSeq, head.LastHash);
         return true;
     }
 
@@ -225,8 +259,9 @@ internal sealed class GroupRelay(IConnections conns, int historySize, ILogger lo
         var sent = history.Skip(Math.Max(0, history.Count - HistorySize))
             .Select(e => new AgentEnvelope.GHist(e.AuthorId, e.AuthorTs, e.Message)).Where(Connections.Envelopes.Fits).ToList();
         // Members the newcomer gets no history of: where their chains stand here, so that it can tell a gap (§6.6.1).
-        foreach (var m in introduced)
-            if (m.MemberId is { } id && !sent.Any(h => h.AuthorMemberId.AsSpan().SequenceEqual(id))) TellHead(tx, g, m, newcomer, fx);
+        var heads = introduced.Where(m => m.MemberId is { } id && !sent.Any(h => h.AuthorMemberId.AsSpan().SequenceEqual(id)))
+            .Select(HeadOf).OfType<ChainHeadEntry>().ToList();
+        QueueHeads(tx, g, heads, newcomer, fx);
         foreach (var hist in sent)
         {
             if (_log.IsEnabled(LogLevel.Debug)) _log.LogDebug("group {Me}: G_HIST of {Author} seq {Seq} to {To}", Short(g.MemberId), Short(hist.AuthorMemberId), hist.Message.AuthorSeq, Short(newcomer.MemberId));

@@ -72,6 +72,9 @@ public enum MemberViewState
 /// <summary>One entry of a <c>G_VIEW</c>.</summary>
 public readonly record struct MemberViewEntry(byte[] MemberId, MemberViewState State);
 
+/// <summary>One entry of G_HEAD: the last of member <see cref="MemberId"/>'s messages the sender has (0: none), with its hash (empty with 0).</summary>
+public readonly record struct ChainHeadEntry(byte[] MemberId, long LastSeq, byte[] LastHash);
+
 /// <summary>
 /// The envelope of an agent message (agent.md §2 and groups.md §3). Ids are raw bytes (b64 on the wire);
 /// keys are DER SubjectPublicKeyInfo bytes; bodies are slices of the decoded plaintext.
@@ -185,12 +188,15 @@ public abstract record AgentEnvelope(AgentEnvelopeKind Kind)
     public sealed record GResent(long FromSeq) : AgentEnvelope(AgentEnvelopeKind.GResent);
 
     /// <summary>
-    /// <c>G_HEAD</c> (ours), introducer to a member it introduces the author to, when it gives none of the author's
-    /// messages as history or replay: the last of the author's messages it has, <see cref="LastSeq"/> (0: none yet)
-    /// with its hash (empty with 0). What the author says after that reaches the member forwarded or directly, so a
-    /// gap after it is one to wait for (groups.md §6.6.1).
+    /// <c>G_HEAD</c> (ours), introducer to a member it introduces authors to, for the authors it gives none of the
+    /// messages of as history or replay: where each one's chain stands at the sender (<see cref="ChainHeadEntry"/>).
+    /// What an author says after that reaches the member forwarded or directly, so a gap after it is one to wait
+    /// for (groups.md §6.6.1). 1 to <see cref="MaxHeadEntries"/> entries.
     /// </summary>
-    public sealed record GHead(byte[] AuthorMemberId, long LastSeq, byte[] LastHash) : AgentEnvelope(AgentEnvelopeKind.GHead);
+    public sealed record GHead(IReadOnlyList<ChainHeadEntry> Heads) : AgentEnvelope(AgentEnvelopeKind.GHead);
+
+    /// <summary>Most entries in one G_HEAD; a writer also keeps each envelope within the padded size.</summary>
+    public const int MaxHeadEntries = 100;
 }
 
 /// <summary>The decrypted plaintext of an agent message body (agent.md §2).</summary>

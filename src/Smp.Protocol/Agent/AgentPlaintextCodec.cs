@@ -35,7 +35,7 @@ namespace Smp.Protocol.Agent;
 ///              / "G_HIST" SP memberId SP timestamp SP size EOL gMsg  ; ours
 ///              / "G_RESEND" SP fromSeq         ; ours: send your own G_MSGs again from fromSeq (groups.md §6.6.1)
 ///              / "G_RESENT" SP fromSeq         ; ours: the answer to G_RESEND fromSeq is complete
-///              / "G_HEAD" SP memberId SP lastSeq SP prevHash ; ours: the author's last message I have (groups.md §6.6.1)
+///              / "G_HEAD" 1*100(SP memberId ":" lastSeq ":" prevHash) ; ours: each author's last message I have (groups.md §6.6.1)
 /// viewState    = "C" / "P" / "L" / "R"     ; connected with the sender, pending, left, removed
 /// gMsg         = "G_MSG" …                 ; one whole G_MSG envelope as above, nothing before or after it
 /// prevHash     = "" / b64(32 bytes)        ; empty gives two SPs in a row
@@ -187,10 +187,18 @@ public static class AgentPlaintextCodec
             case AgentEnvelope.GResend e: w.Write(GResendKw); FromSeq(w, e.FromSeq); break;
             case AgentEnvelope.GResent e: w.Write(GResentKw); FromSeq(w, e.FromSeq); break;
             case AgentEnvelope.GHead e:
-                if (e.LastSeq < 0 || (e.LastSeq == 0) != (e.LastHash.Length == 0)) throw new ArgumentException("a chain head is 0 with no hash, or a sequence with its hash", nameof(envelope));
-                w.Write(GHeadKw); Id(w, e.AuthorMemberId);
-                WireText.Sp(w); WireText.WriteDecimal(w, e.LastSeq);
-                WireText.Sp(w); WriteHash(w, e.LastHash);
+                if (e.Heads.Count is 0 or > AgentEnvelope.MaxHeadEntries) throw new ArgumentException("a G_HEAD has 1 to 100 entries", nameof(envelope));
+                w.Write(GHeadKw);
+                foreach (var h in e.Heads)
+                {
+                    if (h.LastSeq < 0 || (h.LastSeq == 0) != (h.LastHash.Length == 0))
+                        throw new ArgumentException("a chain head is 0 with no hash, or a sequence with its hash", nameof(envelope));
+                    Id(w, h.MemberId);
+                    w.Write(":"u8);
+                    WireText.WriteDecimal(w, h.LastSeq);
+                    w.Write(":"u8);
+                    WriteHash(w, h.LastHash);
+                }
                 break;
             default: throw new ArgumentException("unknown envelope", nameof(envelope));
         }
@@ -317,16 +325,7 @@ public static class AgentPlaintextCodec
         }
         if (r.Keyword(GResendKw)) return new AgentEnvelope.GResend(FromSeq(ref r));
         if (r.Keyword(GResentKw)) return new AgentEnvelope.GResent(FromSeq(ref r));
-        if (r.Keyword(GHeadKw))
-        {
-            var author = Id(ref r);
-            r.Sp();
-            var seq = r.Decimal();
-            r.Sp();
-            var hash = r.OptionalHash();
-            if ((seq == 0) != (hash.Length == 0)) throw r.Fail();
-            return new AgentEnvelope.GHead(author, seq, hash);
-        }
+        if (r.Keyword(GHeadKw)) return ReadHeads(ref r);
         throw r.Fail();
     }
 
@@ -413,6 +412,32 @@ public static class AgentPlaintextCodec
             entries.Add(new MemberViewEntry(memberId, state));
         }
         return new AgentEnvelope.GView(entries);
+    }
+
+    /// <summary>G_HEAD entries <c>memberId ":" lastSeq ":" prevHash</c>, counted before each is taken.</summary>
+    private static AgentEnvelope.GHead ReadHeads(ref WireReader r)
+    {
+        var heads = new List<ChainHeadEntry>();
+        while (r.TrySp())
+        {
+            if (heads.Count == AgentEnvelope.MaxHeadEntries) throw r.Fail();
+            var word = r.Word();
+            var first = word.IndexOf((byte)':');
+            var last = word.LastIndexOf((byte)':');
+            if (first <= 0 || last == first) throw r.Fail();
+            var id = word[..first];
+            var seqText = word[(first + 1)..last];
+            var hashText = word[(last + 1)..];
+            if (id.Length > Encodings.B64.EncodedLength(WireReader.MaxIdBytes) || !Encodings.B64.TryDecode(id, out var memberId) || memberId.Length == 0)
+                throw r.Fail();
+            if (!WireReader.TryParseDecimal(seqText, 18, out var seq)) throw r.Fail();
+            byte[] hash = [];
+            if (hashText.Length > 0 && (!Encodings.B64.TryDecode(hashText, out hash) || hash.Length != HashSize)) throw r.Fail();
+            if ((seq == 0) != (hash.Length == 0)) throw r.Fail();
+            heads.Add(new ChainHeadEntry(memberId, seq, hash));
+        }
+        if (heads.Count == 0) throw r.Fail();
+        return new AgentEnvelope.GHead(heads);
     }
 
     private static ReadOnlySpan<byte> ViewStateToken(MemberViewState state) => state switch

@@ -226,38 +226,48 @@ public class AgentPlaintextCodecTests
         "\n1 2026-11-24T05:55:53.260Z \nG_RESENT 0\n",
         "\n1 2026-11-24T05:55:53.260Z \nG_RESENT 2 \n",
         "\n1 2026-11-24T05:55:53.260Z \nG_RESENTS 2\n",
-        // G_HEAD: a member id, a sequence number (0 allowed) and the hash, empty exactly when the number is 0.
+        // G_HEAD: 1 to 100 entries memberId:lastSeq:prevHash, the hash empty exactly when the number is 0.
         "\n1 2026-11-24T05:55:53.260Z \nG_HEAD\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_HEAD \n",
         "\n1 2026-11-24T05:55:53.260Z \nG_HEAD AAAA\n",
-        "\n1 2026-11-24T05:55:53.260Z \nG_HEAD AAAA 0\n",
-        "\n1 2026-11-24T05:55:53.260Z \nG_HEAD AAAA 3 \n",
-        "\n1 2026-11-24T05:55:53.260Z \nG_HEAD AAAA 0 AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n",
-        "\n1 2026-11-24T05:55:53.260Z \nG_HEAD AAAA 3 AAECAw==\n",
-        "\n1 2026-11-24T05:55:53.260Z \nG_HEAD AAAA -3 AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n",
-        "\n1 2026-11-24T05:55:53.260Z \nG_HEAD AAAA 1234567890123456789 AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n",
-        "\n1 2026-11-24T05:55:53.260Z \nG_HEAD AAAA 0  \n",
-        "\n1 2026-11-24T05:55:53.260Z \nG_HEAD  0 \n",
-        "\n1 2026-11-24T05:55:53.260Z \nG_HEADS AAAA 0 \n");
+        "\n1 2026-11-24T05:55:53.260Z \nG_HEAD AAAA:0\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_HEAD :0:\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_HEAD AAAA::\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_HEAD AAAA:3:\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_HEAD AAAA:0:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_HEAD AAAA:3:AAECAw==\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_HEAD AAAA:-3:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_HEAD AAAA:1234567890123456789:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_HEAD AAAA:0::\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_HEAD AAAA:0: \n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_HEAD AAAA:0:  AAAA:0:\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_HEAD A!AA:0:\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_HEADS AAAA:0:\n",
+        "\n1 2026-11-24T05:55:53.260Z \nG_HEAD" + string.Concat(Enumerable.Repeat(" AAAA:0:", 101)) + "\n");
 
     [Fact]
-    public void G_head_is_written_as_the_authors_id_last_sequence_and_hash_and_its_kind_is_32()
+    public void G_head_is_written_as_entries_of_id_last_sequence_and_hash_and_its_kind_is_32()
     {
         var author = AgentSamples.Bytes(16, 3);
+        var other = AgentSamples.Bytes(16, 4);
         var h = AgentSamples.Bytes(32, 0);
-        var text = $"\n0 2026-11-24T05:55:52.472Z \nG_HEAD {Convert.ToBase64String(author)} 5 {Convert.ToBase64String(h)}\n";
-        Assert.Equal(text, Text(AgentPlaintext.Message.Unchained(AgentSamples.Ts, new AgentEnvelope.GHead(author, 5, h))));
-        var head = Assert.IsType<AgentEnvelope.GHead>(((AgentPlaintext.Message)AgentPlaintextCodec.Decode(Ascii(text))).Envelope);
-        Assert.Equal(author, head.AuthorMemberId);
-        Assert.Equal(5, head.LastSeq);
-        Assert.Equal(h, head.LastHash);
-        // None yet: 0 and an empty hash, so the line ends in its last space.
-        var none = $"\n0 2026-11-24T05:55:52.472Z \nG_HEAD {Convert.ToBase64String(author)} 0 \n";
-        Assert.Equal(none, Text(AgentPlaintext.Message.Unchained(AgentSamples.Ts, new AgentEnvelope.GHead(author, 0, []))));
-        Assert.Equal(0, Assert.IsType<AgentEnvelope.GHead>(((AgentPlaintext.Message)AgentPlaintextCodec.Decode(Ascii(none))).Envelope).LastSeq);
+        var text = $"\n0 2026-11-24T05:55:52.472Z \nG_HEAD {Convert.ToBase64String(author)}:5:{Convert.ToBase64String(h)} {Convert.ToBase64String(other)}:0:\n";
+        Assert.Equal(text, Text(AgentPlaintext.Message.Unchained(AgentSamples.Ts, new AgentEnvelope.GHead([new(author, 5, h), new(other, 0, [])]))));
+        var heads = Assert.IsType<AgentEnvelope.GHead>(((AgentPlaintext.Message)AgentPlaintextCodec.Decode(Ascii(text))).Envelope).Heads;
+        Assert.Equal(2, heads.Count);
+        Assert.Equal(author, heads[0].MemberId);
+        Assert.Equal(5, heads[0].LastSeq);
+        Assert.Equal(h, heads[0].LastHash);
+        // None yet: 0 and an empty hash.
+        Assert.Equal(other, heads[1].MemberId);
+        Assert.Equal(0, heads[1].LastSeq);
+        Assert.Empty(heads[1].LastHash);
+        Assert.Equal(100, ((AgentEnvelope.GHead)((AgentPlaintext.Message)AgentPlaintextCodec.Decode(Ascii(
+            "\n0 2026-11-24T05:55:52.472Z \nG_HEAD" + string.Concat(Enumerable.Repeat(" AAAA:0:", 100)) + "\n"))).Envelope).Heads.Count);
         Assert.Equal(32, (int)AgentEnvelopeKind.GHead);
-        Assert.True(new AgentEnvelope.GHead(author, 0, []).IsGroupEnvelope);
-        Assert.Throws<ArgumentException>(() => AgentPlaintextCodec.Encode(AgentPlaintext.Message.Unchained(AgentSamples.Ts, new AgentEnvelope.GHead(author, 3, []))));
-        Assert.Throws<ArgumentException>(() => AgentPlaintextCodec.Encode(AgentPlaintext.Message.Unchained(AgentSamples.Ts, new AgentEnvelope.GHead(author, 0, h))));
+        Assert.True(new AgentEnvelope.GHead([new(author, 0, [])]).IsGroupEnvelope);
+        foreach (var bad in new AgentEnvelope.GHead[] { new([new(author, 3, [])]), new([new(author, 0, h)]), new([]), new(Enumerable.Repeat(new ChainHeadEntry(author, 0, []), 101).ToList()) })
+            Assert.Throws<ArgumentException>(() => AgentPlaintextCodec.Encode(AgentPlaintext.Message.Unchained(AgentSamples.Ts, bad)));
     }
 
     [Fact]

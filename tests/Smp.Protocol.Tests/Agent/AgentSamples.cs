@@ -55,8 +55,8 @@ internal static class AgentSamples
         yield return new AgentEnvelope.GFwd(Bytes(64, 3), Ts, new AgentEnvelope.GMsg(Bytes(12, 7), 42, HashOf("previous"), "hi"u8.ToArray()));
         yield return new AgentEnvelope.GHist(Bytes(16, 3), Ts, new AgentEnvelope.GMsg(Bytes(12, 6), 1, [], body));
         yield return new AgentEnvelope.GHist(Bytes(16, 5), Ts, new AgentEnvelope.GMsg(Bytes(12, 7), 42, HashOf("previous"), Array.Empty<byte>()));
-        yield return new AgentEnvelope.GHead(Bytes(16, 3), 0, []);
-        yield return new AgentEnvelope.GHead(Bytes(64, 3), 42, HashOf("previous"));
+        yield return new AgentEnvelope.GHead([new(Bytes(16, 3), 0, [])]);
+        yield return new AgentEnvelope.GHead([new(Bytes(64, 3), 42, HashOf("previous")), new(Bytes(16, 5), 0, []), new(Bytes(16, 6), 1, HashOf("p"))]);
     }
 
     private const string KeyB64 =
