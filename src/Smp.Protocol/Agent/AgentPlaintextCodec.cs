@@ -406,13 +406,15 @@ public static class AgentPlaintextCodec
                 (byte)'R' => MemberViewState.Removed,
                 _ => throw r.Fail(),
             };
-            var id = word[..colon];
-            if (id.Length > Encodings.B64.EncodedLength(WireReader.MaxIdBytes) || !Encodings.B64.TryDecode(id, out var memberId) || memberId.Length == 0)
-                throw r.Fail();
-            entries.Add(new MemberViewEntry(memberId, state));
+            entries.Add(new MemberViewEntry(EntryId(ref r, word[..colon]), state));
         }
         return new AgentEnvelope.GView(entries);
     }
+
+    /// <summary>The member id that starts a G_VIEW or G_HEAD entry: b64 of 1 to 64 bytes.</summary>
+    private static byte[] EntryId(ref WireReader r, ReadOnlySpan<byte> id) =>
+        id.Length <= Encodings.B64.EncodedLength(WireReader.MaxIdBytes) && Encodings.B64.TryDecode(id, out var memberId) && memberId.Length > 0
+            ? memberId : throw r.Fail();
 
     /// <summary>G_HEAD entries <c>memberId ":" lastSeq ":" prevHash</c>, counted before each is taken.</summary>
     private static AgentEnvelope.GHead ReadHeads(ref WireReader r)
@@ -425,11 +427,9 @@ public static class AgentPlaintextCodec
             var first = word.IndexOf((byte)':');
             var last = word.LastIndexOf((byte)':');
             if (first <= 0 || last == first) throw r.Fail();
-            var id = word[..first];
+            var memberId = EntryId(ref r, word[..first]);
             var seqText = word[(first + 1)..last];
             var hashText = word[(last + 1)..];
-            if (id.Length > Encodings.B64.EncodedLength(WireReader.MaxIdBytes) || !Encodings.B64.TryDecode(id, out var memberId) || memberId.Length == 0)
-                throw r.Fail();
             if (!WireReader.TryParseDecimal(seqText, 18, out var seq)) throw r.Fail();
             byte[] hash = [];
             if (hashText.Length > 0 && (!Encodings.B64.TryDecode(hashText, out hash) || hash.Length != HashSize)) throw r.Fail();
