@@ -148,16 +148,21 @@ internal static class GroupTables
     /// Bridges that leaving groups still wait for (<see cref="AwaitsBridge"/>) whose group connection was made at
     /// <paramref name="cutoff"/> or before.
     /// </summary>
-    public static List<(string Group, long Member)> BridgesAwaitedBefore(this StoreTx tx, DateTime cutoff) => tx.Query("""
+    public static List<(string Group, long Member)> BridgesAwaitedBefore(this StoreTx tx, DateTime cutoff) => tx.Query($"""
         SELECT m.group_alias, m.id FROM members m JOIN groups g ON g.alias = m.group_alias JOIN connections c ON c.alias = m.group_conn
-        WHERE g.status = $l AND m.bridge = $a AND (m.status = $j OR (m.status = $c AND m.gossips = 0)) AND c.created_at <= $t
-        """, r => (r.GetString(0), r.GetInt64(1)), ("$l", (int)GroupStatus.Leaving), ("$a", (int)BridgeState.Awaited), ("$j", (int)MemberStatus.Joining),
-        ("$c", (int)MemberStatus.Connected), ("$t", StoreTx.Time(cutoff)));
+        WHERE g.status = $l AND {AwaitedBridge} AND c.created_at <= $t
+        """, r => (r.GetString(0), r.GetInt64(1)), [("$l", (int)GroupStatus.Leaving), ("$t", StoreTx.Time(cutoff)), .. AwaitedBridgeArgs]);
 
     /// <summary>Whether a bridge member of the group is still being joined, or connected without its view yet.</summary>
     public static bool AwaitsBridge(this StoreTx tx, string groupAlias) => tx.Query(
-        "SELECT 1 FROM members WHERE group_alias = $g AND bridge = $a AND (status = $j OR (status = $c AND gossips = 0)) LIMIT 1", _ => true,
-        ("$a", (int)BridgeState.Awaited), ("$g", groupAlias), ("$j", (int)MemberStatus.Joining), ("$c", (int)MemberStatus.Connected)).FirstOrDefault();
+        $"SELECT 1 FROM members m WHERE m.group_alias = $g AND {AwaitedBridge} LIMIT 1", _ => true,
+        [("$g", groupAlias), .. AwaitedBridgeArgs]).FirstOrDefault();
+
+    /// <summary>A member <c>m</c> our leave waits for as a bridge: still joining, or connected without its view yet.</summary>
+    private const string AwaitedBridge = "m.bridge = $a AND (m.status = $j OR (m.status = $c AND m.gossips = 0))";
+
+    private static readonly (string, object?)[] AwaitedBridgeArgs =
+        [("$a", (int)BridgeState.Awaited), ("$j", (int)MemberStatus.Joining), ("$c", (int)MemberStatus.Connected)];
 
     /// <summary>At a reader (G_RESEND, migration 11): p, we asked the author to send again from p; -p, its answer is complete.</summary>
     public static void SetResendFrom(this StoreTx tx, long id, long seq) =>

@@ -322,6 +322,17 @@ public sealed class GroupSimulation : IAsyncDisposable
         return true;
     }
 
+    /// <summary>
+    /// <paramref name="remover"/> is out of the group: what it removed may have reached nobody, so each of those
+    /// targets is a member while its own group is active (<see cref="ResolveUncertainRemovalsAsync"/>). Under the lock.
+    /// </summary>
+    private void RemovalsMayBeVoid(SimAgent remover, string what)
+    {
+        if (!_removedBy.Remove(remover.Index, out var ours)) return;
+        _uncertain.UnionWith(ours);
+        Note($"{remover.Name} {what} {string.Join(", ", ours.Select(i => _agents[i].Name))} may not have reached anyone");
+    }
+
     private async Task<bool> RemoveAsync(SimAgent remover, SimAgent target, CancellationToken ct)
     {
         if (!remover.Member || !target.Member) return false;
@@ -339,11 +350,7 @@ public sealed class GroupSimulation : IAsyncDisposable
         {
             if (FewMembers) return false;
             target.Member = false;
-            if (_removedBy.Remove(target.Index, out var ours))
-            {
-                _uncertain.UnionWith(ours);
-                Note($"{target.Name} is removed while its own removals of {string.Join(", ", ours.Select(i => _agents[i].Name))} may not have reached anyone");
-            }
+            RemovalsMayBeVoid(target, "is removed while its own removals of");
         }
         try
         {
@@ -540,12 +547,7 @@ public sealed class GroupSimulation : IAsyncDisposable
                 Note($"{a.Name}'s join ended: its group is {group.Status.ToString().ToLowerInvariant()}");
                 // Taken along as its inviter was removed: what it removed meanwhile may have reached nobody, as for
                 // a remover that is removed itself (seed 10308: its only connection was to the removed inviter).
-                lock (_departures)
-                    if (_removedBy.Remove(a.Index, out var ours))
-                    {
-                        _uncertain.UnionWith(ours);
-                        Note($"{a.Name}'s removals of {string.Join(", ", ours.Select(i => _agents[i].Name))} may not have reached anyone");
-                    }
+                lock (_departures) RemovalsMayBeVoid(a, "is out, and its removals of");
             }
             List<GroupMemberInfo> members = [];
             try
